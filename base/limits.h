@@ -1,0 +1,40 @@
+// Every bound in cairn, in one place. Units come last in the name.
+//
+// Changing a bound that shapes data on disk (ids, event sizes) needs a format review:
+// stores written with a larger bound must still be readable.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+namespace cairn::limits {
+
+// Ids.
+inline constexpr size_t run_id_bytes_max = 128;
+inline constexpr size_t start_key_bytes_max = 256;
+inline constexpr size_t timer_id_bytes_max = 128;
+
+// Events and transitions.
+inline constexpr size_t event_bytes_max = 1 << 20;           // one encoded event
+inline constexpr size_t inline_payload_bytes_max = 64 << 10;  // larger payloads go to blobs
+inline constexpr size_t events_per_transition_max = 1024;
+inline constexpr size_t transition_bytes_max = 8 << 20;
+inline constexpr uint64_t events_per_run_max = uint64_t{1} << 40;
+inline constexpr size_t blob_bytes_max = 64 << 20;
+inline constexpr size_t definition_bytes_max = 4 << 20;
+
+// Decoding stored or received Cap'n Proto bytes.
+inline constexpr uint64_t decode_traversal_words_max = (event_bytes_max / 8) * 4;
+inline constexpr int decode_nesting_max = 32;
+
+// Group commit.
+inline constexpr size_t group_commit_transitions_max = 4096;
+inline constexpr size_t group_commit_bytes_max = 16 << 20;
+inline constexpr size_t commit_queue_transitions_max = 65536;
+inline constexpr size_t commit_queue_bytes_max = 256 << 20;
+
+// Reads.
+inline constexpr size_t history_read_events_max = 100'000;
+inline constexpr size_t list_runs_max = 10'000;
+
+}  // namespace cairn::limits
