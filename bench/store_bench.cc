@@ -1,0 +1,409 @@
+// Benchmarks of the event store, each beside the raw RocksDB ceiling measured in the same
+// run on the same disk with the same event size, and the ratio of the two.
+//
+//   BM_SyncedTransitions/runs:N  N runs, each with one transition in flight (closed loop),
+//                                group-committed with Durability::kSync.
+//                                Ceiling: synced WriteBatches of 64 raw events.
+//   BM_HistoryScan               ScanHistory of one long run, every event decoded and
+//                                checked. Ceiling: a raw iterator over the same keys/values.
+//   BM_EncodeEvent/BM_DecodeEvent codec cost per event. Ceiling: the raw synced write cost
+//                                per event (what the codec adds to the write budget).
+//
+// Counters: events_per_s (engine), ceiling_per_s (raw RocksDB), ratio = engine / ceiling.
+// Data goes to $CAIRN_BENCH_DIR (default: the system temp directory).
+#include <benchmark/benchmark.h>
+#include <rocksdb/db.h>
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstdlib>
+#include <filesystem>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/random.h"
+#include "storage/codec.h"
+#include "storage/keys.h"
+#include "storage/store.h"
+
+namespace cairn {
+namespace {
+
+using storage::Durability;
+using storage::Event;
+using storage::NewEvent;
+using storage::RunHeader;
+using storage::RunStatus;
+using storage::Store;
+using storage::StoreOptions;
+using storage::Transition;
+
+constexpr size_t kCeilingBatchEvents = 64;
+constexpr double kCeilingSeconds = 1.0;
+
+// A scratch directory removed on destruction.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& name) {
+    const char* base = std::getenv("CAIRN_BENCH_DIR");
+    std::filesystem::path root = base != nullptr ? base : std::filesystem::temp_directory_path();
+    Random rng(Random::SeedFromEntropy());
+    path_ = (root / ("cairn-bench-" + name + "-" + std::to_string(rng.Next64() % 1000000)))
+                .string();
+    std::filesystem::remove_all(path_);
+    std::filesystem::create_directories(path_);
+  }
+  ~ScratchDir() {
+    std::error_code ec;
+    std::filesystem::remove_all(path_, ec);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// A typical event: a task completing with a small JSON output (about 200 bytes encoded).
+storage::EventBody TypicalBody(uint64_t i) {
+  storage::TaskCompleted done;
+  done.task_name = "checkEligibility";
+  done.output = storage::Payload::Json(
+      R"({"eligible":true,"customer":"cus_)" + std::to_string(100000 + i % 900000) +
+      R"(","amount_cents":12900,"currency":"EUR","reason":"within 30-day window"})");
+  done.then = "continue";
+  return done;
+}
+
+storage::EventBody StartBody() {
+  storage::RunStarted started;
+  started.workflow_namespace = "bench";
+  started.workflow_name = "refund-triage";
+  started.workflow_version = "1.0.0";
+  started.input = storage::Payload::Json(R"({"ticket":"T-1"})");
+  return started;
+}
+
+RunHeader RunningHeader() {
+  RunHeader h;
+  h.status = RunStatus::kRunning;
+  h.workflow_namespace = "bench";
+  h.workflow_name = "refund-triage";
+  h.workflow_version = "1.0.0";
+  return h;
+}
+
+// The encoded size of TypicalBody, so the ceiling writes values of the same size.
+size_t TypicalEventBytes() {
+  Event e;
+  e.run_id = RunId::FromTrusted("01JBENCHRUN000000000000000");
+  e.seq = EventSeq(12345);
+  e.time_ns = 1'700'000'000'000'000'000;
+  e.task_path = "/do/1/checkEligibility";
+  e.body = TypicalBody(7);
+  auto bytes = storage::EncodeEvent(e);
+  return bytes.ok() ? bytes->size() : 200;
+}
+
+std::unique_ptr<rocksdb::DB> OpenRaw(const std::string& path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, path, &db);
+  if (!s.ok()) {
+    std::fprintf(stderr, "raw rocksdb open failed: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+  return std::unique_ptr<rocksdb::DB>(db);
+}
+
+// Raw ceiling: synced WriteBatches of 64 events of `event_bytes`, events per second.
+double MeasureRawSyncedWrites(size_t event_bytes) {
+  ScratchDir dir("raw-write");
+  auto db = OpenRaw(dir.path());
+  const std::string value(event_bytes, 'v');
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  uint64_t events = 0;
+  const auto start = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < kCeilingSeconds) {
+    rocksdb::WriteBatch batch;
+    for (size_t i = 0; i < kCeilingBatchEvents; ++i, ++events) {
+      std::string key = "01JBENCHRUN000000000000000";
+      key.push_back('\0');
+      storage::keys::AppendBigEndian64(&key, events);
+      batch.Put(key, value);
+    }
+    if (!db->Write(wo, &batch).ok()) std::abort();
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  return static_cast<double>(events) / elapsed;
+}
+
+void SetRatio(benchmark::State& state, double engine_per_s, double ceiling_per_s) {
+  state.counters["events_per_s"] = engine_per_s;
+  state.counters["ceiling_per_s"] = ceiling_per_s;
+  state.counters["ratio"] = ceiling_per_s > 0 ? engine_per_s / ceiling_per_s : 0;
+}
+
+std::unique_ptr<Store> OpenStore(const std::string& dir, Durability durability,
+                                 const Clock& clock) {
+  StoreOptions options;
+  options.clock = &clock;
+  options.durability = durability;
+  auto store = Store::Open(dir, options);
+  if (!store.ok()) {
+    std::fprintf(stderr, "store open failed: %s\n", store.status().ToString().c_str());
+    std::abort();
+  }
+  return std::move(store).value();
+}
+
+// Closed-loop driver: every run keeps one transition in flight and submits its next one
+// from the completion callback of the previous.
+class ClosedLoop {
+ public:
+  ClosedLoop(Store& store, std::vector<RunId> runs) : store_(store) {
+    for (auto& id : runs) states_.push_back({std::move(id), 1});
+  }
+
+  void Start() {
+    for (size_t i = 0; i < states_.size(); ++i) SubmitNext(i);
+  }
+
+  // Blocks until `n` more transitions were acknowledged since the last call.
+  void WaitFor(uint64_t n) {
+    const uint64_t target = target_.fetch_add(n) + n;
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return done_.load() >= target || !error_.ok(); });
+  }
+
+  void Stop() {
+    stopping_ = true;
+    std::unique_lock lock(mu_);
+    cv_.wait(lock, [&] { return in_flight_.load() == 0; });
+  }
+
+  const Status& error() const { return error_; }
+
+ private:
+  struct RunState {
+    RunId id;
+    uint64_t next_seq;
+  };
+
+  void SubmitNext(size_t i) {
+    RunState& run = states_[i];
+    Transition t;
+    t.run_id = run.id;
+    t.expected_next_seq = run.next_seq;
+    t.events.push_back(NewEvent{"/do/1/checkEligibility", TypicalBody(run.next_seq)});
+    t.header = RunningHeader();
+    in_flight_.fetch_add(1);
+    Status s = store_.Submit(std::move(t), [this, i](Result<storage::AppendResult> r) {
+      if (!r.ok()) {
+        Fail(r.status());
+        return;
+      }
+      states_[i].next_seq = r->next_seq;
+      const uint64_t done = done_.fetch_add(1) + 1;
+      if (!stopping_) SubmitNext(i);
+      if (in_flight_.fetch_sub(1) == 1 || done >= target_) {
+        std::lock_guard lock(mu_);
+        cv_.notify_all();
+      }
+    });
+    if (!s.ok()) Fail(s);
+  }
+
+  void Fail(const Status& s) {
+    std::lock_guard lock(mu_);
+    if (error_.ok()) error_ = s;
+    in_flight_.fetch_sub(1);
+    cv_.notify_all();
+  }
+
+  Store& store_;
+  std::vector<RunState> states_;
+  std::atomic<uint64_t> done_{0};
+  std::atomic<uint64_t> in_flight_{0};
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> target_{0};
+  std::mutex mu_;
+  std::condition_variable cv_;
+  Status error_;
+};
+
+void BM_SyncedTransitions(benchmark::State& state) {
+  const size_t run_count = static_cast<size_t>(state.range(0));
+  const double ceiling = MeasureRawSyncedWrites(TypicalEventBytes());
+  SystemClock clock;
+  Random rng(42);
+  ScratchDir dir("store");
+  auto store = OpenStore(dir.path(), Durability::kSync, clock);
+  std::vector<RunId> runs;
+  for (size_t i = 0; i < run_count; ++i) {
+    Transition t;
+    t.run_id = RunId::Generate(clock.NowNanos(), rng);
+    runs.push_back(t.run_id);
+    t.events.push_back(NewEvent{"", StartBody()});
+    t.header = RunningHeader();
+    if (!store->Append(std::move(t)).ok()) std::abort();
+  }
+  ClosedLoop loop(*store, runs);
+  loop.Start();
+  loop.WaitFor(run_count);  // warm up
+  const auto groups_before = store->stats().commit_groups;
+  const auto start = std::chrono::steady_clock::now();
+  uint64_t transitions = 0;
+  for (auto _ : state) {
+    loop.WaitFor(run_count);
+    transitions += run_count;
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  const auto groups = store->stats().commit_groups - groups_before;
+  loop.Stop();
+  if (!loop.error().ok()) state.SkipWithError(loop.error().ToString().c_str());
+  state.SetItemsProcessed(static_cast<int64_t>(transitions));
+  state.counters["events_per_group"] =
+      groups > 0 ? static_cast<double>(transitions) / static_cast<double>(groups) : 0;
+  SetRatio(state, static_cast<double>(transitions) / seconds, ceiling);
+  if (!store->Close().ok()) std::abort();
+}
+BENCHMARK(BM_SyncedTransitions)
+    ->ArgName("runs")
+    ->Arg(1)
+    ->Arg(16)
+    ->Arg(256)
+    ->UseRealTime()
+    ->MinTime(2.0)
+    ->Unit(benchmark::kMicrosecond);
+
+constexpr uint64_t kScanEvents = 200'000;
+
+// Raw ceiling: iterate the same number of keys/values of the same size, touching each.
+double MeasureRawScan(size_t event_bytes, uint64_t* checksum) {
+  ScratchDir dir("raw-scan");
+  auto db = OpenRaw(dir.path());
+  const std::string value(event_bytes, 'v');
+  std::string prefix = "01JBENCHRUN000000000000000";
+  prefix.push_back('\0');
+  for (uint64_t i = 0; i < kScanEvents;) {
+    rocksdb::WriteBatch batch;
+    for (size_t j = 0; j < 1000; ++j, ++i) {
+      std::string key = prefix;
+      storage::keys::AppendBigEndian64(&key, i);
+      batch.Put(key, value);
+    }
+    if (!db->Write(rocksdb::WriteOptions(), &batch).ok()) std::abort();
+  }
+  if (!db->Flush(rocksdb::FlushOptions()).ok()) std::abort();
+  uint64_t events = 0;
+  const auto start = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < kCeilingSeconds) {
+    rocksdb::ReadOptions ro;
+    ro.readahead_size = 1 << 20;
+    std::unique_ptr<rocksdb::Iterator> it(db->NewIterator(ro));
+    for (it->Seek(prefix); it->Valid(); it->Next()) {
+      *checksum += it->key().size() + static_cast<unsigned char>(it->value()[0]);
+      ++events;
+    }
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  return static_cast<double>(events) / elapsed;
+}
+
+void BM_HistoryScan(benchmark::State& state) {
+  uint64_t checksum = 0;
+  const double ceiling = MeasureRawScan(TypicalEventBytes(), &checksum);
+  SystemClock clock;
+  Random rng(7);
+  ScratchDir dir("scan");
+  auto store = OpenStore(dir.path(), Durability::kBuffered, clock);
+  const RunId run = RunId::Generate(clock.NowNanos(), rng);
+  uint64_t next = 0;
+  while (next < kScanEvents) {
+    Transition t;
+    t.run_id = run;
+    t.expected_next_seq = next;
+    t.header = RunningHeader();
+    for (size_t j = 0; j < 1000; ++j) {
+      t.events.push_back(next == 0 && j == 0 ? NewEvent{"", StartBody()}
+                                             : NewEvent{"/do/1/check", TypicalBody(next + j)});
+    }
+    auto r = store->Append(std::move(t));
+    if (!r.ok()) std::abort();
+    next = r->next_seq;
+  }
+  uint64_t events = 0;
+  const auto start = std::chrono::steady_clock::now();
+  for (auto _ : state) {
+    Status s = store->ScanHistory(run, 0, [&](const storage::StoredEvent& e) {
+      checksum += e.event.seq.value();
+      ++events;
+      return true;
+    });
+    if (!s.ok()) state.SkipWithError(s.ToString().c_str());
+  }
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  benchmark::DoNotOptimize(checksum);
+  state.SetItemsProcessed(static_cast<int64_t>(events));
+  SetRatio(state, static_cast<double>(events) / seconds, ceiling);
+  if (!store->Close().ok()) std::abort();
+}
+BENCHMARK(BM_HistoryScan)->UseRealTime()->MinTime(2.0)->Unit(benchmark::kMillisecond);
+
+Event TypicalEvent() {
+  Event e;
+  e.run_id = RunId::FromTrusted("01JBENCHRUN000000000000000");
+  e.seq = EventSeq(12345);
+  e.time_ns = 1'700'000'000'000'000'000;
+  e.task_path = "/do/1/checkEligibility";
+  e.body = TypicalBody(7);
+  return e;
+}
+
+void BM_EncodeEvent(benchmark::State& state) {
+  const double ceiling = MeasureRawSyncedWrites(TypicalEventBytes());
+  const Event e = TypicalEvent();
+  std::string out;
+  for (auto _ : state) {
+    if (!storage::EncodeEvent(e, &out).ok()) std::abort();
+    benchmark::DoNotOptimize(out.data());
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["bytes"] = static_cast<double>(out.size());
+  state.counters["ceiling_ns_per_event"] = 1e9 / ceiling;
+}
+BENCHMARK(BM_EncodeEvent);
+
+void BM_DecodeEvent(benchmark::State& state) {
+  const double ceiling = MeasureRawSyncedWrites(TypicalEventBytes());
+  auto bytes = storage::EncodeEvent(TypicalEvent());
+  if (!bytes.ok()) std::abort();
+  // Decode from an odd offset: stored values are not aligned.
+  std::string shifted = " " + *bytes;
+  const std::string_view view = std::string_view(shifted).substr(1);
+  for (auto _ : state) {
+    auto e = storage::DecodeEvent(view);
+    if (!e.ok()) std::abort();
+    benchmark::DoNotOptimize(e->seq);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.counters["ceiling_ns_per_event"] = 1e9 / ceiling;
+}
+BENCHMARK(BM_DecodeEvent);
+
+}  // namespace
+}  // namespace cairn
+
+BENCHMARK_MAIN();
