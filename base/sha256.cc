@@ -21,7 +21,12 @@ Sha256 Sha256::Of(std::string_view data) { return Of(data, {}); }
 Sha256 Sha256::Of(std::string_view a, std::string_view b) {
   // One context per thread: EVP_MD_CTX_new per digest costs more than the hash itself
   // for the ~200-byte events that dominate.
-  thread_local EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+  struct Context {
+    EVP_MD_CTX* ctx = EVP_MD_CTX_new();
+    ~Context() { EVP_MD_CTX_free(ctx); }
+  };
+  thread_local Context context;
+  EVP_MD_CTX* ctx = context.ctx;
   CAIRN_ASSERT(ctx != nullptr, "EVP_MD_CTX_new failed");
   Bytes out;
   unsigned int len = 0;
