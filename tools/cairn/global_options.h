@@ -1,0 +1,88 @@
+// What every `cairn` command shares: the global flags, the dependencies main() wires,
+// exit codes, and the helpers that turn a Status into one line on stderr.
+//
+// A command group registers itself on the root CLI11 app with a function of the form
+// `void AddXCommand(CLI::App& app, GlobalOptions& global)`; its actions read the global
+// flags (parsed before the action runs) and record their exit code with SetAction().
+// Nothing here is global state: main() owns the GlobalOptions and everything it points to.
+// Single-threaded, like the CLI itself.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <ostream>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/random.h"
+#include "base/status.h"
+#include "storage/store.h"
+
+namespace CLI {
+class App;
+}  // namespace CLI
+
+namespace cairn::cli {
+
+// Exit codes, the same for every command.
+inline constexpr int kExitOk = 0;
+// The command ran and found a problem in the data (e.g. `log verify` found a broken chain).
+inline constexpr int kExitFailed = 1;
+// The command could not run: bad usage, a missing, locked or unreadable data directory,
+// an unknown run.
+inline constexpr int kExitError = 2;
+
+enum class OutputFormat : uint8_t {
+  kText,  // for people: aligned tables and sentences
+  kJson,  // for programs: one JSON object per line
+};
+
+struct GlobalOptions {
+  // --data DIR; else $CAIRN_DATA; else ./cairn-data.
+  std::string data_dir = "cairn-data";
+  // -o text|json.
+  OutputFormat output = OutputFormat::kText;
+
+  // How the user invoked cairn (argv[0]), for the commands we suggest next.
+  std::string program = "cairn";
+
+  // Wired by main(); not owned; outlive every command.
+  const Clock* clock = nullptr;
+  Random* random = nullptr;
+  std::ostream* out = nullptr;  // data
+  std::ostream* err = nullptr;  // errors and notes for people
+
+  // The exit code of the command that ran (set through SetAction()).
+  int exit_code = kExitOk;
+};
+
+// Makes `action` the command's action: it runs after all flags are parsed, and its
+// return value becomes the process's exit code.
+void SetAction(CLI::App* command, GlobalOptions& global, std::function<int()> action);
+
+// Prints "cairn: <message>" as one line on stderr and returns kExitError (or `code`).
+int Fail(const GlobalOptions& global, std::string_view message, int code = kExitError);
+int Fail(const GlobalOptions& global, const Status& status, int code = kExitError);
+
+// Opens the data directory read-only, without the owner lock, so that it works beside a
+// running owner. On failure returns a Status whose message names the directory and what
+// is wrong (missing, not a cairn store, damaged), ready for Fail().
+Result<std::unique_ptr<storage::Store>> OpenStoreReadOnly(const GlobalOptions& global);
+// Opens (creating if missing) the data directory as its owner, taking the lock.
+// kFailedPrecondition names the process that holds it.
+Result<std::unique_ptr<storage::Store>> OpenStoreForWriting(const GlobalOptions& global,
+                                                            storage::Durability durability,
+                                                            std::string owner_description);
+
+// One JSON value as one line, never throwing on invalid UTF-8 (replaced by U+FFFD).
+std::string JsonLine(const nlohmann::json& value);
+
+// Prints `rows` under `headers` as left-aligned columns separated by two spaces.
+void PrintTable(std::ostream& out, const std::vector<std::string>& headers,
+                const std::vector<std::vector<std::string>>& rows);
+
+}  // namespace cairn::cli

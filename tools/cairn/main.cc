@@ -1,0 +1,98 @@
+// cairn: the command-line tool. main() builds the real dependencies (clock, randomness,
+// streams), lets each command group register itself, parses, and runs the one command
+// chosen. Every failure ends as one line on stderr and a non-zero exit code (see
+// tools/README.md); no exception leaves main().
+#include <CLI/CLI.hpp>
+#include <algorithm>
+#include <cctype>
+#include <exception>
+#include <iostream>
+#include <string>
+
+#include "base/clock.h"
+#include "base/random.h"
+#include "tools/cairn/global_options.h"
+#include "tools/cairn/log_command.h"
+
+namespace cairn::cli {
+namespace {
+
+void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
+  app.add_option("--data", global.data_dir, "Data directory")
+      ->type_name("DIR")
+      ->envname("CAIRN_DATA")
+      ->capture_default_str();
+  // "jsonl" is accepted too: the JSON output is already one object per line.
+  app.add_option_function<std::string>(
+         "-o,--output",
+         [&global](std::string name) {
+           // The check below accepts any case; it has already rejected other names.
+           std::transform(name.begin(), name.end(), name.begin(),
+                          [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+           global.output = name == "text" ? OutputFormat::kText : OutputFormat::kJson;
+         },
+         "Output: text (for people) or json (one JSON object per line)")
+      ->check(CLI::IsMember({"text", "json", "jsonl"}, CLI::ignore_case))
+      ->default_str("text");
+  app.set_version_flag("--version", std::string("cairn ") + CAIRN_VERSION);
+}
+
+// "cairn log dump": the deepest command the parser got to, for the --help hint.
+std::string CommandPath(const CLI::App& app) {
+  std::string path = "cairn";
+  const CLI::App* current = &app;
+  while (!current->get_subcommands().empty()) {
+    current = current->get_subcommands().front();
+    path += " " + current->get_name();
+  }
+  return path;
+}
+
+int ReportParseError(const CLI::App& app, const CLI::ParseError& e, const GlobalOptions& global) {
+  if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) {
+    return app.exit(e);  // --help or --version: printed on stdout
+  }
+  return Fail(global, std::string(e.what()) + " (see '" + CommandPath(app) + " --help')",
+              kExitError);
+}
+
+int Main(int argc, char** argv) {
+  SystemClock clock;
+  Random random(Random::SeedFromEntropy());
+  GlobalOptions global;
+  global.program = argc > 0 ? argv[0] : "cairn";
+  global.clock = &clock;
+  global.random = &random;
+  global.out = &std::cout;
+  global.err = &std::cerr;
+
+  CLI::App app(
+      "cairn: a durable, event-sourced workflow engine for hybrid workflow + agent "
+      "processes",
+      "cairn");
+  app.fallthrough();  // global options may follow the subcommand: `cairn log list -o json`
+  app.require_subcommand(1);
+  AddGlobalOptions(app, global);
+  AddLogCommand(app, global);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return ReportParseError(app, e, global);
+  }
+  std::cout.flush();
+  return global.exit_code;
+}
+
+}  // namespace
+}  // namespace cairn::cli
+
+int main(int argc, char** argv) {
+  try {
+    return cairn::cli::Main(argc, argv);
+  } catch (const std::exception& e) {
+    std::cerr << "cairn: internal error: " << e.what() << '\n';
+  } catch (...) {
+    std::cerr << "cairn: internal error: unknown exception\n";
+  }
+  return cairn::cli::kExitError;
+}
