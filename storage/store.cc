@@ -703,7 +703,7 @@ Status Store::Impl::ScanHistory(const RunId& run_id, uint64_t from,
     ++expected;
   }
   CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "scan events of run " + run_id.str()));
-  if (!any && from == 0) {
+  if (!any) {
     std::string ignored;
     Status s = GetValue(kRuns, run_id.str(), &ignored);
     if (s.code() == StatusCode::kNotFound) return Status::NotFound("run " + run_id.str() + " not found");
