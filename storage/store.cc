@@ -92,6 +92,30 @@ struct Head {
   uint32_t in_flight = 0;
 };
 
+// Classifies a failure to open the database at `path` for a person and for callers.
+Status OpenError(const rocksdb::Status& s, const std::string& path) {
+  const std::string detail = s.ToString();
+  if (s.IsCorruption()) {
+    return Status::DataLoss("store " + path + " is damaged: " + detail +
+                            ". cairn refuses to open it rather than drop acknowledged writes; "
+                            "to keep everything before the damage and discard the rest, open it "
+                            "once with salvage (cairn log salvage)");
+  }
+  if (s.IsIOError() && (detail.find("Permission denied") != std::string::npos ||
+                        detail.find("Read-only file system") != std::string::npos)) {
+    return Status::FailedPrecondition("cannot open store " + path + ": " + detail);
+  }
+  if (s.IsIOError() && detail.find("No such file") != std::string::npos) {
+    return Status::DataLoss("store " + path + " is incomplete (a file it needs is missing): " +
+                            detail);
+  }
+  if (s.IsIOError()) return Status::Unavailable("cannot open store " + path + ": " + detail);
+  if (s.IsInvalidArgument()) {
+    return Status::DataLoss("store " + path + " cannot be opened as a cairn store: " + detail);
+  }
+  return Status::Internal("cannot open store " + path + ": " + detail);
+}
+
 std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; }
 
 bool IsRunStarted(const EventBody& b) { return std::holds_alternative<RunStarted>(b); }
@@ -235,8 +259,13 @@ Status Store::Impl::OpenDatabase() {
   db.create_if_missing = !options_.read_only && options_.create_if_missing;
   db.create_missing_column_families = !options_.read_only;
   db.paranoid_checks = true;
-  // Recover to the last consistent point: a torn final write is dropped, never half-applied.
-  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  // An incomplete last WAL record (a write torn by the crash, never acknowledged) is
+  // dropped; damage anywhere else refuses the open, because recovering "to the point
+  // before the damage" would silently drop acknowledged transitions after it. Salvage
+  // is the operator's explicit choice (StoreOptions::salvage_wal).
+  db.wal_recovery_mode = options_.salvage_wal
+                             ? rocksdb::WALRecoveryMode::kPointInTimeRecovery
+                             : rocksdb::WALRecoveryMode::kTolerateCorruptedTailRecords;
   db.max_background_jobs = 2;
   db.keep_log_file_num = 4;
   db.max_total_wal_size = 256 << 20;
@@ -250,7 +279,7 @@ Status Store::Impl::OpenDatabase() {
   if (options_.read_only) {
     std::vector<std::string> existing;
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db, path, &existing);
-    if (!ls.ok()) return FromRocks(ls, "cannot read store " + path).WithContext("open");
+    if (!ls.ok()) return OpenError(ls, path);
     for (const char* name : kFamilyNames) {
       if (std::find(existing.begin(), existing.end(), name) == existing.end()) {
         return Status::DataLoss("store " + path + " is not a cairn store: column family '" +
@@ -262,15 +291,7 @@ Status Store::Impl::OpenDatabase() {
       options_.read_only
           ? rocksdb::DB::OpenForReadOnly(db, path, descriptors, &families_, &db_)
           : rocksdb::DB::Open(db, path, descriptors, &families_, &db_);
-  if (!s.ok()) {
-    Status st = FromRocks(s, "cannot open store " + path);
-    if (st.code() == StatusCode::kUnavailable || st.code() == StatusCode::kInternal) {
-      // Any failure to open an existing database is reported as damage, not as a
-      // transient condition: retrying will not help.
-      return Status::DataLoss(st.message());
-    }
-    return st;
-  }
+  if (!s.ok()) return OpenError(s, path);
   return Status::Ok();
 }
 
@@ -736,7 +757,13 @@ Result<std::vector<RunSummary>> Store::Impl::ListRuns(std::optional<RunStatus> s
   for (it->Seek(start_after); it->Valid() && out.size() < limit; it->Next()) {
     if (ToView(it->key()) == start_after) continue;
     auto header = DecodeRunHeader(ToView(it->value()));
-    if (!header.ok()) return header.status().WithContext("listing runs");
+    if (!header.ok()) {
+      // Listed as unknown rather than hiding every other run; VerifyRun says what is wrong.
+      auto id = RunId::Parse(ToView(it->key()));
+      if (!id.ok()) return Status::DataLoss("runs family holds a malformed run id");
+      out.push_back({std::move(id).value(), RunStatus::kUnknown});
+      continue;
+    }
     out.push_back({header->run_id, header->status});
   }
   CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "scan runs"));

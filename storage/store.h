@@ -67,6 +67,11 @@ struct StoreOptions {
   // Written into the lock file, shown to a second process that tries to open the store.
   std::string owner_description = "cairn";
   size_t block_cache_bytes = 64 << 20;
+  // Open a store whose write-ahead log is damaged before its end, keeping every
+  // transition before the damage and DISCARDING everything after it (RocksDB
+  // point-in-time recovery). Without it such a store refuses to open with kDataLoss, so
+  // that acknowledged transitions are never dropped silently. An operator's decision.
+  bool salvage_wal = false;
 };
 
 // One event to append: the store fills in run id, sequence number, time and prev_hash.
@@ -191,7 +196,8 @@ class Store {
                                          size_t limit) const;
 
   // Runs in id order after `start_after` (exclusive; empty starts at the beginning),
-  // optionally only those with `status`. At most `limit` (capped by limits::list_runs_max).
+  // optionally only those with `status`. A run whose header cannot be decoded is listed
+  // with status kUnknown (VerifyRun tells what is wrong). At most `limit` (capped by limits::list_runs_max).
   Result<std::vector<RunSummary>> ListRuns(std::optional<RunStatus> status,
                                            const std::string& start_after,
                                            size_t limit) const;

@@ -62,9 +62,11 @@ Result<std::unique_ptr<storage::Store>> OpenStoreReadOnly(const GlobalOptions& g
 
 Result<std::unique_ptr<storage::Store>> OpenStoreForWriting(const GlobalOptions& global,
                                                             storage::Durability durability,
-                                                            std::string owner_description) {
+                                                            std::string owner_description,
+                                                            bool salvage_wal) {
   storage::StoreOptions options = BaseOptions(global);
   options.durability = durability;
+  options.salvage_wal = salvage_wal;
   options.owner_description = std::move(owner_description);
   auto store = storage::Store::Open(global.data_dir, std::move(options));
   if (!store.ok()) return DescribeOpenError(global, store.status());

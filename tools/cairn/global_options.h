@@ -73,10 +73,11 @@ int Fail(const GlobalOptions& global, const Status& status, int code = kExitErro
 // is wrong (missing, not a cairn store, damaged), ready for Fail().
 Result<std::unique_ptr<storage::Store>> OpenStoreReadOnly(const GlobalOptions& global);
 // Opens (creating if missing) the data directory as its owner, taking the lock.
-// kFailedPrecondition names the process that holds it.
+// kFailedPrecondition names the process that holds it. `salvage_wal`: see StoreOptions.
 Result<std::unique_ptr<storage::Store>> OpenStoreForWriting(const GlobalOptions& global,
                                                             storage::Durability durability,
-                                                            std::string owner_description);
+                                                            std::string owner_description,
+                                                            bool salvage_wal = false);
 
 // One JSON value as one line, never throwing on invalid UTF-8 (replaced by U+FFFD).
 std::string JsonLine(const nlohmann::json& value);
