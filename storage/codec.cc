@@ -548,6 +548,14 @@ class Decoder {
   Decoder(std::string_view what, size_t budget_bytes) : what_(what), budget_(budget_bytes) {}
 
   std::string Text(capnp::Text::Reader r) { return Copy(r.begin(), r.size()); }
+  // Like Text(), into `*out`, reusing its capacity.
+  void TextInto(capnp::Text::Reader r, std::string* out) {
+    if (Charge(r.size())) {
+      out->assign(r.begin(), r.size());
+    } else {
+      out->clear();
+    }
+  }
   std::string Data(capnp::Data::Reader r) {
     return Copy(reinterpret_cast<const char*>(r.begin()), r.size());
   }
@@ -573,16 +581,23 @@ class Decoder {
 
  private:
   std::string Copy(const char* data, size_t size) {
-    if (size == 0) return {};
+    if (!Charge(size)) return {};
+    return std::string(data, size);
+  }
+
+  // Charges a copy of `size` bytes to the budget; false (and the decode fails) when the
+  // copies would exceed the message's own size, i.e. pointers overlap.
+  bool Charge(size_t size) {
+    if (size == 0) return true;
     const size_t charge = size + kWordBytes;  // the bytes plus the pointer that names them
     if (charge > budget_) {
       Fail("text and data fields hold more bytes than the " + std::to_string(budget_ + spent_) +
            "-byte message (overlapping pointers)");
-      return {};
+      return false;
     }
     budget_ -= charge;
     spent_ += charge;
-    return std::string(data, size);
+    return true;
   }
 
   static Sha256 ToSha256(capnp::Data::Reader r) {
@@ -861,7 +876,11 @@ RunId ReadRunId(Decoder& d, capnp::Text::Reader r) {
 }
 
 void Read(Decoder& d, wire::Event::Reader r, Event* out) {
-  out->run_id = ReadRunId(d, r.getRunId());
+  // Scans decode a run's events into one Event: the id is usually the one already there.
+  const capnp::Text::Reader run_id = r.getRunId();
+  if (out->run_id.empty() || out->run_id.str() != std::string_view(run_id.begin(), run_id.size())) {
+    out->run_id = ReadRunId(d, run_id);
+  }
   out->seq = EventSeq(r.getSeq());
   if (out->seq.value() >= limits::events_per_run_max) {
     d.Fail("seq " + std::to_string(out->seq.value()) + " is not below " +
@@ -869,7 +888,7 @@ void Read(Decoder& d, wire::Event::Reader r, Event* out) {
   }
   out->time_ns = r.getTimeNs();
   out->prev_hash = d.RequiredHash("prev_hash", r.getPrevHash());
-  out->task_path = d.Text(r.getTaskPath());
+  d.TextInto(r.getTaskPath(), &out->task_path);
   out->body = Read(d, r.getBody());
 }
 
@@ -959,7 +978,7 @@ class AlignedCopy {
 };
 
 template <typename Root, typename Value>
-Result<Value> Decode(std::string_view what, std::string_view bytes) {
+Status Decode(std::string_view what, std::string_view bytes, Value* out) {
   const std::string prefix(what);
   if (bytes.empty()) return Status::DataLoss(prefix + ": empty");
   if (bytes.size() > limits::event_bytes_max) {
@@ -971,7 +990,7 @@ Result<Value> Decode(std::string_view what, std::string_view bytes) {
                             " bytes is not a whole number of 8-byte words");
   }
   CAIRN_RETURN_IF_ERROR(CheckFraming(what, bytes));
-  Value value;
+  Value& value = *out;
   Decoder decoder(what, bytes.size());
   try {
     const AlignedCopy copy(bytes);
@@ -990,8 +1009,7 @@ Result<Value> Decode(std::string_view what, std::string_view bytes) {
   } catch (...) {
     return Status::DataLoss(prefix + ": cannot decode: unknown exception");
   }
-  CAIRN_RETURN_IF_ERROR(decoder.status());
-  return value;
+  return decoder.status();
 }
 
 }  // namespace
@@ -1006,8 +1024,14 @@ Result<std::string> EncodeEvent(const Event& event) {
   return out;
 }
 
+Status DecodeEvent(std::string_view bytes, Event* out) {
+  return Decode<wire::Event>("event", bytes, out);
+}
+
 Result<Event> DecodeEvent(std::string_view bytes) {
-  return Decode<wire::Event, Event>("event", bytes);
+  Event event;
+  CAIRN_RETURN_IF_ERROR(DecodeEvent(bytes, &event));
+  return event;
 }
 
 Status EncodeRunHeader(const RunHeader& header, std::string* out) {
@@ -1021,7 +1045,9 @@ Result<std::string> EncodeRunHeader(const RunHeader& header) {
 }
 
 Result<RunHeader> DecodeRunHeader(std::string_view bytes) {
-  return Decode<wire::RunHeader, RunHeader>("run header", bytes);
+  RunHeader header;
+  CAIRN_RETURN_IF_ERROR(Decode<wire::RunHeader>("run header", bytes, &header));
+  return header;
 }
 
 }  // namespace cairn::storage

@@ -26,6 +26,9 @@ Result<std::string> EncodeEvent(const Event& event);
 
 // Decodes stored bytes. kDataLoss, with what was wrong, on any malformed input.
 Result<Event> DecodeEvent(std::string_view bytes);
+// The same into `*out`, overwriting it (for scans that reuse one Event). On error `*out`
+// is unspecified but valid.
+Status DecodeEvent(std::string_view bytes, Event* out);
 
 Status EncodeRunHeader(const RunHeader& header, std::string* out);
 Result<std::string> EncodeRunHeader(const RunHeader& header);

@@ -698,6 +698,7 @@ Status Store::Impl::ScanHistory(const RunId& run_id, uint64_t from,
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, families_[kEvents]));
   uint64_t expected = from;
   bool any = false;
+  Event event;  // reused: decoding overwrites it
   for (it->Seek(keys::EventKey(run_id, from)); it->Valid(); it->Next()) {
     any = true;
     std::string_view run;
@@ -711,16 +712,16 @@ Status Store::Impl::ScanHistory(const RunId& run_id, uint64_t from,
                               " is missing (next stored is " + std::to_string(seq) + ")");
     }
     const std::string_view bytes = ToView(it->value());
-    auto event = DecodeEvent(bytes);
-    if (!event.ok()) {
-      return event.status().WithContext("run " + run_id.str() + ", event " + std::to_string(seq));
+    Status decoded = DecodeEvent(bytes, &event);
+    if (!decoded.ok()) {
+      return decoded.WithContext("run " + run_id.str() + ", event " + std::to_string(seq));
     }
-    if (event->run_id != run_id || event->seq.value() != seq) {
+    if (event.run_id != run_id || event.seq.value() != seq) {
       return Status::DataLoss("run " + run_id.str() + ": event stored at seq " +
-                              std::to_string(seq) + " claims to be run " + event->run_id.str() +
-                              " seq " + std::to_string(event->seq.value()));
+                              std::to_string(seq) + " claims to be run " + event.run_id.str() +
+                              " seq " + std::to_string(event.seq.value()));
     }
-    if (!visit(StoredEvent{std::move(event).value(), bytes})) return Status::Ok();
+    if (!visit(StoredEvent{event, bytes})) return Status::Ok();
     ++expected;
   }
   CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "scan events of run " + run_id.str()));

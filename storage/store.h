@@ -118,9 +118,10 @@ struct DueTimer {
 };
 
 // One stored event with the bytes it was hashed over.
+// Both members are valid only during the visitor call.
 struct StoredEvent {
-  Event event;
-  std::string_view bytes;  // valid only during the visitor call
+  const Event& event;
+  std::string_view bytes;
 };
 
 struct VerifyReport {
