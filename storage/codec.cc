@@ -7,7 +7,10 @@
 #include <cstring>
 #include <exception>
 #include <memory>
+#include <string>
 #include <type_traits>
+#include <variant>
+#include <vector>
 
 #include "base/limits.h"
 #include "storage/event.capnp.h"
@@ -612,26 +615,47 @@ class Decoder {
   Status status_;
 };
 
-Payload Read(Decoder& d, std::string_view field, wire::Payload::Reader r) {
+// Readers write into `*v`, overwriting every field, so that a scan can decode each event
+// of a run into one Event and reuse the capacity of its strings and lists. A field the
+// message leaves out reads as its default, exactly as in a fresh value.
+
+void Read(Decoder& d, std::string_view field, wire::Payload::Reader r, Payload* v) {
   switch (r.which()) {
     case wire::Payload::NONE:
-      return Payload::None();
+      v->kind = Payload::Kind::kNone;
+      v->json.clear();
+      v->blob = {};
+      return;
     case wire::Payload::JSON:
-      return Payload::Json(d.Text(r.getJson()));
+      v->kind = Payload::Kind::kJson;
+      d.TextInto(r.getJson(), &v->json);
+      v->blob = {};
+      return;
     case wire::Payload::BLOB:
-      return Payload::Blob(d.RequiredHash(field, r.getBlob()));
+      v->kind = Payload::Kind::kBlob;
+      v->json.clear();
+      v->blob = d.RequiredHash(field, r.getBlob());
+      return;
   }
   d.Fail(std::string(field) + ": unknown payload kind " +
          std::to_string(static_cast<uint16_t>(r.which())));
-  return {};
+  v->kind = Payload::Kind::kNone;
+  v->json.clear();
+  v->blob = {};
 }
 
-ErrorInfo Read(Decoder& d, wire::ErrorInfo::Reader r) {
-  return {d.Text(r.getType()), r.getStatus(), d.Text(r.getTitle()), d.Text(r.getDetail()),
-          d.Text(r.getInstance())};
+void Read(Decoder& d, wire::ErrorInfo::Reader r, ErrorInfo* v) {
+  d.TextInto(r.getType(), &v->type);
+  v->status = r.getStatus();
+  d.TextInto(r.getTitle(), &v->title);
+  d.TextInto(r.getDetail(), &v->detail);
+  d.TextInto(r.getInstance(), &v->instance);
 }
 
-Actor Read(Decoder& d, wire::Actor::Reader r) { return {d.Text(r.getName()), d.Text(r.getRole())}; }
+void Read(Decoder& d, wire::Actor::Reader r, Actor* v) {
+  d.TextInto(r.getName(), &v->name);
+  d.TextInto(r.getRole(), &v->role);
+}
 
 Usage Read(wire::Usage::Reader r) {
   return {r.getPromptTokens(), r.getCompletionTokens(), r.getCostMicros(), r.getCostKnown(),
@@ -642,228 +666,218 @@ BudgetAmounts Read(wire::BudgetAmounts::Reader r) {
   return {r.getSteps(), r.getTokens(), r.getCostMicros(), r.getWallMs(), r.getToolCalls()};
 }
 
-RunStarted Read(Decoder& d, wire::RunStarted::Reader r) {
-  RunStarted v;
-  v.workflow_namespace = d.Text(r.getWorkflowNamespace());
-  v.workflow_name = d.Text(r.getWorkflowName());
-  v.workflow_version = d.Text(r.getWorkflowVersion());
-  v.definition_hash = d.OptionalHash("run_started.definition_hash", r.getDefinitionHash());
-  v.input = Read(d, "run_started.input", r.getInput());
-  v.policy_hash = d.OptionalHash("run_started.policy_hash", r.getPolicyHash());
-  v.start_key = d.Text(r.getStartKey());
-  v.started_by = Read(d, r.getStartedBy());
-  v.parent_run_id = d.Text(r.getParentRunId());
-  v.budget_limits = Read(r.getBudgetLimits());
-  v.agent_config_hash = d.OptionalHash("run_started.agent_config_hash", r.getAgentConfigHash());
-  v.tool_catalog_hash = d.OptionalHash("run_started.tool_catalog_hash", r.getToolCatalogHash());
-  return v;
+void Read(Decoder& d, wire::RunStarted::Reader r, RunStarted* v) {
+  d.TextInto(r.getWorkflowNamespace(), &v->workflow_namespace);
+  d.TextInto(r.getWorkflowName(), &v->workflow_name);
+  d.TextInto(r.getWorkflowVersion(), &v->workflow_version);
+  v->definition_hash = d.OptionalHash("run_started.definition_hash", r.getDefinitionHash());
+  Read(d, "run_started.input", r.getInput(), &v->input);
+  v->policy_hash = d.OptionalHash("run_started.policy_hash", r.getPolicyHash());
+  d.TextInto(r.getStartKey(), &v->start_key);
+  Read(d, r.getStartedBy(), &v->started_by);
+  d.TextInto(r.getParentRunId(), &v->parent_run_id);
+  v->budget_limits = Read(r.getBudgetLimits());
+  v->agent_config_hash = d.OptionalHash("run_started.agent_config_hash", r.getAgentConfigHash());
+  v->tool_catalog_hash = d.OptionalHash("run_started.tool_catalog_hash", r.getToolCatalogHash());
 }
 
-TaskRouted Read(Decoder& d, wire::TaskRouted::Reader r) {
-  TaskRouted v;
-  v.task_name = d.Text(r.getTaskName());
-  v.task_kind = d.Text(r.getTaskKind());
-  v.mode = FromWire<TaskRouted::Mode>(r.getMode());
-  v.input = Read(d, "task_routed.input", r.getInput());
-  v.attempt = r.getAttempt();
-  return v;
+void Read(Decoder& d, wire::TaskRouted::Reader r, TaskRouted* v) {
+  d.TextInto(r.getTaskName(), &v->task_name);
+  d.TextInto(r.getTaskKind(), &v->task_kind);
+  v->mode = FromWire<TaskRouted::Mode>(r.getMode());
+  Read(d, "task_routed.input", r.getInput(), &v->input);
+  v->attempt = r.getAttempt();
 }
 
-AgentDecided Read(Decoder& d, wire::AgentDecided::Reader r) {
-  AgentDecided v;
-  v.agent = d.Text(r.getAgent());
-  v.model = d.Text(r.getModel());
-  v.reason_code = d.Text(r.getReasonCode());
-  v.option = d.Text(r.getOption());
-  v.rationale = d.Text(r.getRationale());
-  v.has_confidence = r.getHasConfidence();
-  v.confidence = r.getConfidence();
-  v.steps_used = r.getStepsUsed();
-  v.usage = Read(r.getUsage());
-  const auto options = r.getOptions();
-  v.options.reserve(options.size());
-  for (const auto option : options) v.options.push_back(d.Text(option));
-  v.request_blob = d.OptionalHash("agent_decided.request_blob", r.getRequestBlob());
-  v.response_blob = d.OptionalHash("agent_decided.response_blob", r.getResponseBlob());
-  v.duration_ms = r.getDurationMs();
-  v.detail = d.Text(r.getDetail());
-  v.goal = d.Text(r.getGoal());
-  return v;
+// Reuses the list's elements, and their capacity, for the first entries.
+void Read(Decoder& d, capnp::List<capnp::Text>::Reader r, std::vector<std::string>* v) {
+  v->resize(r.size());
+  for (unsigned int i = 0; i < r.size(); ++i) d.TextInto(r[i], &(*v)[i]);
 }
 
-PolicyVerdict Read(Decoder& d, wire::PolicyVerdict::Reader r) {
-  PolicyVerdict v;
-  v.policy_hash = d.OptionalHash("policy_verdict.policy_hash", r.getPolicyHash());
-  v.rule_id = d.Text(r.getRuleId());
-  v.decision = FromWire<PolicyVerdict::Decision>(r.getDecision());
-  v.reason_code = d.Text(r.getReasonCode());
-  v.tool = d.Text(r.getTool());
-  v.risk = FromWire<RiskLevel>(r.getRisk());
-  v.arguments_hash = d.OptionalHash("policy_verdict.arguments_hash", r.getArgumentsHash());
-  v.stage = FromWire<PolicyVerdict::Stage>(r.getStage());
-  v.detail = d.Text(r.getDetail());
-  return v;
+void Read(Decoder& d, wire::AgentDecided::Reader r, AgentDecided* v) {
+  d.TextInto(r.getAgent(), &v->agent);
+  d.TextInto(r.getModel(), &v->model);
+  d.TextInto(r.getReasonCode(), &v->reason_code);
+  d.TextInto(r.getOption(), &v->option);
+  d.TextInto(r.getRationale(), &v->rationale);
+  v->has_confidence = r.getHasConfidence();
+  v->confidence = r.getConfidence();
+  v->steps_used = r.getStepsUsed();
+  v->usage = Read(r.getUsage());
+  Read(d, r.getOptions(), &v->options);
+  v->request_blob = d.OptionalHash("agent_decided.request_blob", r.getRequestBlob());
+  v->response_blob = d.OptionalHash("agent_decided.response_blob", r.getResponseBlob());
+  v->duration_ms = r.getDurationMs();
+  d.TextInto(r.getDetail(), &v->detail);
+  d.TextInto(r.getGoal(), &v->goal);
 }
 
-ApprovalRequested Read(Decoder& d, wire::ApprovalRequested::Reader r) {
-  ApprovalRequested v;
-  v.approval_id = d.Text(r.getApprovalId());
-  v.tool = d.Text(r.getTool());
-  v.binding_hash = d.OptionalHash("approval_requested.binding_hash", r.getBindingHash());
-  v.arguments = Read(d, "approval_requested.arguments", r.getArguments());
-  v.expires_at_ns = r.getExpiresAtNs();
-  v.on_expiry = FromWire<ApprovalResolution>(r.getOnExpiry());
-  v.rule_id = d.Text(r.getRuleId());
-  v.reason = d.Text(r.getReason());
-  return v;
+void Read(Decoder& d, wire::PolicyVerdict::Reader r, PolicyVerdict* v) {
+  v->policy_hash = d.OptionalHash("policy_verdict.policy_hash", r.getPolicyHash());
+  d.TextInto(r.getRuleId(), &v->rule_id);
+  v->decision = FromWire<PolicyVerdict::Decision>(r.getDecision());
+  d.TextInto(r.getReasonCode(), &v->reason_code);
+  d.TextInto(r.getTool(), &v->tool);
+  v->risk = FromWire<RiskLevel>(r.getRisk());
+  v->arguments_hash = d.OptionalHash("policy_verdict.arguments_hash", r.getArgumentsHash());
+  v->stage = FromWire<PolicyVerdict::Stage>(r.getStage());
+  d.TextInto(r.getDetail(), &v->detail);
 }
 
-ApprovalResolved Read(Decoder& d, wire::ApprovalResolved::Reader r) {
-  ApprovalResolved v;
-  v.approval_id = d.Text(r.getApprovalId());
-  v.resolution = FromWire<ApprovalResolution>(r.getResolution());
-  v.actor = Read(d, r.getActor());
-  v.reason = d.Text(r.getReason());
-  v.binding_hash = d.OptionalHash("approval_resolved.binding_hash", r.getBindingHash());
-  return v;
+void Read(Decoder& d, wire::ApprovalRequested::Reader r, ApprovalRequested* v) {
+  d.TextInto(r.getApprovalId(), &v->approval_id);
+  d.TextInto(r.getTool(), &v->tool);
+  v->binding_hash = d.OptionalHash("approval_requested.binding_hash", r.getBindingHash());
+  Read(d, "approval_requested.arguments", r.getArguments(), &v->arguments);
+  v->expires_at_ns = r.getExpiresAtNs();
+  v->on_expiry = FromWire<ApprovalResolution>(r.getOnExpiry());
+  d.TextInto(r.getRuleId(), &v->rule_id);
+  d.TextInto(r.getReason(), &v->reason);
 }
 
-EffectIntent Read(Decoder& d, wire::EffectIntent::Reader r) {
-  EffectIntent v;
-  v.idempotency_key = d.Text(r.getIdempotencyKey());
-  v.tool = d.Text(r.getTool());
-  v.effect = FromWire<EffectKind>(r.getEffect());
-  v.risk = FromWire<RiskLevel>(r.getRisk());
-  v.arguments = Read(d, "effect_intent.arguments", r.getArguments());
-  v.attempt = r.getAttempt();
-  v.executor = d.Text(r.getExecutor());
-  v.idempotent = r.getIdempotent();
-  return v;
+void Read(Decoder& d, wire::ApprovalResolved::Reader r, ApprovalResolved* v) {
+  d.TextInto(r.getApprovalId(), &v->approval_id);
+  v->resolution = FromWire<ApprovalResolution>(r.getResolution());
+  Read(d, r.getActor(), &v->actor);
+  d.TextInto(r.getReason(), &v->reason);
+  v->binding_hash = d.OptionalHash("approval_resolved.binding_hash", r.getBindingHash());
 }
 
-EffectOutcome Read(Decoder& d, wire::EffectOutcome::Reader r) {
-  EffectOutcome v;
-  v.idempotency_key = d.Text(r.getIdempotencyKey());
-  v.status = FromWire<EffectOutcome::Status>(r.getStatus());
-  v.result = Read(d, "effect_outcome.result", r.getResult());
-  v.error = Read(d, r.getError());
-  v.duration_ms = r.getDurationMs();
-  v.attempt = r.getAttempt();
-  v.resolved_by = Read(d, r.getResolvedBy());
-  return v;
+void Read(Decoder& d, wire::EffectIntent::Reader r, EffectIntent* v) {
+  d.TextInto(r.getIdempotencyKey(), &v->idempotency_key);
+  d.TextInto(r.getTool(), &v->tool);
+  v->effect = FromWire<EffectKind>(r.getEffect());
+  v->risk = FromWire<RiskLevel>(r.getRisk());
+  Read(d, "effect_intent.arguments", r.getArguments(), &v->arguments);
+  v->attempt = r.getAttempt();
+  d.TextInto(r.getExecutor(), &v->executor);
+  v->idempotent = r.getIdempotent();
 }
 
-TimerScheduled Read(Decoder& d, wire::TimerScheduled::Reader r) {
-  return {d.Text(r.getTimerId()), r.getDueAtNs(), FromWire<TimerPurpose>(r.getPurpose())};
+void Read(Decoder& d, wire::EffectOutcome::Reader r, EffectOutcome* v) {
+  d.TextInto(r.getIdempotencyKey(), &v->idempotency_key);
+  v->status = FromWire<EffectOutcome::Status>(r.getStatus());
+  Read(d, "effect_outcome.result", r.getResult(), &v->result);
+  Read(d, r.getError(), &v->error);
+  v->duration_ms = r.getDurationMs();
+  v->attempt = r.getAttempt();
+  Read(d, r.getResolvedBy(), &v->resolved_by);
 }
 
-TimerFired Read(Decoder& d, wire::TimerFired::Reader r) {
-  return {d.Text(r.getTimerId()), r.getDueAtNs(), FromWire<TimerPurpose>(r.getPurpose())};
+void Read(Decoder& d, wire::TimerScheduled::Reader r, TimerScheduled* v) {
+  d.TextInto(r.getTimerId(), &v->timer_id);
+  v->due_at_ns = r.getDueAtNs();
+  v->purpose = FromWire<TimerPurpose>(r.getPurpose());
 }
 
-TimerCancelled Read(Decoder& d, wire::TimerCancelled::Reader r) {
-  return {d.Text(r.getTimerId()), r.getDueAtNs()};
+void Read(Decoder& d, wire::TimerFired::Reader r, TimerFired* v) {
+  d.TextInto(r.getTimerId(), &v->timer_id);
+  v->due_at_ns = r.getDueAtNs();
+  v->purpose = FromWire<TimerPurpose>(r.getPurpose());
 }
 
-EventReceived Read(Decoder& d, wire::EventReceived::Reader r) {
-  EventReceived v;
-  v.event_type = d.Text(r.getEventType());
-  v.source = d.Text(r.getSource());
-  v.event_id = d.Text(r.getEventId());
-  v.payload = Read(d, "event_received.payload", r.getPayload());
-  v.actor = Read(d, r.getActor());
-  return v;
+void Read(Decoder& d, wire::TimerCancelled::Reader r, TimerCancelled* v) {
+  d.TextInto(r.getTimerId(), &v->timer_id);
+  v->due_at_ns = r.getDueAtNs();
 }
 
-TaskCompleted Read(Decoder& d, wire::TaskCompleted::Reader r) {
-  TaskCompleted v;
-  v.task_name = d.Text(r.getTaskName());
-  v.status = FromWire<TaskCompleted::Status>(r.getStatus());
-  v.output = Read(d, "task_completed.output", r.getOutput());
-  v.error = Read(d, r.getError());
-  v.then = d.Text(r.getThen());
-  v.attempt = r.getAttempt();
-  return v;
+void Read(Decoder& d, wire::EventReceived::Reader r, EventReceived* v) {
+  d.TextInto(r.getEventType(), &v->event_type);
+  d.TextInto(r.getSource(), &v->source);
+  d.TextInto(r.getEventId(), &v->event_id);
+  Read(d, "event_received.payload", r.getPayload(), &v->payload);
+  Read(d, r.getActor(), &v->actor);
 }
 
-BudgetCharged Read(Decoder& d, wire::BudgetCharged::Reader r) {
-  BudgetCharged v;
-  v.phase = FromWire<BudgetCharged::Phase>(r.getPhase());
-  v.reservation_id = d.Text(r.getReservationId());
-  v.amounts = Read(r.getAmounts());
-  v.cost_known = r.getCostKnown();
-  v.spent_after = Read(r.getSpentAfter());
-  v.reserved_after = Read(r.getReservedAfter());
-  v.purpose = d.Text(r.getPurpose());
-  return v;
+void Read(Decoder& d, wire::TaskCompleted::Reader r, TaskCompleted* v) {
+  d.TextInto(r.getTaskName(), &v->task_name);
+  v->status = FromWire<TaskCompleted::Status>(r.getStatus());
+  Read(d, "task_completed.output", r.getOutput(), &v->output);
+  Read(d, r.getError(), &v->error);
+  d.TextInto(r.getThen(), &v->then);
+  v->attempt = r.getAttempt();
 }
 
-RunStopped Read(Decoder& d, wire::RunStopped::Reader r) {
-  RunStopped v;
-  v.reason = FromWire<StopReason>(r.getReason());
-  v.output = Read(d, "run_stopped.output", r.getOutput());
-  v.error = Read(d, r.getError());
-  v.detail = d.Text(r.getDetail());
-  v.actor = Read(d, r.getActor());
-  return v;
+void Read(Decoder& d, wire::BudgetCharged::Reader r, BudgetCharged* v) {
+  v->phase = FromWire<BudgetCharged::Phase>(r.getPhase());
+  d.TextInto(r.getReservationId(), &v->reservation_id);
+  v->amounts = Read(r.getAmounts());
+  v->cost_known = r.getCostKnown();
+  v->spent_after = Read(r.getSpentAfter());
+  v->reserved_after = Read(r.getReservedAfter());
+  d.TextInto(r.getPurpose(), &v->purpose);
 }
 
-ControlRequested Read(Decoder& d, wire::ControlRequested::Reader r) {
-  ControlRequested v;
-  v.action = FromWire<ControlRequested::Action>(r.getAction());
-  v.actor = Read(d, r.getActor());
-  v.reason = d.Text(r.getReason());
-  v.argument = Read(d, "control_requested.argument", r.getArgument());
-  return v;
+void Read(Decoder& d, wire::RunStopped::Reader r, RunStopped* v) {
+  v->reason = FromWire<StopReason>(r.getReason());
+  Read(d, "run_stopped.output", r.getOutput(), &v->output);
+  Read(d, r.getError(), &v->error);
+  d.TextInto(r.getDetail(), &v->detail);
+  Read(d, r.getActor(), &v->actor);
 }
 
-ValueRecorded Read(Decoder& d, wire::ValueRecorded::Reader r) {
-  ValueRecorded v;
-  v.name = d.Text(r.getName());
-  v.value = Read(d, "value_recorded.value", r.getValue());
-  return v;
+void Read(Decoder& d, wire::ControlRequested::Reader r, ControlRequested* v) {
+  v->action = FromWire<ControlRequested::Action>(r.getAction());
+  Read(d, r.getActor(), &v->actor);
+  d.TextInto(r.getReason(), &v->reason);
+  Read(d, "control_requested.argument", r.getArgument(), &v->argument);
 }
 
-EventBody Read(Decoder& d, wire::Event::Body::Reader r) {
+void Read(Decoder& d, wire::ValueRecorded::Reader r, ValueRecorded* v) {
+  d.TextInto(r.getName(), &v->name);
+  Read(d, "value_recorded.value", r.getValue(), &v->value);
+}
+
+// Reads into the body's alternative `Body` when it already holds one (a scan over a run
+// sees long stretches of one kind), otherwise into a freshly emplaced one.
+template <typename Body, typename Reader>
+void ReadBody(Decoder& d, Reader r, EventBody* out) {
+  Body* body = std::get_if<Body>(out);
+  if (body == nullptr) body = &out->emplace<Body>();
+  Read(d, r, body);
+}
+
+void Read(Decoder& d, wire::Event::Body::Reader r, EventBody* out) {
   using Body = wire::Event::Body;
   switch (r.which()) {
     case Body::RUN_STARTED:
-      return Read(d, r.getRunStarted());
+      return ReadBody<RunStarted>(d, r.getRunStarted(), out);
     case Body::TASK_ROUTED:
-      return Read(d, r.getTaskRouted());
+      return ReadBody<TaskRouted>(d, r.getTaskRouted(), out);
     case Body::AGENT_DECIDED:
-      return Read(d, r.getAgentDecided());
+      return ReadBody<AgentDecided>(d, r.getAgentDecided(), out);
     case Body::POLICY_VERDICT:
-      return Read(d, r.getPolicyVerdict());
+      return ReadBody<PolicyVerdict>(d, r.getPolicyVerdict(), out);
     case Body::APPROVAL_REQUESTED:
-      return Read(d, r.getApprovalRequested());
+      return ReadBody<ApprovalRequested>(d, r.getApprovalRequested(), out);
     case Body::APPROVAL_RESOLVED:
-      return Read(d, r.getApprovalResolved());
+      return ReadBody<ApprovalResolved>(d, r.getApprovalResolved(), out);
     case Body::EFFECT_INTENT:
-      return Read(d, r.getEffectIntent());
+      return ReadBody<EffectIntent>(d, r.getEffectIntent(), out);
     case Body::EFFECT_OUTCOME:
-      return Read(d, r.getEffectOutcome());
+      return ReadBody<EffectOutcome>(d, r.getEffectOutcome(), out);
     case Body::TIMER_SCHEDULED:
-      return Read(d, r.getTimerScheduled());
+      return ReadBody<TimerScheduled>(d, r.getTimerScheduled(), out);
     case Body::TIMER_FIRED:
-      return Read(d, r.getTimerFired());
+      return ReadBody<TimerFired>(d, r.getTimerFired(), out);
     case Body::TIMER_CANCELLED:
-      return Read(d, r.getTimerCancelled());
+      return ReadBody<TimerCancelled>(d, r.getTimerCancelled(), out);
     case Body::EVENT_RECEIVED:
-      return Read(d, r.getEventReceived());
+      return ReadBody<EventReceived>(d, r.getEventReceived(), out);
     case Body::TASK_COMPLETED:
-      return Read(d, r.getTaskCompleted());
+      return ReadBody<TaskCompleted>(d, r.getTaskCompleted(), out);
     case Body::BUDGET_CHARGED:
-      return Read(d, r.getBudgetCharged());
+      return ReadBody<BudgetCharged>(d, r.getBudgetCharged(), out);
     case Body::RUN_STOPPED:
-      return Read(d, r.getRunStopped());
+      return ReadBody<RunStopped>(d, r.getRunStopped(), out);
     case Body::CONTROL_REQUESTED:
-      return Read(d, r.getControlRequested());
+      return ReadBody<ControlRequested>(d, r.getControlRequested(), out);
     case Body::VALUE_RECORDED:
-      return Read(d, r.getValueRecorded());
+      return ReadBody<ValueRecorded>(d, r.getValueRecorded(), out);
   }
   // A member added by a newer writer: kept, but not interpretable by this build.
-  return UnknownBody{static_cast<uint16_t>(r.which())};
+  out->emplace<UnknownBody>(UnknownBody{static_cast<uint16_t>(r.which())});
 }
 
 RunId ReadRunId(Decoder& d, capnp::Text::Reader r) {
@@ -889,7 +903,7 @@ void Read(Decoder& d, wire::Event::Reader r, Event* out) {
   out->time_ns = r.getTimeNs();
   out->prev_hash = d.RequiredHash("prev_hash", r.getPrevHash());
   d.TextInto(r.getTaskPath(), &out->task_path);
-  out->body = Read(d, r.getBody());
+  Read(d, r.getBody(), &out->body);
 }
 
 void Read(Decoder& d, wire::RunHeader::Reader r, RunHeader* out) {

@@ -300,6 +300,70 @@ TEST(CodecTest, RandomEventsRoundTripAndCoverEveryField) {
   EXPECT_TRUE(missing.empty()) << "never written: " << Join(missing);
 }
 
+// A body of kind `kind` for the reuse test: every field set, every field at its default,
+// or random (most fields set), so that a reused body sees fields go from set to unset.
+EventBody VariedBody(Random& rng, size_t kind) {
+  EventBody body = support::SampleBody(kind);
+  switch (rng.Uniform(4)) {
+    case 0:
+      return body;
+    case 1:
+      std::visit([](auto& v) { v = std::remove_reference_t<decltype(v)>{}; }, body);
+      return body;
+    default:
+      return support::RandomEventBodyOfKind(rng, kind, rng.Uniform(256));
+  }
+}
+
+std::string UnknownBodyEncoding(uint16_t which) {
+  capnp::MallocMessageBuilder message;
+  auto event = InitValidEvent(message);
+  event.setTaskPath("/do/9");
+  SetDiscriminant<wire::Event::Body>(event, which);
+  return Serialize(message);
+}
+
+TEST(CodecTest, DecodingIntoAReusedEventEqualsDecodingIntoAFreshOne) {
+  const uint64_t seed = support::TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  Random rng(seed);
+  const std::vector<RunId> runs = {support::RandomRunId(rng), support::RandomRunId(rng)};
+  const std::string unknown = UnknownBodyEncoding(100);
+  Event reused;
+  size_t kind = 0;
+  size_t same_kind = 0;
+  size_t failed = 0;
+  std::string bytes;
+  for (uint64_t i = 0; i < 20000; ++i) {
+    if (rng.OneIn(30)) {
+      bytes = unknown;
+    } else {
+      if (rng.OneIn(2)) kind = rng.Uniform(support::kEventBodyKinds);
+      same_kind += reused.body.index() == kind;
+      const Sha256 prev = rng.OneIn(4) ? Sha256() : Sha256::Of(rng.Bytes(8));
+      Event event = support::RandomEvent(rng, runs[rng.Uniform(runs.size())], EventSeq(i), prev,
+                                         rng.Range(-5, 1'000'000));
+      event.body = VariedBody(rng, kind);
+      ASSERT_TRUE(EncodeEvent(event, &bytes).ok()) << Show(event);
+    }
+    // Now and then a damaged value: whatever it leaves behind must not leak into the next.
+    if (rng.OneIn(20)) {
+      bytes[rng.Uniform(bytes.size())] ^= static_cast<char>(1u << rng.Uniform(8));
+    }
+    const Status status = DecodeEvent(bytes, &reused);
+    const auto fresh = DecodeEvent(bytes);
+    ASSERT_EQ(status.ToString(), fresh.status().ToString()) << "event " << i;
+    if (!status.ok()) {
+      ++failed;
+      continue;
+    }
+    ASSERT_TRUE(reused == *fresh) << "event " << i << "\nfresh  " << Show(*fresh) << "\nreused "
+                                  << Show(reused);
+  }
+  EXPECT_GT(same_kind, 5000u);  // the sequence reuses bodies and switches kinds
+  EXPECT_GT(failed, 0u);
+}
+
 TEST(CodecTest, RandomHeadersRoundTripAndCoverEveryField) {
   const uint64_t seed = support::TestSeed();
   SCOPED_TRACE("seed " + std::to_string(seed));
