@@ -1,5 +1,6 @@
 #include "base/ids.h"
 
+#include <array>
 #include <cstdio>
 #include <string>
 
@@ -8,10 +9,24 @@
 
 namespace cairn {
 
-bool IsRunIdChar(char c) {
-  return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-         c == '.' || c == '_' || c == '-' || c == ':' || c == '@';
+namespace {
+
+constexpr std::array<bool, 256> MakeRunIdTable() {
+  std::array<bool, 256> table{};
+  for (int c = 0; c < 256; ++c) {
+    table[static_cast<size_t>(c)] = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') ||
+                                    (c >= '0' && c <= '9') || c == '.' || c == '_' ||
+                                    c == '-' || c == ':' || c == '@';
+  }
+  return table;
 }
+
+// Run ids are validated on every decode: a table keeps that to a load per byte.
+constexpr std::array<bool, 256> kRunIdChars = MakeRunIdTable();
+
+}  // namespace
+
+bool IsRunIdChar(char c) { return kRunIdChars[static_cast<unsigned char>(c)]; }
 
 Result<RunId> RunId::Parse(std::string_view text) {
   if (text.empty()) return Status::InvalidArgument("run id is empty");

@@ -149,6 +149,11 @@ class Store::Impl {
   StoreStats stats() const;
   const std::string& dir() const { return dir_; }
   bool read_only() const { return options_.read_only; }
+  // kFailedPrecondition once closed. Reads must not race with Close() (caller's duty).
+  Status CheckOpen() const {
+    if (open_.load(std::memory_order_acquire)) return Status::Ok();
+    return Status::FailedPrecondition("store " + dir_ + " is closed");
+  }
 
  private:
   Status OpenDatabase();
@@ -182,7 +187,9 @@ class Store::Impl {
   std::unordered_set<std::string> pending_start_keys_;  // guarded by mu_
   Status failed_;                               // guarded by mu_: first write error
   bool closing_ = false;                        // guarded by mu_
-  bool closed_ = false;
+  bool closed_ = false;                         // guarded by mu_
+  std::mutex close_mu_;                         // serializes Close()
+  std::atomic<bool> open_{false};               // reads check it: no use after Close()
   std::thread committer_;
 
   std::atomic<uint64_t> transitions_committed_{0};
@@ -247,6 +254,7 @@ Status Store::Impl::Open() {
   CAIRN_RETURN_IF_ERROR(OpenDatabase());
   CAIRN_RETURN_IF_ERROR(CheckFormat());
   if (!options_.read_only) committer_ = std::thread([this] { CommitLoop(); });
+  open_.store(true, std::memory_order_release);
   return Status::Ok();
 }
 
@@ -276,12 +284,21 @@ Status Store::Impl::OpenDatabase() {
     descriptors.emplace_back(kFamilyNames[i], FamilyOptions(static_cast<Family>(i)));
   }
   const std::string path = dir_ + "/db";
-  if (options_.read_only) {
+  std::error_code ec;
+  if (std::filesystem::exists(path + "/CURRENT", ec)) {
     std::vector<std::string> existing;
     rocksdb::Status ls = rocksdb::DB::ListColumnFamilies(db, path, &existing);
     if (!ls.ok()) return OpenError(ls, path);
+    for (const std::string& name : existing) {
+      if (std::find(std::begin(kFamilyNames), std::end(kFamilyNames), name) ==
+          std::end(kFamilyNames)) {
+        return Status::DataLoss("store " + path + " is not a cairn store: it has column family '" +
+                                name + "'");
+      }
+    }
     for (const char* name : kFamilyNames) {
-      if (std::find(existing.begin(), existing.end(), name) == existing.end()) {
+      if (options_.read_only &&
+          std::find(existing.begin(), existing.end(), name) == existing.end()) {
         return Status::DataLoss("store " + path + " is not a cairn store: column family '" +
                                 name + "' is missing");
       }
@@ -302,6 +319,18 @@ Status Store::Impl::CheckFormat() {
     if (options_.read_only) {
       return Status::DataLoss("store " + dir_ + "/db has no cairn format version");
     }
+    // Unstamped: either just created (or a crash came before the stamp), and then empty,
+    // or somebody else's database, which is never adopted.
+    for (size_t i = 0; i < kFamilyCount; ++i) {
+      std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), families_[i]));
+      it->SeekToFirst();
+      if (it->Valid()) {
+        return Status::DataLoss("store " + dir_ + "/db is not a cairn store: it has no cairn "
+                                "format version and its '" + kFamilyNames[i] +
+                                "' family is not empty");
+      }
+      CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "check an unstamped store"));
+    }
     rocksdb::WriteOptions wo;
     wo.sync = true;
     return FromRocks(db_->Put(wo, families_[kDefault], rocksdb::Slice(keys::kFormatVersionKey.data(), keys::kFormatVersionKey.size()),
@@ -318,6 +347,10 @@ Status Store::Impl::CheckFormat() {
 }
 
 Status Store::Impl::Close() {
+  if (committer_.joinable() && std::this_thread::get_id() == committer_.get_id()) {
+    return Status::FailedPrecondition("Store::Close() called from a completion callback");
+  }
+  std::lock_guard close_lock(close_mu_);  // one closer at a time; later ones see closed_
   {
     std::lock_guard lock(mu_);
     if (closed_) return Status::Ok();
@@ -331,6 +364,7 @@ Status Store::Impl::Close() {
     result = failed_;
     closed_ = true;
   }
+  open_.store(false, std::memory_order_release);
   if (db_ != nullptr) {
     if (!options_.read_only && result.ok() && options_.durability == Durability::kBuffered) {
       // A clean shutdown makes buffered writes durable too.
@@ -651,9 +685,15 @@ void Store::Impl::FinishGroup(std::vector<std::unique_ptr<Pending>>& group,
     for (auto& p : group) p->done(p->result);
     return;
   }
-  for (auto& p : group) p->done(status);
-  const Status later = Status::Unavailable("not written: an earlier write failed (" +
-                                           status.ToString() + ")");
+  // The failed group's transitions may or may not be on disk (a failed sync says nothing
+  // about what reached the platter): kAborted tells the caller to reopen and re-read,
+  // not to retry the same call. Those queued behind it were never written.
+  const Status unknown = Status::Aborted("write failed (" + status.ToString() +
+                                         "); the transition may or may not be durable: "
+                                         "reopen the store and re-read the run");
+  for (auto& p : group) p->done(unknown);
+  const Status later = Status::Aborted("not written: an earlier write failed (" +
+                                       status.ToString() + "); reopen the store");
   for (auto& p : also_failed) p->done(later);
 }
 
@@ -1042,18 +1082,26 @@ Result<Sha256> Store::PutBlob(std::string content) {
                     "blob");
 }
 
-Result<RunHeader> Store::GetRun(const RunId& run_id) const { return impl_->GetRun(run_id); }
+Result<RunHeader> Store::GetRun(const RunId& run_id) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
+  return impl_->GetRun(run_id);
+}
 
 Status Store::ScanHistory(const RunId& run_id, uint64_t from,
                           const std::function<bool(const StoredEvent&)>& visit) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   return impl_->ScanHistory(run_id, from, visit);
 }
 
 Result<std::vector<Event>> Store::ReadHistory(const RunId& run_id, uint64_t from,
                                               size_t limit) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   limit = std::min(limit, limits::history_read_events_max);
   std::vector<Event> out;
-  if (limit == 0) return out;
+  if (limit == 0) {
+    CAIRN_RETURN_IF_ERROR(impl_->GetRun(run_id).status());
+    return out;
+  }
   CAIRN_RETURN_IF_ERROR(impl_->ScanHistory(run_id, from, [&](const StoredEvent& e) {
     out.push_back(e.event);
     return out.size() < limit;
@@ -1064,33 +1112,43 @@ Result<std::vector<Event>> Store::ReadHistory(const RunId& run_id, uint64_t from
 Result<std::vector<RunSummary>> Store::ListRuns(std::optional<RunStatus> status,
                                                 const std::string& start_after,
                                                 size_t limit) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   return impl_->ListRuns(status, start_after, limit);
 }
 
 Result<std::vector<RunSummary>> Store::ListActiveRuns(const std::string& start_after,
                                                       size_t limit) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   return impl_->ListActiveRuns(start_after, limit);
 }
 
 Result<std::vector<DueTimer>> Store::DueTimers(int64_t now_ns, size_t limit) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   return impl_->DueTimers(now_ns, limit);
 }
 
 Result<std::optional<RunId>> Store::FindStartKey(std::string_view start_key) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   return impl_->FindStartKey(start_key);
 }
 
 Result<std::string> Store::GetBlob(const Sha256& digest) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   return impl_->GetContent(kBlobs, digest, "blob");
 }
 
 Result<std::string> Store::GetDefinition(const Sha256& digest) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   return impl_->GetContent(kDefinitions, digest, "definition");
 }
 
-Result<VerifyReport> Store::VerifyRun(const RunId& run_id) const { return impl_->VerifyRun(run_id); }
+Result<VerifyReport> Store::VerifyRun(const RunId& run_id) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
+  return impl_->VerifyRun(run_id);
+}
 
 Result<uint64_t> Store::VerifyAll(const std::function<void(const VerifyReport&)>& report) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   return impl_->VerifyAll(report);
 }
 

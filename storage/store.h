@@ -21,8 +21,9 @@
 //
 // Lifecycle and threads: Open() starts the commit thread; Close() (or the destructor)
 // drains the queue, acknowledges what is durable, and stops it. Every method is
-// thread-safe. Completion callbacks run on the commit thread: they must be quick and
-// must not call Append() (Submit() is fine).
+// thread-safe, but no call may race with Close(): once it has returned, every method
+// fails with kFailedPrecondition. Completion callbacks run on the commit thread: they
+// must be quick and must not call Append() or Close() (Submit() is fine).
 #pragma once
 
 #include <cstdint>
@@ -169,7 +170,9 @@ class Store {
   //   kFailedPrecondition the run is terminal, or the store is read-only, closed or failed
   //   kResourceExhausted the commit queue is full (back off)
   // If it returns ok, `done` is called exactly once, on the commit thread, with the
-  // result once durable (per StoreOptions::durability) or the write error.
+  // result once durable (per StoreOptions::durability), or with kAborted if the write
+  // failed: the transition may or may not be durable, the store has stopped accepting
+  // writes, and the caller must reopen it and re-read the run before going on.
   // Transitions of one run are committed in submission order.
   Status Submit(Transition t, AppendCallback done);
 

@@ -357,6 +357,10 @@ class Workload {
       run.acked = std::max(run.acked, r->next_seq);
       ++acked_;
     } else {
+      if (r.status().code() != StatusCode::kAborted) {
+        violations_.push_back("run " + id.str() + ": a failed write reported " +
+                              r.status().ToString() + "; expected aborted (reopen, re-read)");
+      }
       if (!saw_failure_) first_failure_ = r.status();
       saw_failure_ = true;
       ++failed_;

@@ -9,6 +9,7 @@
 #include <rocksdb/options.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <future>
@@ -340,6 +341,62 @@ TEST_F(StoreTest, ReadOnlyOpenOfForeignRocksDbIsDataLoss) {
   options.read_only = true;
   auto opened = Store::Open(foreign, options);
   EXPECT_TRUE(IsError(opened.status(), StatusCode::kDataLoss, {"not a cairn store", "events"}));
+}
+
+TEST_F(StoreTest, WritableOpenNeverAdoptsAForeignRocksDb) {
+  const std::string foreign = dir_.path() + "/foreign";
+  {
+    rocksdb::Options options;
+    options.create_if_missing = true;
+    rocksdb::DB* db = nullptr;
+    std::filesystem::create_directories(foreign);
+    ASSERT_TRUE(rocksdb::DB::Open(options, foreign + "/db", &db).ok());
+    ASSERT_TRUE(db->Put(rocksdb::WriteOptions(), "some", "thing").ok());
+    delete db;
+  }
+  auto opened = Store::Open(foreign, Options());
+  EXPECT_TRUE(IsError(opened.status(), StatusCode::kDataLoss,
+                      {"not a cairn store", "format version", "'default'"}));
+  // A second try is refused the same way: the first one stamped nothing.
+  auto again = Store::Open(foreign, Options());
+  EXPECT_TRUE(IsError(again.status(), StatusCode::kDataLoss, {"not a cairn store"}));
+}
+
+TEST_F(StoreTest, ReadsAndWritesAfterCloseFailCleanly) {
+  Must(store_->Append(Create(Id("run-1"))));
+  Must(store_->Close());
+  EXPECT_TRUE(IsError(store_->GetRun(Id("run-1")).status(), StatusCode::kFailedPrecondition,
+                      {"closed"}));
+  EXPECT_TRUE(IsError(store_->ReadHistory(Id("run-1"), 0, 10).status(),
+                      StatusCode::kFailedPrecondition, {"closed"}));
+  EXPECT_TRUE(IsError(store_->ListRuns(std::nullopt, "", 10).status(),
+                      StatusCode::kFailedPrecondition, {"closed"}));
+  EXPECT_TRUE(IsError(store_->VerifyAll([](const VerifyReport&) {}).status(),
+                      StatusCode::kFailedPrecondition, {"closed"}));
+  EXPECT_TRUE(IsError(store_->Submit(Step(Id("run-1"), 1, {Value("x")}), [](auto) {}),
+                      StatusCode::kFailedPrecondition, {"closed"}));
+  Must(store_->Close());  // idempotent
+}
+
+TEST_F(StoreTest, CloseFromACompletionCallbackIsRefused) {
+  std::promise<Status> closed_in_callback;
+  Must(store_->Submit(Create(Id("run-1")), [&](Result<AppendResult>) {
+    closed_in_callback.set_value(store_->Close());
+  }));
+  EXPECT_TRUE(IsError(closed_in_callback.get_future().get(), StatusCode::kFailedPrecondition,
+                      {"completion callback"}));
+  Must(store_->GetRun(Id("run-1")).status());
+}
+
+TEST_F(StoreTest, ConcurrentClosesAreSafe) {
+  Must(store_->Append(Create(Id("run-1"))));
+  std::vector<std::thread> closers;
+  std::atomic<int> ok{0};
+  for (int i = 0; i < 4; ++i) {
+    closers.emplace_back([&] { ok += store_->Close().ok() ? 1 : 0; });
+  }
+  for (auto& t : closers) t.join();
+  EXPECT_EQ(ok.load(), 4);
 }
 
 TEST_F(StoreTest, OpenRefusesAnotherFormatVersion) {

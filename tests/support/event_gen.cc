@@ -208,7 +208,8 @@ st::EffectOutcome GenEffectOutcome(Gen& g) {
 }
 
 st::TimerScheduled GenTimerScheduled(Gen& g) {
-  return {g.MaybeText(), g.MaybeI64(), g.MaybeEnum(st::TimerPurpose::kListenTimeout)};
+  // The store requires a timer id of 1..limits::timer_id_bytes_max bytes.
+  return {"t-" + g.MaybeText(), g.MaybeI64(), g.MaybeEnum(st::TimerPurpose::kListenTimeout)};
 }
 
 st::TimerFired GenTimerFired(Gen& g) {
