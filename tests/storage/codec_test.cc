@@ -18,11 +18,14 @@
 #include "base/random.h"
 #include "storage/event.capnp.h"
 #include "storage/event_json.h"
+#include "tests/support/assertions.h"
 #include "tests/support/event_gen.h"
 #include "tests/support/seed.h"
 
 namespace cairn::storage {
 namespace {
+
+using testing::IsError;
 
 namespace support = ::cairn::testing;
 
@@ -62,21 +65,6 @@ std::string MustEncode(const Event& event) {
   if (!(*decoded == event)) {
     return ::testing::AssertionFailure()
            << "\nwrote " << Show(event) << "\nread  " << Show(*decoded);
-  }
-  return ::testing::AssertionSuccess();
-}
-
-::testing::AssertionResult IsError(const Status& status, StatusCode code,
-                                   std::vector<std::string_view> parts) {
-  if (status.code() != code) {
-    return ::testing::AssertionFailure()
-           << "expected " << StatusCodeName(code) << ", got " << status.ToString();
-  }
-  for (std::string_view part : parts) {
-    if (status.message().find(part) == std::string::npos) {
-      return ::testing::AssertionFailure()
-             << status.ToString() << " does not mention \"" << part << "\"";
-    }
   }
   return ::testing::AssertionSuccess();
 }

@@ -22,36 +22,14 @@
 #include "base/ids.h"
 #include "base/limits.h"
 #include "storage/store.h"
+#include "tests/support/assertions.h"
 #include "tests/support/temp_dir.h"
 
 namespace cairn::storage {
 namespace {
 
-::testing::AssertionResult IsError(const Status& status, StatusCode code,
-                                   std::initializer_list<std::string_view> parts = {}) {
-  if (status.code() != code) {
-    return ::testing::AssertionFailure()
-           << "expected " << StatusCodeName(code) << ", got " << status.ToString();
-  }
-  for (std::string_view part : parts) {
-    if (status.message().find(part) == std::string::npos) {
-      return ::testing::AssertionFailure()
-             << status.ToString() << " does not mention \"" << part << "\"";
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
-void Must(const Status& status, std::source_location at = std::source_location::current()) {
-  if (status.ok()) return;
-  ADD_FAILURE_AT(at.file_name(), static_cast<int>(at.line())) << status.ToString();
-  throw std::runtime_error("setup step failed: " + status.ToString());
-}
-template <typename T>
-T Must(Result<T> result, std::source_location at = std::source_location::current()) {
-  Must(result.status(), at);
-  return std::move(result).value();
-}
+using testing::IsError;
+using testing::Must;
 
 RunId RunNamed(const std::string& prefix, size_t i) {
   return RunId::FromTrusted(prefix + "-" + std::to_string(i));

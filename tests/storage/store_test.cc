@@ -29,6 +29,7 @@
 #include "base/random.h"
 #include "base/sha256.h"
 #include "storage/keys.h"
+#include "tests/support/assertions.h"
 #include "tests/support/event_gen.h"
 #include "tests/support/seed.h"
 #include "tests/support/temp_dir.h"
@@ -36,44 +37,12 @@
 namespace cairn::storage {
 namespace {
 
+using testing::HasSubstr;
+using testing::IsError;
+using testing::Must;
+
 constexpr int64_t kT0 = 1'700'000'000'000'000'000;
 constexpr int64_t kSecond = 1'000'000'000;
-
-// ---- assertion helpers ----
-
-::testing::AssertionResult HasSubstr(std::string_view text, std::string_view part) {
-  if (text.find(part) != std::string_view::npos) return ::testing::AssertionSuccess();
-  return ::testing::AssertionFailure() << "\"" << text << "\" does not contain \"" << part << "\"";
-}
-
-// The status has `code` and its message contains every one of `parts`.
-::testing::AssertionResult IsError(const Status& status, StatusCode code,
-                                   std::initializer_list<std::string_view> parts = {}) {
-  if (status.code() != code) {
-    return ::testing::AssertionFailure()
-           << "expected " << StatusCodeName(code) << ", got " << status.ToString();
-  }
-  for (std::string_view part : parts) {
-    if (status.message().find(part) == std::string::npos) {
-      return ::testing::AssertionFailure()
-             << status.ToString() << " does not mention \"" << part << "\"";
-    }
-  }
-  return ::testing::AssertionSuccess();
-}
-
-// Setup steps that must succeed: a failure is reported where the step was written and
-// ends the test (gtest catches the exception).
-void Must(const Status& status, std::source_location at = std::source_location::current()) {
-  if (status.ok()) return;
-  ADD_FAILURE_AT(at.file_name(), static_cast<int>(at.line())) << status.ToString();
-  throw std::runtime_error("setup step failed: " + status.ToString());
-}
-template <typename T>
-T Must(Result<T> result, std::source_location at = std::source_location::current()) {
-  Must(result.status(), at);
-  return std::move(result).value();
-}
 
 // ---- building transitions ----
 
@@ -365,8 +334,8 @@ TEST_F(StoreTest, WritableOpenNeverAdoptsAForeignRocksDb) {
 TEST_F(StoreTest, ReadsAndWritesAfterCloseFailCleanly) {
   Must(store_->Append(Create(Id("run-1"))));
   Must(store_->Close());
-  EXPECT_TRUE(IsError(store_->GetRun(Id("run-1")).status(), StatusCode::kFailedPrecondition,
-                      {"closed"}));
+  EXPECT_TRUE(
+      IsError(store_->GetRun(Id("run-1")).status(), StatusCode::kFailedPrecondition, {"closed"}));
   EXPECT_TRUE(IsError(store_->ReadHistory(Id("run-1"), 0, 10).status(),
                       StatusCode::kFailedPrecondition, {"closed"}));
   EXPECT_TRUE(IsError(store_->ListRuns(std::nullopt, "", 10).status(),
