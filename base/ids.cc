@@ -74,7 +74,7 @@ RunId RunId::Generate(int64_t now_nanos, Random& random) {
   const uint64_t lo = random.Next64();
   for (int i = 0; i < 16; ++i) {
     const uint64_t bits = i < 12 ? (hi >> (5 * i)) : (lo >> (5 * (i - 12)));
-    out[static_cast<size_t>(10 + i)] = kAlphabet[bits & 31];
+    out[10 + static_cast<size_t>(i)] = kAlphabet[bits & 31];
   }
   return RunId(std::move(out));
 }
