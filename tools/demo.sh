@@ -16,6 +16,6 @@ cairn=build/release/tools/cairn
 set -x
 "$cairn" --data "$data" log demo
 "$cairn" --data "$data" log list
-run=$("$cairn" --data "$data" -o json log list --limit 1 | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["run_id"])')
+run=$("$cairn" --data "$data" -o json log list --limit 1 2>/dev/null | sed -n 's/.*"run_id":"\([^"]*\)".*/\1/p')
 "$cairn" --data "$data" log dump "$run" --limit 5
 "$cairn" --data "$data" log verify

@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  build-essential cmake ninja-build pkg-config git
+  build-essential cmake ninja-build pkg-config git python3 util-linux
   librocksdb-dev
   capnproto libcapnp-dev
   libboost-dev libboost-system-dev libboost-context-dev libboost-coroutine-dev
