@@ -445,6 +445,23 @@ void Write(Encoder& e, const Event& v, wire::Event::Builder b) {
   std::visit(BodyWriter{e, b.initBody()}, v.body);
 }
 
+// Left out when empty, like other defaults.
+void Write(Encoder& e, const std::vector<TimerRef>& v, wire::RunHeader::Builder b) {
+  if (v.empty()) return;
+  if (v.size() > limits::timers_per_run_max) {
+    e.Fail("timers has " + std::to_string(v.size()) + " entries; at most " +
+           std::to_string(limits::timers_per_run_max));
+    return;
+  }
+  auto timers = b.initTimers(e.Count("timers", v.size()));
+  for (unsigned int i = 0; i < timers.size(); ++i) {
+    if (v[i].timer_id.empty()) e.Fail("timers[" + std::to_string(i) + "].timer_id is empty");
+    timers[i].setTimerId(e.Text("timers.timer_id", v[i].timer_id));
+    timers[i].setDueAtNs(v[i].due_at_ns);
+    timers[i].setPurpose(e.Enum("timers.purpose", v[i].purpose));
+  }
+}
+
 void Write(Encoder& e, const RunHeader& v, wire::RunHeader::Builder b) {
   if (v.run_id.empty()) e.Fail("run_id is empty");
   b.setRunId(e.Text("run_id", v.run_id.str()));
@@ -470,6 +487,7 @@ void Write(Encoder& e, const RunHeader& v, wire::RunHeader::Builder b) {
   if (!IsDefault(v.budget_reserved)) Write(v.budget_reserved, b.initBudgetReserved());
   b.setWaitingOn(e.Text("waiting_on", v.waiting_on));
   b.setEngineState(e.Data("engine_state", v.engine_state));
+  Write(e, v.timers, b);
 }
 
 void StoreLittleEndian32(uint32_t value, char* p) {
@@ -906,6 +924,24 @@ void Read(Decoder& d, wire::Event::Reader r, Event* out) {
   Read(d, r.getBody(), &out->body);
 }
 
+// Reuses the list's elements, and their capacity, for the first entries.
+void Read(Decoder& d, capnp::List<wire::TimerRef>::Reader r, std::vector<TimerRef>* v) {
+  if (r.size() > limits::timers_per_run_max) {
+    d.Fail("timers has " + std::to_string(r.size()) + " entries; at most " +
+           std::to_string(limits::timers_per_run_max));
+    v->clear();
+    return;
+  }
+  v->resize(r.size());
+  for (unsigned int i = 0; i < r.size(); ++i) {
+    TimerRef& timer = (*v)[i];
+    d.TextInto(r[i].getTimerId(), &timer.timer_id);
+    if (timer.timer_id.empty()) d.Fail("timers[" + std::to_string(i) + "].timer_id is empty");
+    timer.due_at_ns = r[i].getDueAtNs();
+    timer.purpose = FromWire<TimerPurpose>(r[i].getPurpose());
+  }
+}
+
 void Read(Decoder& d, wire::RunHeader::Reader r, RunHeader* out) {
   out->run_id = ReadRunId(d, r.getRunId());
   out->status = FromWire<RunStatus>(r.getStatus());
@@ -931,6 +967,7 @@ void Read(Decoder& d, wire::RunHeader::Reader r, RunHeader* out) {
   out->budget_reserved = Read(r.getBudgetReserved());
   out->waiting_on = d.Text(r.getWaitingOn());
   out->engine_state = d.Data(r.getEngineState());
+  Read(d, r.getTimers(), &out->timers);
 }
 
 uint32_t LoadLittleEndian32(const unsigned char* p) {

@@ -3,6 +3,7 @@
 #include <array>
 #include <cstdio>
 #include <string_view>
+#include <vector>
 
 namespace cairn::storage {
 namespace {
@@ -264,6 +265,17 @@ json ToJson(const ValueRecorded& v) {
 
 json ToJson(const UnknownBody& v) { return {{"which", v.which}}; }
 
+json ToJson(const std::vector<TimerRef>& timers) {
+  json out = json::array();
+  for (const TimerRef& t : timers) {
+    out.push_back({{"timer_id", t.timer_id},
+                   {"due_at_ns", t.due_at_ns},
+                   {"due", FormatTimeRfc3339(t.due_at_ns)},
+                   {"purpose", EnumJson(t.purpose)}});
+  }
+  return out;
+}
+
 }  // namespace
 
 json PayloadToJson(const Payload& payload) {
@@ -316,7 +328,8 @@ json RunHeaderToJson(const RunHeader& h) {
           {"budget_spent", ToJson(h.budget_spent)},
           {"budget_reserved", ToJson(h.budget_reserved)},
           {"waiting_on", h.waiting_on},
-          {"engine_state_bytes", h.engine_state.size()}};
+          {"engine_state_bytes", h.engine_state.size()},
+          {"timers", ToJson(h.timers)}};
 }
 
 std::string FormatTimeRfc3339(int64_t ns) {

@@ -30,9 +30,17 @@
 //     ({"name", "role"}) are null when every field is empty;
 //   - budget amounts are {"steps", "tokens", "cost_micros", "wall_ms", "tool_calls"};
 //   - agent_decided "confidence" is null unless the agent reported one;
-//   - times other than "time" stay integers in nanoseconds ("due_at_ns", ...);
+//   - times other than "time" stay integers in nanoseconds ("due_at_ns", ...), except a
+//     run header's timers, which carry both (see below);
 //   - a run header's "engine_state" (an internal snapshot) is summarized as
 //     "engine_state_bytes": <size>.
+//
+// A run header is its schema's fields in snake_case; its outstanding "timers" are a list,
+// [] when there are none, in scheduling order:
+//   "timers": [{"timer_id":  "retry-3",
+//               "due_at_ns": 1795248360000000000,
+//               "due":       "2026-11-21T08:06:00.000000000Z",  // RFC 3339, as "time"
+//               "purpose":   "retry_backoff"}]                  // Name(TimerPurpose)
 //
 // Strings are copied as stored. Text from a workflow is meant to be UTF-8 but is not
 // checked, so dump with nlohmann::json::error_handler_t::replace.

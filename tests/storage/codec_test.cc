@@ -181,6 +181,12 @@ std::string FieldName(const std::string& path, capnp::StructSchema::Field field,
   return path + "." + field.getProto().getName().cStr();
 }
 
+// A list of structs (RunHeader.timers): its elements' fields count as the list's, so that
+// "timers.timerId" must be set by some element.
+bool IsStructList(capnp::StructSchema::Field field) {
+  return field.getType().isList() && field.getType().asList().getElementType().isStruct();
+}
+
 void CollectSetFields(capnp::DynamicStruct::Reader r, const std::string& path, bool any_member,
                       std::set<std::string>* out) {
   for (const auto field : r.getSchema().getFields()) {
@@ -191,6 +197,10 @@ void CollectSetFields(capnp::DynamicStruct::Reader r, const std::string& path, b
     if (!group) out->insert(name);
     if (field.getType().isStruct()) {
       CollectSetFields(r.get(field).as<capnp::DynamicStruct>(), name, any_member, out);
+    } else if (IsStructList(field)) {
+      for (const auto element : r.get(field).as<capnp::DynamicList>()) {
+        CollectSetFields(element.as<capnp::DynamicStruct>(), name, any_member, out);
+      }
     }
   }
 }
@@ -203,6 +213,8 @@ void CollectAllFields(capnp::StructSchema schema, const std::string& path, bool 
     if (!field.getProto().isGroup()) out->insert(name);
     if (field.getType().isStruct()) {
       CollectAllFields(field.getType().asStruct(), name, any_member, out);
+    } else if (IsStructList(field)) {
+      CollectAllFields(field.getType().asList().getElementType().asStruct(), name, any_member, out);
     }
   }
 }
@@ -379,6 +391,70 @@ TEST(CodecTest, EmptyHeaderRoundTrips) {
   auto decoded = DecodeRunHeader(*bytes);
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_TRUE(*decoded == header);
+}
+
+TEST(CodecTest, HeaderTimersRoundTripInOrder) {
+  RunHeader header;
+  header.run_id = RunId::FromTrusted("r");
+  header.timers = {{"retry-1", 1'795'248'360'000'000'000, TimerPurpose::kRetryBackoff},
+                   {"wait", -5, TimerPurpose::kWait},
+                   {std::string("t\0\xc3\xa9", 4), INT64_MAX, TimerPurpose::kListenTimeout}};
+  auto bytes = EncodeRunHeader(header);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  auto decoded = DecodeRunHeader(*bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->timers, header.timers);
+  EXPECT_TRUE(*decoded == header);
+}
+
+TEST(CodecTest, EmptyTimerListIsNotWritten) {
+  RunHeader header;
+  header.run_id = RunId::FromTrusted("r");
+  auto bytes = EncodeRunHeader(header);
+  ASSERT_TRUE(bytes.ok());
+  kj::Array<capnp::word> words = kj::heapArray<capnp::word>(bytes->size() / kWord);
+  std::memcpy(static_cast<void*>(words.begin()), bytes->data(), bytes->size());
+  capnp::FlatArrayMessageReader reader(words);
+  EXPECT_FALSE(reader.getRoot<wire::RunHeader>().hasTimers());
+}
+
+TEST(CodecTest, HeaderTimersAtTheLimitRoundTrip) {
+  RunHeader header;
+  header.run_id = RunId::FromTrusted("r");
+  for (size_t i = 0; i < limits::timers_per_run_max; ++i) {
+    header.timers.push_back(
+        {"t" + std::to_string(i), static_cast<int64_t>(i), TimerPurpose::kWait});
+  }
+  auto bytes = EncodeRunHeader(header);
+  ASSERT_TRUE(bytes.ok()) << bytes.status().ToString();
+  auto decoded = DecodeRunHeader(*bytes);
+  ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
+  EXPECT_EQ(decoded->timers, header.timers);
+
+  header.timers.push_back({"one-too-many", 0, TimerPurpose::kWait});
+  EXPECT_TRUE(
+      IsError(EncodeRunHeader(header).status(), StatusCode::kInvalidArgument, {"timers", "1025"}));
+  header.timers.resize(2);
+  header.timers[1].timer_id.clear();
+  EXPECT_TRUE(IsError(EncodeRunHeader(header).status(), StatusCode::kInvalidArgument,
+                      {"timers[1].timer_id is empty"}));
+}
+
+TEST(CodecTest, TooManyHeaderTimersIsDataLoss) {
+  capnp::MallocMessageBuilder message;
+  auto timers = InitValidHeader(message).initTimers(limits::timers_per_run_max + 1);
+  for (unsigned int i = 0; i < timers.size(); ++i) timers[i].setTimerId("t");
+  EXPECT_TRUE(IsError(DecodeRunHeader(Serialize(message)).status(), StatusCode::kDataLoss,
+                      {"run header: ", "timers", "1025", "1024"}));
+}
+
+TEST(CodecTest, EmptyHeaderTimerIdIsDataLoss) {
+  capnp::MallocMessageBuilder message;
+  auto timers = InitValidHeader(message).initTimers(2);
+  timers[0].setTimerId("t");
+  timers[1].setDueAtNs(5);  // no id
+  EXPECT_TRUE(IsError(DecodeRunHeader(Serialize(message)).status(), StatusCode::kDataLoss,
+                      {"run header: ", "timers[1].timer_id is empty"}));
 }
 
 TEST(CodecTest, EncodingIsDeterministicAndReplacesOutput) {
@@ -879,10 +955,15 @@ TEST(CodecTest, UnknownEnumValuesMapToDocumentedFallbacks) {
   auto header = InitValidHeader(message);
   header.setStatus(Unknown<wire::RunStatus>());
   header.setStopReason(Unknown<wire::StopReason>());
+  auto timer = header.initTimers(1)[0];
+  timer.setTimerId("t");
+  timer.setPurpose(Unknown<wire::TimerPurpose>());
   auto decoded = DecodeRunHeader(Serialize(message));
   ASSERT_TRUE(decoded.ok()) << decoded.status().ToString();
   EXPECT_EQ(decoded->status, RunStatus::kUnknown);
   EXPECT_EQ(decoded->stop_reason, StopReason::kNone);
+  ASSERT_EQ(decoded->timers.size(), 1u);
+  EXPECT_EQ(decoded->timers[0].purpose, TimerPurpose::kWait);
 }
 
 TEST(CodecTest, UnknownBodyMemberDecodesAsUnknownBody) {

@@ -243,7 +243,7 @@ TEST(EventJsonTest, RunHeaderFields) {
                                             "policy_hash", "created_at_ns", "updated_at_ns",
                                             "next_seq", "chain_head", "start_key", "parent_run_id",
                                             "budget_limits", "budget_spent", "budget_reserved",
-                                            "waiting_on", "engine_state_bytes"}));
+                                            "waiting_on", "engine_state_bytes", "timers"}));
   EXPECT_EQ(j["status"], "waiting");
   EXPECT_EQ(j["stop_reason"], "none");
   EXPECT_EQ(j["next_seq"], 4);
@@ -253,6 +253,26 @@ TEST(EventJsonTest, RunHeaderFields) {
   EXPECT_EQ(Keys(j["budget_limits"]),
             (std::set<std::string>{"steps", "tokens", "cost_micros", "wall_ms", "tool_calls"}));
   EXPECT_EQ(j["engine_state_bytes"], 17);
+  EXPECT_EQ(j["timers"], json::array());
+}
+
+TEST(EventJsonTest, RunHeaderTimers) {
+  RunHeader h;
+  h.run_id = RunId::FromTrusted("r1");
+  h.timers = {{"retry-3", 1'795'248'360'000'000'000, TimerPurpose::kRetryBackoff},
+              {"w", -1, TimerPurpose::kApprovalExpiry}};
+  const json j = RunHeaderToJson(h);
+  ASSERT_TRUE(j["timers"].is_array());
+  ASSERT_EQ(j["timers"].size(), 2u);
+  const json& first = j["timers"][0];
+  EXPECT_EQ(Keys(first), (std::set<std::string>{"timer_id", "due_at_ns", "due", "purpose"}));
+  EXPECT_EQ(first["timer_id"], "retry-3");
+  EXPECT_EQ(first["due_at_ns"], 1'795'248'360'000'000'000);
+  EXPECT_EQ(first["due"], "2026-11-21T08:06:00.000000000Z");
+  EXPECT_EQ(first["purpose"], "retry_backoff");
+  EXPECT_EQ(j["timers"][1]["timer_id"], "w");
+  EXPECT_EQ(j["timers"][1]["due"], "1969-12-31T23:59:59.999999999Z");
+  EXPECT_EQ(j["timers"][1]["purpose"], "approval_expiry");
 }
 
 TEST(EventNamesTest, RunStatusNamesParseBack) {

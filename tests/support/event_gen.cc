@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <string>
 #include <string_view>
 
 #include "base/assert.h"
@@ -395,6 +396,11 @@ st::RunHeader RandomRunHeader(Random& rng) {
   h.budget_reserved = g.MaybeBudget();
   h.waiting_on = g.MaybeText();
   h.engine_state = g.Set() ? rng.Bytes(1 + rng.Uniform(256)) : "";
+  const size_t timers = g.Set() ? 1 + rng.Uniform(3) : 0;
+  for (size_t i = 0; i < timers; ++i) {
+    h.timers.push_back({std::to_string(i) + "-" + g.Text(8), g.MaybeI64(),
+                        g.MaybeEnum(st::TimerPurpose::kListenTimeout)});
+  }
   return h;
 }
 
