@@ -13,6 +13,7 @@ namespace cairn::limits {
 inline constexpr size_t run_id_bytes_max = 128;
 inline constexpr size_t start_key_bytes_max = 256;
 inline constexpr size_t timer_id_bytes_max = 128;
+inline constexpr size_t timers_per_run_max = 1024;  // outstanding at once
 
 // Events and transitions.
 inline constexpr size_t event_bytes_max = 1 << 20;           // one encoded event
@@ -36,5 +37,6 @@ inline constexpr size_t commit_queue_bytes_max = 256 << 20;
 // Reads.
 inline constexpr size_t history_read_events_max = 100'000;
 inline constexpr size_t list_runs_max = 10'000;
+inline constexpr size_t due_timers_max = 10'000;
 
 }  // namespace cairn::limits

@@ -330,6 +330,13 @@ struct Event {
   }
 }
 
+struct TimerRef {
+  # A timer a run has scheduled and that has neither fired nor been cancelled.
+  timerId @0 :Text;
+  dueAtNs @1 :Int64;
+  purpose @2 :TimerPurpose;
+}
+
 struct RunHeader {
   # One per run in the `runs` family, rewritten by every transition.
   runId @0 :Text;
@@ -351,4 +358,5 @@ struct RunHeader {
   budgetReserved @16 :BudgetAmounts;
   waitingOn @17 :Text;        # what a waiting/blocked run waits for (timer id, event, approval)
   engineState @18 :Data;      # the engine's snapshot: resume without folding the history
+  timers @19 :List(TimerRef); # outstanding timers, kept by the store (removed when a run stops)
 }

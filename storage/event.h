@@ -303,8 +303,16 @@ struct Event {
   friend bool operator==(const Event&, const Event&) = default;
 };
 
+// A timer a run has scheduled that has neither fired nor been cancelled.
+struct TimerRef {
+  std::string timer_id;
+  int64_t due_at_ns = 0;
+  TimerPurpose purpose = TimerPurpose::kWait;
+  friend bool operator==(const TimerRef&, const TimerRef&) = default;
+};
+
 // The run header: one per run, rewritten by every transition. The store owns next_seq,
-// chain_head, created_at_ns and updated_at_ns; everything else is the caller's.
+// chain_head, created_at_ns, updated_at_ns and timers; everything else is the caller's.
 struct RunHeader {
   RunId run_id;
   RunStatus status = RunStatus::kUnknown;
@@ -325,6 +333,10 @@ struct RunHeader {
   BudgetAmounts budget_reserved;
   std::string waiting_on;
   std::string engine_state;
+  // Outstanding timers in scheduling order, maintained by the store from timer_scheduled,
+  // timer_fired and timer_cancelled events; cleared (and their index keys deleted) when
+  // the run stops. At most limits::timers_per_run_max.
+  std::vector<TimerRef> timers;
   friend bool operator==(const RunHeader&, const RunHeader&) = default;
 };
 

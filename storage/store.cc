@@ -90,6 +90,7 @@ struct Head {
   Sha256 chain_head;
   RunStatus status = RunStatus::kUnknown;
   int64_t created_at_ns = 0;
+  std::vector<TimerRef> timers;  // outstanding, in scheduling order
   uint32_t in_flight = 0;
 };
 
@@ -135,12 +136,63 @@ std::string_view ToView(const rocksdb::Slice& s) { return {s.data(), s.size()}; 
 bool IsRunStarted(const EventBody& b) { return std::holds_alternative<RunStarted>(b); }
 bool IsRunStopped(const EventBody& b) { return std::holds_alternative<RunStopped>(b); }
 
+// Keeps a run's outstanding timers and the `timers` index in step with a timer event.
+Status ApplyTimerEvent(const RunId& run, uint64_t seq, const EventBody& body,
+                       std::vector<TimerRef>* timers, std::vector<Op>* ops) {
+  auto find = [&](const std::string& id) {
+    return std::find_if(timers->begin(), timers->end(),
+                        [&](const TimerRef& r) { return r.timer_id == id; });
+  };
+  auto at = [&] { return "run " + run.str() + ", event " + std::to_string(seq) + ": "; };
+  if (const auto* ts = std::get_if<TimerScheduled>(&body)) {
+    if (find(ts->timer_id) != timers->end()) {
+      return Status::InvalidArgument(at() + "timer '" + ts->timer_id + "' is already scheduled");
+    }
+    if (timers->size() >= limits::timers_per_run_max) {
+      return Status::InvalidArgument(at() + "more than " +
+                                     std::to_string(limits::timers_per_run_max) +
+                                     " outstanding timers");
+    }
+    timers->push_back({ts->timer_id, ts->due_at_ns, ts->purpose});
+    ops->push_back({kTimers, keys::TimerKey(ts->due_at_ns, run, ts->timer_id),
+                    std::string(1, static_cast<char>(ts->purpose)), false});
+    return Status::Ok();
+  }
+  const std::string* id = nullptr;
+  int64_t due = 0;
+  if (const auto* tf = std::get_if<TimerFired>(&body)) {
+    id = &tf->timer_id;
+    due = tf->due_at_ns;
+  } else if (const auto* tc = std::get_if<TimerCancelled>(&body)) {
+    id = &tc->timer_id;
+    due = tc->due_at_ns;
+  } else {
+    return Status::Ok();
+  }
+  auto it = find(*id);
+  if (it == timers->end()) {
+    return Status::InvalidArgument(at() + "timer '" + *id + "' is not outstanding");
+  }
+  if (it->due_at_ns != due) {
+    return Status::InvalidArgument(at() + "timer '" + *id + "' is due at " +
+                                   std::to_string(it->due_at_ns) + ", not " +
+                                   std::to_string(due));
+  }
+  ops->push_back({kTimers, keys::TimerKey(it->due_at_ns, run, it->timer_id), {}, true});
+  timers->erase(it);
+  return Status::Ok();
+}
+
 }  // namespace
 
 class Store::Impl {
  public:
   Impl(std::string dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
-  ~Impl() { Close().IgnoreError(); }
+  ~Impl() {
+    CAIRN_ASSERT(std::this_thread::get_id() != committer_id_.load(std::memory_order_acquire),
+                 "a Store was destroyed from its own completion callback");
+    Close().IgnoreError();
+  }
 
   Status Open();
   Status Close();
@@ -155,14 +207,36 @@ class Store::Impl {
   Result<std::vector<RunSummary>> ListActiveRuns(const std::string& start_after,
                                                  size_t limit) const;
   Result<std::vector<DueTimer>> DueTimers(int64_t now_ns, size_t limit) const;
-  Result<std::optional<RunId>> FindStartKey(std::string_view start_key) const;
+  Result<std::optional<RunId>> FindStartKey(std::string_view start_key) const;  // durable only
+  // Also sees creations still in flight (takes mu_).
+  Result<std::optional<RunId>> FindStartKeyIncludingPending(std::string_view start_key) const {
+    {
+      std::lock_guard lock(mu_);
+      if (auto it = pending_start_keys_.find(std::string(start_key));
+          it != pending_start_keys_.end()) {
+        return std::optional<RunId>(it->second);
+      }
+    }
+    return FindStartKey(start_key);
+  }
   Result<std::string> GetContent(Family family, const Sha256& digest, const char* what) const;
   Result<VerifyReport> VerifyRun(const RunId& run_id) const;
+  // Both read at `snapshot` (may be null: the latest state).
+  Result<VerifyReport> VerifyRunAt(const RunId& run_id, const rocksdb::Snapshot* snapshot) const;
+  Result<RunHeader> GetRunAt(const RunId& run_id, const rocksdb::Snapshot* snapshot) const;
   Result<uint64_t> VerifyAll(const std::function<void(const VerifyReport&)>& report) const;
 
   StoreStats stats() const;
   const std::string& dir() const { return dir_; }
   bool read_only() const { return options_.read_only; }
+  // Blocking calls from a completion callback would wait for the thread running it.
+  Status CheckNotCommitThread(const char* what) const {
+    if (std::this_thread::get_id() != committer_id_.load(std::memory_order_acquire)) {
+      return Status::Ok();
+    }
+    return Status::FailedPrecondition(std::string("Store::") + what +
+                                      " called from a completion callback");
+  }
   // kFailedPrecondition once closed. Reads must not race with Close() (caller's duty).
   Status CheckOpen() const {
     if (open_.load(std::memory_order_acquire)) return Status::Ok();
@@ -183,7 +257,8 @@ class Store::Impl {
   void CommitGroup(std::vector<std::unique_ptr<Pending>>& group);
   void FinishGroup(std::vector<std::unique_ptr<Pending>>& group, const Status& status);
   void TrimHeadCache();  // mu_ held
-  Status GetValue(Family family, std::string_view key, std::string* value) const;
+  Status GetValue(Family family, std::string_view key, std::string* value,
+                  const rocksdb::Snapshot* snapshot = nullptr) const;
 
   const std::string dir_;
   const StoreOptions options_;
@@ -198,13 +273,17 @@ class Store::Impl {
   std::deque<std::unique_ptr<Pending>> queue_;  // guarded by mu_
   size_t queue_bytes_ = 0;                      // guarded by mu_
   std::unordered_map<RunId, Head> heads_;       // guarded by mu_
-  std::unordered_set<std::string> pending_start_keys_;  // guarded by mu_
+  // Start keys of creations queued but not yet durable, and their runs. Guarded by mu_.
+  std::unordered_map<std::string, RunId> pending_start_keys_;
   Status failed_;                               // guarded by mu_: first write error
   bool closing_ = false;                        // guarded by mu_
   bool closed_ = false;                         // guarded by mu_
   std::mutex close_mu_;                         // serializes Close()
   std::atomic<bool> open_{false};               // reads check it: no use after Close()
   std::thread committer_;
+  // The commit thread's id while it runs (set in Open(), before any callback can run;
+  // cleared after the join, because ids of finished threads are reused).
+  std::atomic<std::thread::id> committer_id_{};
 
   std::atomic<uint64_t> transitions_committed_{0};
   std::atomic<uint64_t> events_committed_{0};
@@ -273,7 +352,10 @@ Status Store::Impl::Open() {
   }
   CAIRN_RETURN_IF_ERROR(OpenDatabase());
   CAIRN_RETURN_IF_ERROR(CheckFormat());
-  if (!options_.read_only) committer_ = std::thread([this] { CommitLoop(); });
+  if (!options_.read_only) {
+    committer_ = std::thread([this] { CommitLoop(); });
+    committer_id_.store(committer_.get_id(), std::memory_order_release);
+  }
   open_.store(true, std::memory_order_release);
   return Status::Ok();
 }
@@ -367,9 +449,7 @@ Status Store::Impl::CheckFormat() {
 }
 
 Status Store::Impl::Close() {
-  if (committer_.joinable() && std::this_thread::get_id() == committer_.get_id()) {
-    return Status::FailedPrecondition("Store::Close() called from a completion callback");
-  }
+  CAIRN_RETURN_IF_ERROR(CheckNotCommitThread("Close()"));
   std::lock_guard close_lock(close_mu_);  // one closer at a time; later ones see closed_
   {
     std::lock_guard lock(mu_);
@@ -378,6 +458,7 @@ Status Store::Impl::Close() {
   }
   queue_cv_.notify_all();
   if (committer_.joinable()) committer_.join();
+  committer_id_.store(std::thread::id(), std::memory_order_release);
   Status result;
   {
     std::lock_guard lock(mu_);
@@ -483,6 +564,12 @@ Result<Head> Store::Impl::LoadHead(const RunId& run) {
     head.chain_head = header->chain_head;
     head.status = header->status;
     head.created_at_ns = header->created_at_ns;
+    head.timers = header->timers;
+    if (header->status == RunStatus::kUnknown) {
+      return Status::FailedPrecondition("run " + run.str() +
+                                        " has a status this cairn does not know (written by a "
+                                        "newer version?); it cannot be appended to");
+    }
   } else if (header.status().code() != StatusCode::kNotFound) {
     return header.status();
   }
@@ -507,16 +594,21 @@ Status Store::Impl::BuildOps(const Transition& t, const Head& head, int64_t time
       return s.WithContext("event " + std::to_string(seq) + " of run " + t.run_id.str());
     }
     prev = Sha256::Of(prev.view(), op.value);
+    p->bytes += op.key.size() + op.value.size();
     p->ops.push_back(std::move(op));
-    if (const auto* ts = std::get_if<TimerScheduled>(&e.body)) {
-      p->ops.push_back({kTimers, keys::TimerKey(ts->due_at_ns, t.run_id, ts->timer_id),
-                        std::string(1, static_cast<char>(ts->purpose)), false});
-    } else if (const auto* tf = std::get_if<TimerFired>(&e.body)) {
-      p->ops.push_back({kTimers, keys::TimerKey(tf->due_at_ns, t.run_id, tf->timer_id), {}, true});
-    } else if (const auto* tc = std::get_if<TimerCancelled>(&e.body)) {
-      p->ops.push_back({kTimers, keys::TimerKey(tc->due_at_ns, t.run_id, tc->timer_id), {}, true});
+    if (p->bytes > limits::transition_bytes_max) {
+      return Status::InvalidArgument("transition for run " + t.run_id.str() + " exceeds " +
+                                     std::to_string(limits::transition_bytes_max) + " bytes");
     }
+    CAIRN_RETURN_IF_ERROR(ApplyTimerEvent(t.run_id, seq, e.body, &new_head->timers, &p->ops));
     ++seq;
+  }
+  if (IsTerminal(t.header.status)) {
+    // A stopped run's timers will never fire: drop them with the run.
+    for (const TimerRef& timer : new_head->timers) {
+      p->ops.push_back({kTimers, keys::TimerKey(timer.due_at_ns, t.run_id, timer.timer_id), {}, true});
+    }
+    new_head->timers.clear();
   }
   new_head->next_seq = seq;
   new_head->chain_head = prev;
@@ -529,6 +621,7 @@ Status Store::Impl::BuildOps(const Transition& t, const Head& head, int64_t time
   header.chain_head = prev;
   header.created_at_ns = new_head->created_at_ns;
   header.updated_at_ns = time_ns;
+  header.timers = new_head->timers;
   Op header_op{kRuns, t.run_id.str(), {}, false};
   if (Status s = EncodeRunHeader(header, &header_op.value); !s.ok()) {
     return s.WithContext("header of run " + t.run_id.str());
@@ -550,6 +643,7 @@ Status Store::Impl::BuildOps(const Transition& t, const Head& head, int64_t time
   for (const std::string& blob : t.blobs) {
     p->ops.push_back({kBlobs, std::string(Sha256::Of(blob).view()), blob, false});
   }
+  p->bytes = 0;
   for (const Op& op : p->ops) p->bytes += op.key.size() + op.value.size();
   if (p->bytes > limits::transition_bytes_max) {
     return Status::InvalidArgument("transition for run " + t.run_id.str() + " is " +
@@ -563,6 +657,7 @@ Status Store::Impl::BuildOps(const Transition& t, const Head& head, int64_t time
 }
 
 Status Store::Impl::Submit(Transition t, AppendCallback done) {
+  if (!done) return Status::InvalidArgument("Submit() needs a completion callback");
   CAIRN_RETURN_IF_ERROR(ValidateShape(t));
   auto p = std::make_unique<Pending>();
   p->run = t.run_id;
@@ -578,8 +673,9 @@ Status Store::Impl::Submit(Transition t, AppendCallback done) {
   if (t.expected_next_seq == 0) {
     if (head.next_seq != 0) return Status::AlreadyExists("run " + run + " already exists");
     if (!p->start_key.empty()) {
-      if (pending_start_keys_.count(p->start_key) != 0) {
-        return Status::AlreadyExists("start key '" + p->start_key + "' is being used by a run being created");
+      if (auto it = pending_start_keys_.find(p->start_key); it != pending_start_keys_.end()) {
+        return Status::AlreadyExists("start key '" + p->start_key + "' already started run " +
+                                     it->second.str() + " (being created)");
       }
       CAIRN_ASSIGN_OR_RETURN(auto existing, FindStartKey(p->start_key));
       if (existing.has_value()) {
@@ -597,7 +693,7 @@ Status Store::Impl::Submit(Transition t, AppendCallback done) {
                            " but the transition expected " + std::to_string(t.expected_next_seq));
   }
   if (head.next_seq + t.events.size() > limits::events_per_run_max) {
-    return Status::ResourceExhausted("run " + run + " reached the maximum history length");
+    return Status::FailedPrecondition("run " + run + " reached the maximum history length");
   }
   Head new_head;
   CAIRN_RETURN_IF_ERROR(BuildOps(t, head, time_ns, p.get(), &new_head));
@@ -609,7 +705,7 @@ Status Store::Impl::Submit(Transition t, AppendCallback done) {
   }
   new_head.in_flight = head.in_flight + 1;
   heads_[t.run_id] = new_head;
-  if (!p->start_key.empty()) pending_start_keys_.insert(p->start_key);
+  if (!p->start_key.empty()) pending_start_keys_.emplace(p->start_key, t.run_id);
   return Enqueue(std::move(p));
 }
 
@@ -620,6 +716,10 @@ Status Store::Impl::SubmitOps(std::vector<Op> ops, AppendCallback done) {
   p->done = std::move(done);
   std::lock_guard lock(mu_);
   CAIRN_RETURN_IF_ERROR(CheckWritable());
+  if (queue_.size() >= limits::commit_queue_transitions_max ||
+      queue_bytes_ + p->bytes > limits::commit_queue_bytes_max) {
+    return Status::ResourceExhausted("commit queue is full; retry later");
+  }
   return Enqueue(std::move(p));
 }
 
@@ -731,16 +831,24 @@ void Store::Impl::TrimHeadCache() {
 // ---------------------------------------------------------------------------------------
 // Reads.
 
-Status Store::Impl::GetValue(Family family, std::string_view key, std::string* value) const {
+Status Store::Impl::GetValue(Family family, std::string_view key, std::string* value,
+                             const rocksdb::Snapshot* snapshot) const {
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot;
   rocksdb::Status s =
-      db_->Get(rocksdb::ReadOptions(), families_[family], rocksdb::Slice(key.data(), key.size()), value);
+      db_->Get(ro, families_[family], rocksdb::Slice(key.data(), key.size()), value);
   if (s.IsNotFound()) return Status::NotFound(std::string(kFamilyNames[family]) + " key not found");
   return FromRocks(s, std::string("read ") + kFamilyNames[family]);
 }
 
 Result<RunHeader> Store::Impl::GetRun(const RunId& run_id) const {
+  return GetRunAt(run_id, nullptr);
+}
+
+Result<RunHeader> Store::Impl::GetRunAt(const RunId& run_id,
+                                        const rocksdb::Snapshot* snapshot) const {
   std::string value;
-  Status s = GetValue(kRuns, run_id.str(), &value);
+  Status s = GetValue(kRuns, run_id.str(), &value, snapshot);
   if (s.code() == StatusCode::kNotFound) return Status::NotFound("run " + run_id.str() + " not found");
   CAIRN_RETURN_IF_ERROR(s);
   auto header = DecodeRunHeader(value);
@@ -857,6 +965,7 @@ Result<std::vector<DueTimer>> Store::Impl::DueTimers(int64_t now_ns, size_t limi
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, families_[kTimers]));
+  limit = std::min(limit, limits::due_timers_max);
   std::vector<DueTimer> out;
   for (it->SeekToFirst(); it->Valid() && out.size() < limit; it->Next()) {
     DueTimer timer;
@@ -915,6 +1024,14 @@ StoreStats Store::Impl::stats() const {
 // Audit.
 
 Result<VerifyReport> Store::Impl::VerifyRun(const RunId& run_id) const {
+  // Header and events must be read at one point in time, or a concurrent append would
+  // look like tampering.
+  rocksdb::ManagedSnapshot snapshot(db_);
+  return VerifyRunAt(run_id, snapshot.snapshot());
+}
+
+Result<VerifyReport> Store::Impl::VerifyRunAt(const RunId& run_id,
+                                              const rocksdb::Snapshot* snapshot) const {
   VerifyReport report;
   report.run_id = run_id;
   auto fail = [&](uint64_t seq, std::string problem) {
@@ -924,7 +1041,7 @@ Result<VerifyReport> Store::Impl::VerifyRun(const RunId& run_id) const {
   };
   std::optional<RunHeader> header;
   {
-    auto h = GetRun(run_id);
+    auto h = GetRunAt(run_id, snapshot);
     if (h.ok()) {
       header = std::move(h).value();
     } else if (h.status().code() == StatusCode::kDataLoss) {
@@ -939,6 +1056,7 @@ Result<VerifyReport> Store::Impl::VerifyRun(const RunId& run_id) const {
   rocksdb::ReadOptions ro;
   ro.iterate_upper_bound = &upper_slice;
   ro.readahead_size = 1 << 20;
+  ro.snapshot = snapshot;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, families_[kEvents]));
   uint64_t expected = 0;
   Sha256 prev;
@@ -1005,8 +1123,11 @@ Result<uint64_t> Store::Impl::VerifyAll(
     const std::function<void(const VerifyReport&)>& report) const {
   // Runs come from two sorted streams: headers and event prefixes. A run present in
   // either is verified once, so that events without a header are caught too.
-  std::unique_ptr<rocksdb::Iterator> runs(db_->NewIterator(rocksdb::ReadOptions(), families_[kRuns]));
-  std::unique_ptr<rocksdb::Iterator> events(db_->NewIterator(rocksdb::ReadOptions(), families_[kEvents]));
+  rocksdb::ManagedSnapshot snapshot(db_);  // one point in time for the whole walk
+  rocksdb::ReadOptions ro;
+  ro.snapshot = snapshot.snapshot();
+  std::unique_ptr<rocksdb::Iterator> runs(db_->NewIterator(ro, families_[kRuns]));
+  std::unique_ptr<rocksdb::Iterator> events(db_->NewIterator(ro, families_[kEvents]));
   runs->SeekToFirst();
   events->SeekToFirst();
   uint64_t failures = 0;
@@ -1017,7 +1138,7 @@ Result<uint64_t> Store::Impl::VerifyAll(
       r.ok = false;
       r.problem = "malformed run id in the store: " + run.status().message();
     } else {
-      CAIRN_ASSIGN_OR_RETURN(r, VerifyRun(*run));
+      CAIRN_ASSIGN_OR_RETURN(r, VerifyRunAt(*run, snapshot.snapshot()));
     }
     if (!r.ok) ++failures;
     report(r);
@@ -1068,6 +1189,7 @@ Status Store::Submit(Transition t, AppendCallback done) {
 }
 
 Result<AppendResult> Store::Append(Transition t) {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckNotCommitThread("Append()"));
   std::promise<Result<AppendResult>> promise;
   auto future = promise.get_future();
   CAIRN_RETURN_IF_ERROR(impl_->Submit(std::move(t), [&promise](Result<AppendResult> r) {
@@ -1083,6 +1205,7 @@ Result<Sha256> PutContent(Store::Impl& impl, Family family, std::string content,
     return Status::InvalidArgument(std::string(what) + " of " + std::to_string(content.size()) +
                                    " bytes exceeds the limit of " + std::to_string(max_bytes));
   }
+  CAIRN_RETURN_IF_ERROR(impl.CheckNotCommitThread(what == std::string("blob") ? "PutBlob()" : "PutDefinition()"));
   const Sha256 digest = Sha256::Of(content);
   std::vector<Op> ops;
   ops.push_back({family, std::string(digest.view()), std::move(content), false});
@@ -1153,7 +1276,7 @@ Result<std::vector<DueTimer>> Store::DueTimers(int64_t now_ns, size_t limit) con
 
 Result<std::optional<RunId>> Store::FindStartKey(std::string_view start_key) const {
   CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
-  return impl_->FindStartKey(start_key);
+  return impl_->FindStartKeyIncludingPending(start_key);
 }
 
 Result<std::string> Store::GetBlob(const Sha256& digest) const {

@@ -23,7 +23,9 @@
 // drains the queue, acknowledges what is durable, and stops it. Every method is
 // thread-safe, but no call may race with Close(): once it has returned, every method
 // fails with kFailedPrecondition. Completion callbacks run on the commit thread: they
-// must be quick and must not call Append() or Close() (Submit() is fine).
+// must be quick and must not block on the store: Append(), PutBlob(), PutDefinition()
+// and Close() fail there with kFailedPrecondition, and destroying the Store there aborts.
+// Submit() and the reads are fine.
 #pragma once
 
 #include <cstdint>
@@ -208,9 +210,12 @@ class Store {
   // Non-terminal runs (what recovery resumes), in id order after `start_after`.
   Result<std::vector<RunSummary>> ListActiveRuns(const std::string& start_after,
                                                  size_t limit) const;
-  // Timers due at or before `now_ns`, earliest first, at most `limit`.
+  // Timers due at or before `now_ns`, earliest first, at most `limit` (capped by
+  // limits::due_timers_max). Only outstanding timers of runs that have not stopped: the
+  // store keeps each run's timers (RunHeader::timers) and drops them when it stops.
   Result<std::vector<DueTimer>> DueTimers(int64_t now_ns, size_t limit) const;
-  // The run a start key created, or nullopt.
+  // The run a start key created (including a creation submitted but not yet durable),
+  // or nullopt.
   Result<std::optional<RunId>> FindStartKey(std::string_view start_key) const;
 
   // kNotFound if absent; kDataLoss if the stored bytes do not hash to `digest`.

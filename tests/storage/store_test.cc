@@ -357,6 +357,72 @@ TEST_F(StoreTest, CloseFromACompletionCallbackIsRefused) {
   Must(store_->GetRun(Id("run-1")).status());
 }
 
+TEST_F(StoreTest, StoppingARunDropsItsOutstandingTimers) {
+  const RunId run = Id("timed");
+  Append(Create(run));
+  Append(Step(run, 1, {Scheduled("t1", kT0 + kSecond), Scheduled("t2", kT0 + 2 * kSecond)},
+              RunStatus::kWaiting));
+  EXPECT_EQ(Must(store_->GetRun(run)).timers.size(), 2u);
+  EXPECT_EQ(Must(store_->DueTimers(kT0 + 10 * kSecond, 10)).size(), 2u);
+  Append(Step(run, 3, {Stopped(StopReason::kCancelled)}, RunStatus::kCancelled));
+  EXPECT_TRUE(Must(store_->DueTimers(kT0 + 10 * kSecond, 10)).empty());
+  EXPECT_TRUE(Must(store_->GetRun(run)).timers.empty());
+}
+
+TEST_F(StoreTest, TimersMustBeOutstandingToFireOrCancel) {
+  const RunId run = Id("timed");
+  Append(Create(run));
+  Append(Step(run, 1, {Scheduled("t1", kT0 + kSecond)}, RunStatus::kWaiting));
+  EXPECT_TRUE(IsError(store_->Submit(Step(run, 2, {Scheduled("t1", kT0)}), [](auto) {}),
+                      StatusCode::kInvalidArgument, {"'t1'", "already scheduled"}));
+  EXPECT_TRUE(IsError(store_->Submit(Step(run, 2, {Fired("nope", kT0)}), [](auto) {}),
+                      StatusCode::kInvalidArgument, {"'nope'", "not outstanding"}));
+  EXPECT_TRUE(IsError(store_->Submit(Step(run, 2, {Fired("t1", kT0)}), [](auto) {}),
+                      StatusCode::kInvalidArgument, {"'t1'", "due at"}));
+  Append(Step(run, 2, {Fired("t1", kT0 + kSecond)}));
+  EXPECT_TRUE(Must(store_->GetRun(run)).timers.empty());
+  // Once fired, the id may be scheduled again.
+  Append(Step(run, 3, {Scheduled("t1", kT0 + 5 * kSecond)}, RunStatus::kWaiting));
+  EXPECT_EQ(Must(store_->DueTimers(kT0 + 10 * kSecond, 10)).size(), 1u);
+}
+
+TEST_F(StoreTest, VerifyIsConsistentWhileAppendsRun) {
+  const RunId run = Id("live");
+  Append(Create(run));
+  std::atomic<bool> stop{false};
+  std::thread writer([&] {
+    uint64_t next = 1;
+    while (!stop) {
+      auto r = store_->Append(Step(run, next, {Value("v")}));
+      if (!r.ok()) break;
+      next = r->next_seq;
+    }
+  });
+  int broken = 0;
+  for (int i = 0; i < 300 && broken == 0; ++i) {
+    if (!Must(store_->VerifyRun(run)).ok) ++broken;
+  }
+  stop = true;
+  writer.join();
+  EXPECT_EQ(broken, 0);
+}
+
+TEST_F(StoreTest, SubmitWithoutACallbackIsRefused) {
+  EXPECT_TRUE(IsError(store_->Submit(Create(Id("run-1")), AppendCallback()),
+                      StatusCode::kInvalidArgument, {"callback"}));
+}
+
+TEST_F(StoreTest, BlockingCallsFromACallbackAreRefused) {
+  std::promise<std::pair<Status, Status>> seen;
+  Must(store_->Submit(Create(Id("run-1")), [&](Result<AppendResult>) {
+    seen.set_value({store_->PutBlob("x").status(),
+                    store_->Append(Step(Id("run-1"), 1, {Value("v")})).status()});
+  }));
+  auto [blob, append] = seen.get_future().get();
+  EXPECT_TRUE(IsError(blob, StatusCode::kFailedPrecondition, {"PutBlob()", "callback"}));
+  EXPECT_TRUE(IsError(append, StatusCode::kFailedPrecondition, {"Append()", "callback"}));
+}
+
 TEST_F(StoreTest, ConcurrentClosesAreSafe) {
   Must(store_->Append(Create(Id("run-1"))));
   std::vector<std::thread> closers;
@@ -579,10 +645,11 @@ TEST_F(StoreTest, StartKeyIsReservedWhileItsCreationIsInFlight) {
   int second_calls = 0;
   const Status second =
       store_->Submit(Create(Id("second"), "k"), [&](Result<AppendResult>) { ++second_calls; });
-  EXPECT_EQ(Must(store_->FindStartKey("k")), std::nullopt);  // not committed yet
+  // Not durable yet, but already visible: a retrying client finds the run it started.
+  EXPECT_EQ(Must(store_->FindStartKey("k")), std::optional<RunId>(Id("first")));
   release.set_value();
   ASSERT_TRUE(first.ok()) << first.ToString();
-  EXPECT_TRUE(IsError(second, StatusCode::kAlreadyExists, {"'k'"}));
+  EXPECT_TRUE(IsError(second, StatusCode::kAlreadyExists, {"'k'", "first"}));
   EXPECT_TRUE(first_done.get_future().get().ok());
   EXPECT_EQ(second_calls, 0);
   EXPECT_EQ(Must(store_->FindStartKey("k")), std::optional<RunId>(Id("first")));
@@ -871,7 +938,9 @@ TEST_F(StoreTest, RandomEventsReadBackAsWritten) {
       // The store gives these kinds meaning (first, last, timers); the rest are opaque.
       if (std::holds_alternative<RunStarted>(body) || std::holds_alternative<RunStopped>(body) ||
           std::holds_alternative<UnknownBody>(body) ||
-          std::holds_alternative<TimerScheduled>(body)) {
+          std::holds_alternative<TimerScheduled>(body) ||
+          std::holds_alternative<TimerFired>(body) ||
+          std::holds_alternative<TimerCancelled>(body)) {
         body = ValueRecorded{"replaced", Payload::Json("null")};
       }
       t.events.push_back({"/do/" + std::to_string(step) + "/" + std::to_string(i), body});

@@ -139,6 +139,9 @@ class Auditor {
       timers_.erase({f->due_at_ns, id.str(), f->timer_id});
     } else if (const auto* c = std::get_if<storage::TimerCancelled>(&event.body)) {
       timers_.erase({c->due_at_ns, id.str(), c->timer_id});
+    } else if (std::holds_alternative<storage::RunStopped>(event.body)) {
+      // A stopped run's timers never fire: the store drops them with the run.
+      std::erase_if(timers_, [&](const auto& entry) { return std::get<1>(entry.first) == id.str(); });
     }
   }
 
