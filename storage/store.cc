@@ -309,9 +309,6 @@ rocksdb::ColumnFamilyOptions Store::Impl::FamilyOptions(Family family) const {
   cf.level_compaction_dynamic_level_bytes = true;
   if (family == kEvents) {
     cf.memtable_insert_with_hint_prefix_extractor = std::make_shared<RunPrefixTransform>();
-  } else if (family == kRuns) {
-    // Headers are rewritten in place: the key itself is the best hint.
-    cf.memtable_insert_with_hint_prefix_extractor.reset(rocksdb::NewNoopTransform());
   }
   cf.write_buffer_size = family == kEvents ? (32 << 20) : (8 << 20);
   const auto supported = rocksdb::GetSupportedCompressions();
