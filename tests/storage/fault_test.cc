@@ -55,24 +55,6 @@ bool IsWal(std::string_view path) {
   return path.size() > 4 && path.substr(path.size() - 4) == ".log";
 }
 
-// A random body that may sit anywhere after a run's first event and before its last:
-// not run_started or run_stopped, and storable: a scheduled timer gets an id no other
-// timer of the run has, and timers are never fired or cancelled here (the store accepts
-// that only for outstanding timers; store_test covers it). Stopping the run drops them.
-EventBody MiddleEventBody(Random& random) {
-  for (;;) {
-    EventBody body = cairn::testing::RandomEventBody(random, kPayloadBytes);
-    if (std::holds_alternative<RunStarted>(body) || std::holds_alternative<RunStopped>(body) ||
-        std::holds_alternative<TimerFired>(body) || std::holds_alternative<TimerCancelled>(body)) {
-      continue;
-    }
-    if (auto* t = std::get_if<TimerScheduled>(&body)) {
-      t->timer_id = "t-" + std::to_string(random.Next64());
-    }
-    return body;
-  }
-}
-
 std::shared_ptr<FaultInjectionFileSystem> NewFaultFs() {
   return std::make_shared<FaultInjectionFileSystem>(rocksdb::FileSystem::Default());
 }
@@ -394,7 +376,7 @@ class Workload {
         stopped.output = Payload::Json(cairn::testing::MakeJson(random, kPayloadBytes));
         e.body = std::move(stopped);
       } else {
-        e.body = MiddleEventBody(random);
+        e.body = cairn::testing::RandomMiddleEventBody(random, kPayloadBytes);
       }
       t.events.push_back(std::move(e));
     }
@@ -1061,7 +1043,7 @@ void AppendRun(Store& store, Random& random, const std::string& name) {
       if (next == 0 && i == 0) {
         e.body = RunStarted{};
       } else {
-        e.body = MiddleEventBody(random);
+        e.body = cairn::testing::RandomMiddleEventBody(random, kPayloadBytes);
       }
       t.events.push_back(std::move(e));
     }

@@ -50,24 +50,6 @@ namespace {
 constexpr uint64_t kTransitionsMax = 200'000;
 constexpr size_t kPayloadBytes = 64;
 
-// A random body that may sit anywhere after a run's first event and before its last:
-// not run_started or run_stopped, and storable: a scheduled timer gets an id no other
-// timer of the run has, and timers are never fired or cancelled here (the store accepts
-// that only for outstanding timers; store_test covers it). Stopping the run drops them.
-EventBody MiddleEventBody(Random& random) {
-  for (;;) {
-    EventBody body = cairn::testing::RandomEventBody(random, kPayloadBytes);
-    if (std::holds_alternative<RunStarted>(body) || std::holds_alternative<RunStopped>(body) ||
-        std::holds_alternative<TimerFired>(body) || std::holds_alternative<TimerCancelled>(body)) {
-      continue;
-    }
-    if (auto* t = std::get_if<TimerScheduled>(&body)) {
-      t->timer_id = "t-" + std::to_string(random.Next64());
-    }
-    return body;
-  }
-}
-
 struct Args {
   std::string dir;
   int ack_fd = -1;
@@ -198,7 +180,7 @@ class Driver {
         stopped.reason = StopReason::kCompleted;
         e.body = std::move(stopped);
       } else {
-        e.body = MiddleEventBody(random_);
+        e.body = cairn::testing::RandomMiddleEventBody(random_, kPayloadBytes);
       }
       t.events.push_back(std::move(e));
     }

@@ -348,6 +348,22 @@ st::EventBody RandomEventBody(Random& rng, size_t approx_payload_bytes) {
   return RandomEventBodyOfKind(rng, rng.Uniform(kEventBodyKinds), approx_payload_bytes);
 }
 
+st::EventBody RandomMiddleEventBody(Random& rng, size_t approx_payload_bytes) {
+  for (;;) {
+    st::EventBody body = RandomEventBody(rng, approx_payload_bytes);
+    if (std::holds_alternative<st::RunStarted>(body) ||
+        std::holds_alternative<st::RunStopped>(body) ||
+        std::holds_alternative<st::TimerFired>(body) ||
+        std::holds_alternative<st::TimerCancelled>(body)) {
+      continue;
+    }
+    if (auto* t = std::get_if<st::TimerScheduled>(&body)) {
+      t->timer_id = "t-" + std::to_string(rng.Next64());
+    }
+    return body;
+  }
+}
+
 st::EventBody SampleBody(size_t index) {
   Random rng(0x5eed0000 + index);
   Gen gen(rng, 48, /*dense=*/true);

@@ -25,6 +25,12 @@ inline constexpr size_t kEventBodyKinds = std::variant_size_v<storage::EventBody
 // `approx_payload_bytes` when inline.
 storage::EventBody RandomEventBody(Random& rng, size_t approx_payload_bytes = 64);
 
+// A random body a store accepts anywhere between a run's first and last event: never
+// run_started, run_stopped, timer_fired or timer_cancelled (the store takes those only
+// for outstanding timers), and a timer_scheduled gets an id no other timer of the run
+// has. For random workloads (fault and kill tests).
+storage::EventBody RandomMiddleEventBody(Random& rng, size_t approx_payload_bytes = 64);
+
 // A body of kind `index` (EventBody alternative `index`, < kEventBodyKinds) with random
 // values, each field non-default with high probability.
 storage::EventBody RandomEventBodyOfKind(Random& rng, size_t index,
