@@ -108,15 +108,19 @@ RunHeader RunningHeader() {
   return h;
 }
 
-// The encoded size of TypicalBody, so the ceiling writes values of the same size.
-size_t TypicalEventBytes() {
+Event TypicalEvent() {
   Event e;
   e.run_id = RunId::FromTrusted("01JBENCHRUN000000000000000");
   e.seq = EventSeq(12345);
   e.time_ns = 1'700'000'000'000'000'000;
   e.task_path = "/do/1/checkEligibility";
   e.body = TypicalBody(7);
-  auto bytes = storage::EncodeEvent(e);
+  return e;
+}
+
+// The encoded size of a typical event, so the ceiling writes values of the same size.
+size_t TypicalEventBytes() {
+  auto bytes = storage::EncodeEvent(TypicalEvent());
   return bytes.ok() ? bytes->size() : 200;
 }
 
@@ -474,16 +478,6 @@ void BM_HistoryScan(benchmark::State& state) {
   state.counters["own_data_ratio"] = per_s / own_data_ceiling;
 }
 BENCHMARK(BM_HistoryScan)->UseRealTime()->MinTime(2.0)->Unit(benchmark::kMillisecond);
-
-Event TypicalEvent() {
-  Event e;
-  e.run_id = RunId::FromTrusted("01JBENCHRUN000000000000000");
-  e.seq = EventSeq(12345);
-  e.time_ns = 1'700'000'000'000'000'000;
-  e.task_path = "/do/1/checkEligibility";
-  e.body = TypicalBody(7);
-  return e;
-}
 
 void BM_EncodeEvent(benchmark::State& state) {
   const double ceiling = MeasureRawSyncedWrites(TypicalEventBytes());

@@ -31,15 +31,18 @@
 #include "base/status.h"
 #include "storage/codec.h"
 #include "storage/event.h"
+#include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/support/event_gen.h"
 #include "tests/support/fault_fs.h"
+#include "tests/support/raw_db.h"
 #include "tests/support/seed.h"
 #include "tests/support/store_audit.h"
 #include "tests/support/temp_dir.h"
 
 namespace cairn::storage {
 namespace {
+using cairn::testing::RawDb;
 
 using cairn::testing::AuditStore;
 using cairn::testing::FaultInjectionFileSystem;
@@ -976,57 +979,9 @@ TEST_F(StoreFaultTest, PowerLossDuringOpenNeverBricksTheStore) {
 // ---------------------------------------------------------------------------------------
 // Bytes changed behind the store's back, in the events and runs families.
 
-// storage/FORMAT.md: events key = run_id ‖ 0x00 ‖ seq as u64 big-endian.
-std::string EventKey(const std::string& run, uint64_t seq) {
-  std::string key = run;
-  key.push_back('\0');
-  for (int shift = 56; shift >= 0; shift -= 8) key.push_back(static_cast<char>(seq >> shift));
-  return key;
+std::string EventKey(const char* run, uint64_t seq) {
+  return storage::keys::EventKey(RunId::FromTrusted(run), seq);
 }
-
-// A raw RocksDB handle on a closed store's database, for tampering.
-class RawDb {
- public:
-  explicit RawDb(const std::string& path) {
-    rocksdb::DBOptions options;
-    std::vector<std::string> names;
-    rocksdb::Status s = rocksdb::DB::ListColumnFamilies(options, path, &names);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    std::vector<rocksdb::ColumnFamilyDescriptor> descriptors;
-    for (const auto& n : names) descriptors.emplace_back(n, rocksdb::ColumnFamilyOptions());
-    s = rocksdb::DB::Open(options, path, descriptors, &handles_, &db_);
-    EXPECT_TRUE(s.ok()) << s.ToString();
-    for (size_t i = 0; i < handles_.size(); ++i) by_name_[names[i]] = handles_[i];
-  }
-  ~RawDb() {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    if (db_ != nullptr) db_->Close().PermitUncheckedError();
-    delete db_;
-  }
-  bool ok() const { return db_ != nullptr && by_name_.count("events") && by_name_.count("runs"); }
-
-  std::string Get(const char* family, const std::string& key) {
-    std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), by_name_.at(family), key, &value);
-    EXPECT_TRUE(s.ok()) << family << " " << s.ToString();
-    return value;
-  }
-  void Put(const char* family, const std::string& key, const std::string& value) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    ASSERT_TRUE(db_->Put(wo, by_name_.at(family), key, value).ok());
-  }
-  void Delete(const char* family, const std::string& key) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    ASSERT_TRUE(db_->Delete(wo, by_name_.at(family), key).ok());
-  }
-
- private:
-  rocksdb::DB* db_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-  std::map<std::string, rocksdb::ColumnFamilyHandle*> by_name_;
-};
 
 constexpr uint64_t kCorruptRunEvents = 8;
 
@@ -1075,8 +1030,7 @@ TEST_F(StoreFaultTest, CorruptedValuesAreReportedNotTrusted) {
   }
   const uint64_t flipped_seq = 1 + random_->Uniform(kCorruptRunEvents - 2);
   {
-    RawDb raw(dir_ + "/db");
-    ASSERT_TRUE(raw.ok());
+    RawDb raw(dir_);
     raw.Put("events", EventKey("junk", 3), random_->Bytes(1 + random_->Uniform(40)));
     raw.Put("events", EventKey("empty", 5), "");
     const std::vector<std::pair<const char*, uint64_t>> edits = {{"edited", 4}, {"edited-last", 7}};

@@ -30,12 +30,14 @@
 #include "base/sha256.h"
 #include "storage/keys.h"
 #include "tests/support/assertions.h"
+#include "tests/support/raw_db.h"
 #include "tests/support/event_gen.h"
 #include "tests/support/seed.h"
 #include "tests/support/temp_dir.h"
 
 namespace cairn::storage {
 namespace {
+using cairn::testing::RawDb;
 
 using testing::HasSubstr;
 using testing::IsError;
@@ -114,50 +116,6 @@ Transition Step(const RunId& run, uint64_t expected_next_seq, std::vector<NewEve
   t.header = HeaderWith(status);
   return t;
 }
-
-// ---- raw access to the database of a closed store ----
-
-class RawDb {
- public:
-  explicit RawDb(const std::string& store_dir) {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : kFamilies) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    Check(rocksdb::DB::Open(rocksdb::DBOptions(), store_dir + "/db", families, &handles_, &db_));
-  }
-  ~RawDb() {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    db_->Close().PermitUncheckedError();
-    delete db_;
-  }
-  RawDb(const RawDb&) = delete;
-  RawDb& operator=(const RawDb&) = delete;
-
-  void Put(std::string_view family, std::string_view key, std::string_view value) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    Check(db_->Put(wo, Family(family), ToSlice(key), ToSlice(value)));
-  }
-
- private:
-  static constexpr const char* kFamilies[] = {
-      keys::kDefaultFamily, keys::kEventsFamily,      keys::kRunsFamily,
-      keys::kActiveFamily,  keys::kStatusIndexFamily, keys::kTimersFamily,
-      keys::kDedupeFamily,  keys::kDefinitionsFamily, keys::kBlobsFamily};
-
-  static rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
-  static void Check(const rocksdb::Status& s) {
-    if (!s.ok()) throw std::runtime_error("raw rocksdb: " + s.ToString());
-  }
-  rocksdb::ColumnFamilyHandle* Family(std::string_view name) const {
-    for (size_t i = 0; i < std::size(kFamilies); ++i) {
-      if (name == kFamilies[i]) return handles_[i];
-    }
-    throw std::runtime_error("no column family " + std::string(name));
-  }
-
-  rocksdb::DB* db_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-};
 
 // ---- the fixture ----
 

@@ -21,10 +21,12 @@
 #include "storage/keys.h"
 #include "storage/store.h"
 #include "tests/support/assertions.h"
+#include "tests/support/raw_db.h"
 #include "tests/support/temp_dir.h"
 
 namespace cairn::storage {
 namespace {
+using cairn::testing::RawDb;
 
 using testing::HasSubstr;
 using testing::IsError;
@@ -37,75 +39,6 @@ RunId Id(std::string_view text) { return RunId::FromTrusted(text); }
 std::string Marker(uint64_t seq) { return "MARK-" + std::to_string(seq); }
 
 // Direct access to the database of a closed store, with every column family.
-class RawDb {
- public:
-  explicit RawDb(const std::string& store_dir) {
-    std::vector<rocksdb::ColumnFamilyDescriptor> families;
-    for (const char* name : kFamilies) families.emplace_back(name, rocksdb::ColumnFamilyOptions());
-    Check(rocksdb::DB::Open(rocksdb::DBOptions(), store_dir + "/db", families, &handles_, &db_),
-          "open");
-  }
-  ~RawDb() {
-    for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-    db_->Close().PermitUncheckedError();
-    delete db_;
-  }
-  RawDb(const RawDb&) = delete;
-  RawDb& operator=(const RawDb&) = delete;
-
-  std::string Get(std::string_view family, std::string_view key) const {
-    std::string value;
-    Check(db_->Get(rocksdb::ReadOptions(), Family(family), Slice(key), &value), "get");
-    return value;
-  }
-  void Put(std::string_view family, std::string_view key, std::string_view value) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    Check(db_->Put(wo, Family(family), Slice(key), Slice(value)), "put");
-  }
-  void Delete(std::string_view family, std::string_view key) {
-    rocksdb::WriteOptions wo;
-    wo.sync = true;
-    Check(db_->Delete(wo, Family(family), Slice(key)), "delete");
-  }
-
-  // Events of the store's format.
-  std::string GetEvent(const RunId& run, uint64_t seq) const {
-    return Get(keys::kEventsFamily, keys::EventKey(run, seq));
-  }
-  void PutEvent(const RunId& run, uint64_t seq, std::string_view bytes) {
-    Put(keys::kEventsFamily, keys::EventKey(run, seq), bytes);
-  }
-  void DeleteEvent(const RunId& run, uint64_t seq) {
-    Delete(keys::kEventsFamily, keys::EventKey(run, seq));
-  }
-  RunHeader GetHeader(const RunId& run) const {
-    return Must(DecodeRunHeader(Get(keys::kRunsFamily, run.str())));
-  }
-  void PutHeader(const RunHeader& header) {
-    Put(keys::kRunsFamily, header.run_id.str(), Must(EncodeRunHeader(header)));
-  }
-
- private:
-  static constexpr const char* kFamilies[] = {
-      keys::kDefaultFamily, keys::kEventsFamily,      keys::kRunsFamily,
-      keys::kActiveFamily,  keys::kStatusIndexFamily, keys::kTimersFamily,
-      keys::kDedupeFamily,  keys::kDefinitionsFamily, keys::kBlobsFamily};
-
-  static rocksdb::Slice Slice(std::string_view s) { return {s.data(), s.size()}; }
-  static void Check(const rocksdb::Status& s, const char* what) {
-    if (!s.ok()) throw std::runtime_error(std::string("raw rocksdb ") + what + ": " + s.ToString());
-  }
-  rocksdb::ColumnFamilyHandle* Family(std::string_view name) const {
-    for (size_t i = 0; i < std::size(kFamilies); ++i) {
-      if (name == kFamilies[i]) return handles_[i];
-    }
-    throw std::runtime_error("no column family " + std::string(name));
-  }
-
-  rocksdb::DB* db_ = nullptr;
-  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
-};
 
 // Replaces one character of `marker` inside `bytes` (the text stays valid).
 std::string FlipInText(std::string bytes, const std::string& marker) {
