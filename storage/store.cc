@@ -1197,12 +1197,12 @@ Result<AppendResult> Store::Append(Transition t) {
 
 namespace {
 Result<Sha256> PutContent(Store::Impl& impl, Family family, std::string content,
-                          size_t max_bytes, const char* what) {
+                          size_t max_bytes, const char* what, const char* method) {
   if (content.size() > max_bytes) {
     return Status::InvalidArgument(std::string(what) + " of " + std::to_string(content.size()) +
                                    " bytes exceeds the limit of " + std::to_string(max_bytes));
   }
-  CAIRN_RETURN_IF_ERROR(impl.CheckNotCommitThread(what == std::string("blob") ? "PutBlob()" : "PutDefinition()"));
+  CAIRN_RETURN_IF_ERROR(impl.CheckNotCommitThread(method));
   const Sha256 digest = Sha256::Of(content);
   std::vector<Op> ops;
   ops.push_back({family, std::string(digest.view()), std::move(content), false});
@@ -1218,12 +1218,12 @@ Result<Sha256> PutContent(Store::Impl& impl, Family family, std::string content,
 
 Result<Sha256> Store::PutDefinition(std::string canonical_bytes) {
   return PutContent(*impl_, kDefinitions, std::move(canonical_bytes),
-                    limits::definition_bytes_max, "definition");
+                    limits::definition_bytes_max, "definition", "PutDefinition()");
 }
 
 Result<Sha256> Store::PutBlob(std::string content) {
-  return PutContent(*impl_, kBlobs, std::move(content), limits::blob_bytes_max,
-                    "blob");
+  return PutContent(*impl_, kBlobs, std::move(content), limits::blob_bytes_max, "blob",
+                    "PutBlob()");
 }
 
 Result<RunHeader> Store::GetRun(const RunId& run_id) const {
