@@ -39,4 +39,29 @@ inline constexpr size_t history_read_events_max = 100'000;
 inline constexpr size_t list_runs_max = 10'000;
 inline constexpr size_t due_timers_max = 10'000;
 
+// JSON values (workflow data, tool arguments and results).
+inline constexpr size_t json_depth_max = 128;
+
+// Definitions (OWS documents).
+inline constexpr size_t definition_nodes_max = 200'000;  // after YAML alias expansion
+inline constexpr size_t definition_depth_max = 64;       // nested task lists
+inline constexpr size_t definition_tasks_max = 10'000;
+inline constexpr size_t expression_bytes_max = 16 << 10;
+
+// Runs.
+inline constexpr size_t run_data_bytes_max = 4 << 20;        // workflow/task data, context
+inline constexpr size_t engine_state_bytes_max = 8 << 20;    // serialized interpreter state
+inline constexpr uint64_t run_steps_max = 100'000;           // tasks routed per run
+inline constexpr size_t run_inbox_events_max = 1024;         // signals not yet consumed
+inline constexpr uint32_t retry_attempts_max = 1000;
+inline constexpr uint64_t retry_delay_ms_max = 7ull * 24 * 3600 * 1000;
+
+// Tools.
+inline constexpr uint64_t tool_call_timeout_ms_default = 60'000;
+inline constexpr size_t tool_output_bytes_max = 16 << 20;  // stdout / HTTP body / MCP reply
+inline constexpr size_t tool_stderr_bytes_max = 64 << 10;   // kept for error messages
+inline constexpr size_t http_response_header_bytes_max = 64 << 10;
+inline constexpr uint32_t http_redirects_max = 10;
+inline constexpr uint32_t mcp_restarts_max = 5;             // per call, if the server dies
+
 }  // namespace cairn::limits

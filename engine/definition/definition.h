@@ -1,0 +1,229 @@
+// A workflow definition: an Open Workflow Specification 1.0.x document, loaded, validated
+// and indexed for the interpreter.
+//
+// Loading parses YAML or JSON (YAML 1.2 is a superset of JSON; both go through yaml-cpp so
+// every error has a line and a column), checks the document against cairn's supported
+// subset of the DSL, compiles-checks every runtime expression, and builds the immutable
+// tree below. Anything outside the subset is refused by name ("`fork` tasks are not
+// supported"), never ignored. A definition is addressed by the SHA-256 of its canonical
+// form: the document as JSON with sorted keys and no insignificant whitespace.
+//
+// Definitions are immutable after loading and safe to share between threads.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <variant>
+#include <vector>
+
+#include "base/json.h"
+#include "base/sha256.h"
+#include "base/status.h"
+
+namespace cairn::engine {
+
+struct SourcePos {
+  uint32_t line = 0;    // 1-based; 0 when unknown
+  uint32_t column = 0;  // 1-based
+};
+
+// A duration, resolved at load time: ISO 8601 ("PT1M30S", "P1DT2H") or the DSL's object
+// form ({days, hours, minutes, seconds, milliseconds}).
+struct Duration {
+  uint64_t ms = 0;
+};
+
+// A value from the document that may hold runtime expressions: evaluated by the
+// interpreter with Evaluator::EvaluateTemplate (strings of the form `${ ... }` anywhere
+// inside) or EvaluateImplicit (fields that are always expressions).
+using Template = Json;
+
+struct SchemaSpec {
+  // A JSON Schema (the `document` of a `schema` object), already checked to use only the
+  // keywords cairn's validator knows (see engine/definition/json_schema.h).
+  Json document;
+};
+
+struct DataFilter {
+  std::optional<SchemaSpec> schema;
+  // input.from / output.as / export.as: an expression (string, `${}` optional) or an
+  // object template. Absent means identity.
+  std::optional<Template> transform;
+};
+
+struct FlowDirective {
+  enum class Kind : uint8_t { kContinue = 0, kExit, kEnd, kGoto };
+  Kind kind = Kind::kContinue;
+  std::string target;  // kGoto: a task name in the same task list
+  uint32_t target_index = 0;  // kGoto: the target's index in that list
+};
+
+struct ErrorTemplate {
+  // Each may be a literal or a runtime expression; status evaluates to an integer.
+  Template type;
+  Template status;
+  Template title;     // null when absent
+  Template detail;    // null when absent
+  Template instance;  // null when absent: the raising task's path is used
+};
+
+struct Backoff {
+  enum class Kind : uint8_t { kConstant = 0, kLinear, kExponential };
+  Kind kind = Kind::kConstant;
+};
+
+struct RetryPolicy {
+  std::optional<Template> when;         // retry only if this evaluates to true
+  std::optional<Template> except_when;  // never retry if this evaluates to true
+  Duration delay;                       // base delay (default 0)
+  Backoff backoff;
+  std::optional<uint32_t> attempt_count;        // limit.attempt.count
+  std::optional<Duration> attempt_duration;     // limit.attempt.duration
+  std::optional<Duration> total_duration;       // limit.duration
+  std::optional<Duration> jitter_from;          // jitter.from
+  std::optional<Duration> jitter_to;            // jitter.to
+};
+
+struct Task;
+using TaskList = std::vector<Task>;
+
+struct ErrorFilter {
+  // catch.errors.with: each present property must equal the error's (type, status,
+  // instance, title, detail). Literal values only.
+  Json with = Json::object();
+};
+
+struct Catch {
+  ErrorFilter errors;
+  std::string as = "error";              // the variable holding the caught error
+  std::optional<Template> when;          // catch only if true
+  std::optional<Template> except_when;   // do not catch if true
+  std::optional<RetryPolicy> retry;
+  TaskList do_;                          // may be empty
+};
+
+struct SwitchCase {
+  std::string name;
+  std::optional<Template> when;  // absent: the default case
+  FlowDirective then;
+};
+
+struct EventFilter {
+  // listen.to.*.with: CloudEvent attributes the event must have. Literal values must be
+  // equal; a `data` (or any attribute) given as a runtime expression must evaluate to
+  // true with the event's attribute as `.`.
+  Json with = Json::object();
+};
+
+struct DoBody { TaskList tasks; };
+struct SetBody { Template value; };  // object template, or a string expression
+struct SwitchBody { std::vector<SwitchCase> cases; };
+struct CallBody {
+  enum class Kind : uint8_t { kHttp = 0, kMcp, kFunction, kTool };
+  Kind kind = Kind::kTool;
+  std::string function;   // "http", "mcp", a use.functions name, or a catalog tool name
+  Template with = Json::object();
+};
+struct RunShellBody {
+  Template command;
+  Template arguments;    // null when absent, else an array template
+  Template environment;  // null when absent, else an object template
+  Template stdin_value;  // null when absent
+  bool await = true;
+  enum class Return : uint8_t { kStdout = 0, kStderr, kCode, kAll, kNone };
+  Return return_mode = Return::kStdout;
+};
+struct TryBody {
+  TaskList tasks;
+  Catch catch_;
+};
+struct RaiseBody { ErrorTemplate error; };
+struct WaitBody { Duration duration; };
+struct ListenBody {
+  enum class Mode : uint8_t { kOne = 0, kAny, kAll };
+  Mode mode = Mode::kOne;
+  std::vector<EventFilter> filters;  // one: exactly 1; any: >= 0 (0 = any event); all: >= 1
+  enum class Read : uint8_t { kData = 0, kEnvelope, kRaw };
+  Read read = Read::kData;
+};
+struct ForBody {
+  std::string each = "item";
+  std::string at = "index";
+  Template in;                           // expression yielding an array
+  std::optional<Template> while_;        // evaluated before each iteration
+  TaskList tasks;
+};
+
+using TaskBody = std::variant<DoBody, SetBody, SwitchBody, CallBody, RunShellBody, TryBody,
+                              RaiseBody, WaitBody, ListenBody, ForBody>;
+
+struct Task {
+  std::string name;
+  // JSON-pointer-like path in the document, as the DSL reports error instances:
+  // "/do/0/tryGetPet/try/0/getPet".
+  std::string path;
+  SourcePos pos;
+  // Position of this task in Definition::tasks (pre-order over the whole document,
+  // including use.functions bodies). Stable for a given definition hash.
+  uint32_t id = 0;
+  std::optional<Template> if_;
+  DataFilter input;
+  DataFilter output;
+  DataFilter export_;
+  std::optional<Duration> timeout;
+  FlowDirective then;
+  TaskBody body;
+
+  // "do", "set", "switch", "call", "run", "try", "raise", "wait", "listen", "for".
+  std::string_view KindName() const;
+};
+
+struct Definition {
+  std::string dsl;
+  std::string namespace_;
+  std::string name;
+  std::string version;
+  std::string title;
+  std::string summary;
+  DataFilter input;   // workflow input: schema + from
+  DataFilter output;  // workflow output: schema + as
+  std::optional<Duration> timeout;
+  // use.functions, by name: each is a single task (a call or run task) whose input is the
+  // calling task's evaluated `with`.
+  std::map<std::string, Task> functions;
+  TaskList do_;
+  // Every task, by Task::id.
+  std::vector<const Task*> tasks;
+
+  std::string source_name;  // the file it was loaded from, for messages
+  std::string canonical;    // canonical JSON bytes (what is hashed and stored)
+  Sha256 hash;              // SHA-256 of `canonical`
+};
+
+struct LoadOptions {
+  // Says whether a tool is registered in the engine's catalog, so that `call: NAME`
+  // naming neither a use.functions entry nor a registered tool fails at load time.
+  // Null: every name is accepted (checked when the task runs).
+  std::function<bool(std::string_view)> tool_exists;
+};
+
+// Parses and validates a definition. `text` is YAML or JSON; `source_name` (a file name)
+// prefixes every error message. On error: kInvalidArgument whose message lists every
+// problem found (at most 20), one per line, as
+//   "FILE:LINE:COL: TASK_PATH: what is wrong (expected ...)"
+// e.g. "order.yaml:12:9: /do/2/charge/call: unknown function 'bill' (expected http, mcp,
+// a use.functions name or a registered tool)".
+Result<std::shared_ptr<const Definition>> LoadDefinition(std::string_view text,
+                                                         std::string_view source_name,
+                                                         const LoadOptions& options = {});
+
+// Re-loads a definition from its canonical bytes (as stored by hash); same checks.
+Result<std::shared_ptr<const Definition>> LoadCanonicalDefinition(std::string_view canonical,
+                                                                  const LoadOptions& options = {});
+
+}  // namespace cairn::engine
