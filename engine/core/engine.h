@@ -1,0 +1,187 @@
+// The engine: durable runs of OWS workflows on a local data directory.
+//
+// An Engine owns one data directory (exclusively: a second process gets a clear
+// kFailedPrecondition naming the holder), an Asio thread pool, the tool executors and the
+// interpreter. Every transition of a run is one atomic, durable write of events to the
+// store; a side effect starts only after its intent is durable. On Open the engine resumes
+// every non-terminal run from its header; runs parked on a timer, an event or an operator
+// hold no thread and no memory beyond their store records.
+//
+// Thread-safety: every public method is thread-safe and may be called from any thread
+// except from inside a C++ tool callback of the same engine (Wait/RunUntilIdle there would
+// deadlock). Lifecycle: Open -> calls -> Close (or destruction, which closes).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/clock.h"
+#include "base/ids.h"
+#include "base/json.h"
+#include "base/status.h"
+#include "engine/definition/definition.h"
+#include "engine/tools/catalog.h"
+#include "storage/event.h"
+#include "storage/store.h"
+
+namespace cairn::engine {
+
+struct EngineOptions {
+  std::string data_dir;
+  storage::Durability durability = storage::Durability::kSync;
+  // Required; not owned; must outlive the engine. Event times and timers follow it.
+  const Clock* clock = nullptr;
+  // Worker threads for the interpreter and async I/O (0: hardware concurrency, min 2).
+  unsigned threads = 0;
+  // Runs held in memory and driven at once; more runnable runs wait in a queue.
+  size_t max_active_runs = 1024;
+  // Runnable runs waiting for a slot; Start beyond this answers kResourceExhausted.
+  size_t max_queued_runs = 100'000;
+  // Resume every non-terminal run on Open (false: only on ResumeAll / as touched).
+  bool resume_on_open = true;
+  // Longest time the timer service sleeps before re-reading due timers from the store.
+  std::chrono::milliseconds timer_poll{1000};
+  // HTTPS: trust this PEM (tests) in addition to the system store; verify peers.
+  std::string extra_ca_pem;
+  bool verify_tls_peers = true;
+  // Test seam: the filesystem under RocksDB (fault injection). Null: the real one.
+  std::shared_ptr<rocksdb::FileSystem> file_system;
+  std::string owner_description = "cairn engine";
+};
+
+struct WorkflowRef {
+  std::string namespace_;
+  std::string name;
+  std::string version;
+  Sha256 hash;
+};
+
+struct StartRequest {
+  // "name", "namespace/name", "namespace/name:version" or "sha256:<hex>". The newest
+  // applied version when no version is given.
+  std::string workflow;
+  Json input = Json::object();
+  // Caller-given run id: starting twice with the same id returns the same run
+  // (created = false) instead of making a second one.
+  std::optional<RunId> run_id;
+  storage::Actor started_by;
+};
+
+struct StartResult {
+  RunId run_id;
+  bool created = true;
+};
+
+// A run as Describe shows it.
+struct RunInfo {
+  storage::RunHeader header;
+  WorkflowRef workflow;
+  Json input;                  // the run's input
+  std::optional<Json> output;  // set once completed
+  storage::ErrorInfo error;    // set when faulted
+  std::string waiting_on;      // parked: "timer w3 at ...", "event type=...", "indeterminate_effect KEY"
+};
+
+// A CloudEvent-shaped external event for `listen` tasks.
+struct Signal {
+  std::string type;     // required
+  std::string source = "cairn";
+  std::string id;       // empty: generated
+  Json data;            // the event's data
+  storage::Actor actor;
+};
+
+// An operator's resolution of an effect whose outcome is unknown (indeterminate_effect).
+struct EffectResolution {
+  enum class Outcome : uint8_t { kOk = 0, kFailed, kAbandon };
+  Outcome outcome = Outcome::kFailed;
+  Json result;              // kOk: the effect's result as the task will see it
+  std::string detail;       // kFailed / kAbandon: why
+  storage::Actor actor;
+};
+
+class Engine {
+ public:
+  // Opens the data directory (creating it), starts the thread pool and resumes runs.
+  // Errors: those of storage::Store::Open; kInvalidArgument for bad options.
+  static Result<std::unique_ptr<Engine>> Open(EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  // Stops taking work, lets in-flight transitions commit, stops executors (in-flight tool
+  // calls are abandoned; their runs resume on the next Open), closes the store. Idempotent.
+  Status Close();
+
+  // ---- tools and definitions ----
+
+  // Registers a tool (C++ callback or executor-backed spec). kAlreadyExists for a
+  // duplicate name. Register tools before starting runs that use them.
+  Status RegisterTool(ToolSpec spec, CppTool callback = nullptr);
+  const ToolCatalog& catalog() const;
+
+  // Loads and validates a definition, stores it by hash and makes it the newest version of
+  // its namespace/name. Idempotent. kInvalidArgument with LoadDefinition's message.
+  Result<WorkflowRef> ApplyDefinition(std::string_view text, std::string_view source_name);
+  // Every applied workflow version, by namespace/name/version.
+  Result<std::vector<WorkflowRef>> ListWorkflows() const;
+
+  // ---- runs ----
+
+  // Validates the input against the workflow's input schema, records run_started durably,
+  // and queues the run. kNotFound (unknown workflow), kInvalidArgument (bad input, names
+  // the schema violation), kAlreadyExists (the id exists for another workflow),
+  // kResourceExhausted (queue full: retry later).
+  Result<StartResult> Start(StartRequest request);
+  // Delivers an event to a run (buffered if the run is not listening yet). kNotFound,
+  // kFailedPrecondition (the run has stopped), kResourceExhausted (inbox full).
+  Status SendSignal(const RunId& run_id, Signal signal);
+  // Cancel: the run stops as `cancelled`. Kill: stops as `killed`. Both are durable on
+  // return; in-flight tool calls are abandoned. kFailedPrecondition if already stopped.
+  Status Cancel(const RunId& run_id, std::string reason, storage::Actor actor);
+  Status Kill(const RunId& run_id, std::string reason, storage::Actor actor);
+  // Resolves an indeterminate effect of a blocked run. kFailedPrecondition if the run is
+  // not blocked on one.
+  Status ResolveEffect(const RunId& run_id, EffectResolution resolution);
+
+  Result<RunInfo> Describe(const RunId& run_id) const;
+  Result<std::vector<storage::RunSummary>> ListRuns(std::optional<storage::RunStatus> status,
+                                                    const std::string& start_after,
+                                                    size_t limit) const;
+
+  // Waits until the run is terminal, or parked on something only the outside world can
+  // deliver (an event, an operator), or `timeout` passes (kDeadlineExceeded). Runs parked on
+  // a timer are waited for.
+  Result<RunInfo> Wait(const RunId& run_id, std::chrono::milliseconds timeout);
+  // Drives every runnable run (including due timers) until none is runnable right now or
+  // `timeout` passes (kDeadlineExceeded). Runs parked on future timers stay parked.
+  Status RunUntilIdle(std::chrono::milliseconds timeout);
+
+  // Re-reads due timers at once (tests with a ManualClock call it after advancing time).
+  void PollTimers();
+
+  storage::Store& store();
+
+  class Impl;
+
+ private:
+  explicit Engine(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// Parses a StartRequest::workflow reference. kInvalidArgument on malformed text.
+struct ParsedWorkflowRef {
+  std::string namespace_;  // empty: any
+  std::string name;
+  std::string version;     // empty: newest
+  std::optional<Sha256> hash;
+};
+Result<ParsedWorkflowRef> ParseWorkflowRef(std::string_view text);
+
+}  // namespace cairn::engine
