@@ -1,0 +1,98 @@
+#include "engine/tools/catalog.h"
+
+#include <algorithm>
+#include <cctype>
+
+namespace cairn::engine {
+namespace {
+
+bool ValidToolName(std::string_view name) {
+  if (name.empty() || name.size() > 128) return false;
+  return std::all_of(name.begin(), name.end(), [](unsigned char c) {
+    return std::isalnum(c) || c == '_' || c == '.' || c == ':' || c == '-';
+  });
+}
+
+std::string UpperAscii(std::string text) {
+  std::transform(text.begin(), text.end(), text.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return text;
+}
+
+}  // namespace
+
+ToolSpec InlineToolSpec(std::string_view kind, const Json& with) {
+  ToolSpec spec;
+  spec.name = std::string(kind);
+  spec.executor = std::string(kind);
+  spec.effect = storage::EffectKind::kWrite;
+  spec.risk = storage::RiskLevel::kCritical;
+  if (kind == "http" && with.is_object()) {
+    auto method = with.find("method");
+    if (method != with.end() && method->is_string()) {
+      const std::string m = UpperAscii(method->get<std::string>());
+      // RFC 9110 §9.2.2: these methods are idempotent by definition.
+      spec.idempotent = m == "GET" || m == "HEAD" || m == "OPTIONS" || m == "PUT" ||
+                        m == "DELETE" || m == "TRACE";
+    }
+  }
+  return spec;
+}
+
+Json ToolSpecToJson(const ToolSpec& spec) {
+  return Json{{"name", spec.name},
+              {"description", spec.description},
+              {"effect", std::string(storage::Name(spec.effect))},
+              {"risk", std::string(storage::Name(spec.risk))},
+              {"idempotent", spec.idempotent},
+              {"executor", spec.executor},
+              {"config", spec.config},
+              {"timeout_ms", spec.timeout_ms}};
+}
+
+Status ToolCatalog::Register(ToolSpec spec, CppTool callback) {
+  if (!ValidToolName(spec.name)) {
+    return Status::InvalidArgument("tool name '" + spec.name +
+                                   "' is invalid (expected 1..128 of [A-Za-z0-9_.:-])");
+  }
+  if (spec.name == "http" || spec.name == "mcp" || spec.name == "agent" ||
+      spec.name == "shell") {
+    return Status::InvalidArgument("tool name '" + spec.name +
+                                   "' is reserved for the DSL's built-in calls");
+  }
+  static constexpr std::string_view kExecutors[] = {"cpp", "command", "http", "mcp"};
+  if (std::find(std::begin(kExecutors), std::end(kExecutors), spec.executor) ==
+      std::end(kExecutors)) {
+    return Status::InvalidArgument("tool '" + spec.name + "': unknown executor '" +
+                                   spec.executor + "' (expected cpp, command, http or mcp)");
+  }
+  if (spec.executor == "cpp" && !callback) {
+    return Status::InvalidArgument("tool '" + spec.name + "': a cpp tool needs a callback");
+  }
+  if (spec.executor != "cpp" && callback) {
+    return Status::InvalidArgument("tool '" + spec.name + "': only cpp tools take a callback");
+  }
+  if (!spec.config.is_object()) {
+    return Status::InvalidArgument("tool '" + spec.name + "': config must be an object");
+  }
+  if (spec.risk == storage::RiskLevel::kUnspecified) spec.risk = storage::RiskLevel::kCritical;
+  if (tools_.count(spec.name) != 0) {
+    return Status::AlreadyExists("tool '" + spec.name + "' is already registered");
+  }
+  std::string name = spec.name;
+  tools_.emplace(std::move(name), Entry{std::move(spec), std::move(callback)});
+  return Status::Ok();
+}
+
+const ToolCatalog::Entry* ToolCatalog::Find(std::string_view name) const {
+  auto it = tools_.find(name);
+  return it == tools_.end() ? nullptr : &it->second;
+}
+
+Sha256 ToolCatalog::Hash() const {
+  Json all = Json::array();
+  for (const auto& [name, entry] : tools_) all.push_back(ToolSpecToJson(entry.spec));
+  return Sha256::Of(DumpJson(all));
+}
+
+}  // namespace cairn::engine
