@@ -85,4 +85,27 @@ bool ParseTimerKey(std::string_view key, int64_t* due_at_ns, std::string_view* r
   return true;
 }
 
+std::string WorkflowKey(std::string_view ns, std::string_view name, std::string_view version) {
+  std::string key;
+  key.reserve(ns.size() + name.size() + version.size() + 2);
+  key.append(ns).push_back('\0');
+  key.append(name).push_back('\0');
+  key.append(version);
+  return key;
+}
+
+bool ParseWorkflowKey(std::string_view key, std::string* ns, std::string* name,
+                      std::string* version) {
+  const size_t first = key.find('\0');
+  if (first == std::string_view::npos) return false;
+  const size_t second = key.find('\0', first + 1);
+  if (second == std::string_view::npos || key.find('\0', second + 1) != std::string_view::npos) {
+    return false;
+  }
+  *ns = std::string(key.substr(0, first));
+  *name = std::string(key.substr(first + 1, second - first - 1));
+  *version = std::string(key.substr(second + 1));
+  return !name->empty() && !version->empty();
+}
+
 }  // namespace cairn::storage::keys

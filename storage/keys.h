@@ -24,6 +24,7 @@ inline constexpr const char* kTimersFamily = "timers";
 inline constexpr const char* kDedupeFamily = "dedupe";
 inline constexpr const char* kDefinitionsFamily = "definitions";
 inline constexpr const char* kBlobsFamily = "blobs";
+inline constexpr const char* kWorkflowsFamily = "workflows";
 
 // In the default family.
 inline constexpr std::string_view kFormatVersionKey = "cairn.format_version";
@@ -55,5 +56,9 @@ bool ParseTimerKey(std::string_view key, int64_t* due_at_ns, std::string_view* r
 // dedupe: start_key  →  run_id
 // definitions: sha256(32 bytes)  →  definition bytes
 // blobs: sha256(32 bytes)  →  blob bytes
+// workflows: namespace ‖ 0x00 ‖ name ‖ 0x00 ‖ version  →  sha256(32) ‖ applied_at_ns(u64 BE)
+std::string WorkflowKey(std::string_view ns, std::string_view name, std::string_view version);
+bool ParseWorkflowKey(std::string_view key, std::string* ns, std::string* name,
+                      std::string* version);
 
 }  // namespace cairn::storage::keys

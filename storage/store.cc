@@ -42,6 +42,7 @@ enum Family : size_t {
   kDedupe,
   kDefinitions,
   kBlobs,
+  kWorkflows,  // last: read-only opens of stores written before it existed skip it
   kFamilyCount,
 };
 
@@ -49,6 +50,7 @@ constexpr const char* kFamilyNames[kFamilyCount] = {
     keys::kDefaultFamily, keys::kEventsFamily,      keys::kRunsFamily,
     keys::kActiveFamily,  keys::kStatusIndexFamily, keys::kTimersFamily,
     keys::kDedupeFamily,  keys::kDefinitionsFamily, keys::kBlobsFamily,
+    keys::kWorkflowsFamily,
 };
 
 // Run heads kept in memory beyond those with writes in flight.
@@ -220,6 +222,10 @@ class Store::Impl {
     return FindStartKey(start_key);
   }
   Result<std::string> GetContent(Family family, const Sha256& digest, const char* what) const;
+  Result<std::vector<WorkflowVersion>> ListWorkflowVersions() const;
+  Status GetWorkflowValue(std::string_view key, std::string* value) const {
+    return GetValue(kWorkflows, key, value);
+  }
   Result<VerifyReport> VerifyRun(const RunId& run_id) const;
   // Both read at `snapshot` (may be null: the latest state).
   Result<VerifyReport> VerifyRunAt(const RunId& run_id, const rocksdb::Snapshot* snapshot) const;
@@ -396,8 +402,12 @@ Status Store::Impl::OpenDatabase() {
       }
     }
     for (const char* name : kFamilyNames) {
-      if (options_.read_only &&
-          std::find(existing.begin(), existing.end(), name) == existing.end()) {
+      const bool present = std::find(existing.begin(), existing.end(), name) != existing.end();
+      if (options_.read_only && !present && name == kFamilyNames[kWorkflows]) {
+        descriptors.pop_back();  // an older store: no workflow versions to read
+        continue;
+      }
+      if (options_.read_only && !present) {
         return Status::DataLoss("store " + path + " is not a cairn store: column family '" +
                                 name + "' is missing");
       }
@@ -408,6 +418,7 @@ Status Store::Impl::OpenDatabase() {
           ? rocksdb::DB::OpenForReadOnly(db, path, descriptors, &families_, &db_)
           : rocksdb::DB::Open(db, path, descriptors, &families_, &db_);
   if (!s.ok()) return OpenError(s, path);
+  families_.resize(kFamilyCount, nullptr);
   return Status::Ok();
 }
 
@@ -468,7 +479,9 @@ Status Store::Impl::Close() {
       // A clean shutdown makes buffered writes durable too.
       result = FromRocks(db_->SyncWAL(), "sync WAL on close");
     }
-    for (auto* h : families_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    for (auto* h : families_) {
+      if (h != nullptr) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+    }
     families_.clear();
     Status s = FromRocks(db_->Close(), "close store");
     if (result.ok()) result = s;
@@ -1224,6 +1237,70 @@ Result<Sha256> Store::PutDefinition(std::string canonical_bytes) {
 Result<Sha256> Store::PutBlob(std::string content) {
   return PutContent(*impl_, kBlobs, std::move(content), limits::blob_bytes_max, "blob",
                     "PutBlob()");
+}
+
+Status Store::PutWorkflowVersion(const WorkflowVersion& version) {
+  if (version.name.empty() || version.version.empty()) {
+    return Status::InvalidArgument("PutWorkflowVersion(): name and version are required");
+  }
+  for (const std::string* part : {&version.namespace_, &version.name, &version.version}) {
+    if (part->size() > 255 || part->find('\0') != std::string::npos) {
+      return Status::InvalidArgument("PutWorkflowVersion(): '" + *part +
+                                     "' is longer than 255 bytes or holds a NUL byte");
+    }
+  }
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
+  CAIRN_RETURN_IF_ERROR(impl_->CheckNotCommitThread("PutWorkflowVersion()"));
+  const std::string key =
+      keys::WorkflowKey(version.namespace_, version.name, version.version);
+  std::string existing;
+  Status found = impl_->GetWorkflowValue(key, &existing);
+  if (found.ok()) {
+    if (existing.size() >= Sha256::kSize &&
+        std::string_view(existing).substr(0, Sha256::kSize) == version.hash.view()) {
+      return Status::Ok();
+    }
+    return Status::AlreadyExists("workflow " + version.namespace_ + "/" + version.name + ":" +
+                                 version.version +
+                                 " is already applied with a different definition");
+  }
+  if (found.code() != StatusCode::kNotFound) return found;
+  std::string value(version.hash.view());
+  keys::AppendBigEndian64(&value, static_cast<uint64_t>(version.applied_at_ns));
+  std::vector<Op> ops;
+  ops.push_back({kWorkflows, key, std::move(value), false});
+  std::promise<Status> promise;
+  auto future = promise.get_future();
+  CAIRN_RETURN_IF_ERROR(impl_->SubmitOps(std::move(ops), [&promise](Result<AppendResult> r) {
+    promise.set_value(r.status());
+  }));
+  return future.get();
+}
+
+Result<std::vector<WorkflowVersion>> Store::ListWorkflowVersions() const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
+  return impl_->ListWorkflowVersions();
+}
+
+Result<std::vector<WorkflowVersion>> Store::Impl::ListWorkflowVersions() const {
+  std::vector<WorkflowVersion> out;
+  if (families_[kWorkflows] == nullptr) return out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), families_[kWorkflows]));
+  for (it->SeekToFirst(); it->Valid() && out.size() < limits::list_runs_max; it->Next()) {
+    WorkflowVersion v;
+    const std::string_view value(it->value().data(), it->value().size());
+    if (!keys::ParseWorkflowKey(std::string_view(it->key().data(), it->key().size()),
+                                &v.namespace_, &v.name, &v.version) ||
+        value.size() != Sha256::kSize + 8) {
+      return Status::DataLoss("a workflows key or value is malformed");
+    }
+    CAIRN_ASSIGN_OR_RETURN(v.hash, Sha256::FromBytes(value.substr(0, Sha256::kSize)));
+    v.applied_at_ns = static_cast<int64_t>(keys::ReadBigEndian64(value.substr(Sha256::kSize)));
+    out.push_back(std::move(v));
+  }
+  CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "list workflow versions"));
+  return out;
 }
 
 Result<RunHeader> Store::GetRun(const RunId& run_id) const {

@@ -136,6 +136,15 @@ struct VerifyReport {
   std::string problem;  // what was found there, for a person
 };
 
+// A name for a stored definition: namespace/name:version -> definition hash.
+struct WorkflowVersion {
+  std::string namespace_;
+  std::string name;
+  std::string version;
+  Sha256 hash;
+  int64_t applied_at_ns = 0;
+};
+
 struct StoreStats {
   uint64_t transitions_committed = 0;
   uint64_t events_committed = 0;
@@ -186,6 +195,13 @@ class Store {
   Result<Sha256> PutDefinition(std::string canonical_bytes);
   // Stores a blob; idempotent. Durable on return.
   Result<Sha256> PutBlob(std::string content);
+  // Names a stored definition. Idempotent for the same hash; kAlreadyExists if that
+  // namespace/name/version already names a different definition (versions are immutable).
+  // Durable on return.
+  Status PutWorkflowVersion(const WorkflowVersion& version);
+  // Every named version, in (namespace, name, version) byte order (at most
+  // limits::list_runs_max).
+  Result<std::vector<WorkflowVersion>> ListWorkflowVersions() const;
 
   // ---- reads (consistent with every acknowledged write) ----
 
