@@ -1,0 +1,975 @@
+#include "engine/expr/expression.h"
+
+#include <pwd.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <climits>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <list>
+#include <optional>
+#include <unordered_map>
+
+extern "C" {
+#include <jq.h>
+#include <jv.h>
+}
+
+#include "base/limits.h"
+
+namespace cairn::engine {
+namespace {
+
+// Compiled programs an Evaluator keeps. Each is a jq_state holding its own copy of the
+// builtins' bytecode, so this bounds an Evaluator's memory (see the test's measurement).
+constexpr size_t programs_cached_max = 256;
+// How much of an expression, or of a value given to jq's error(), a message quotes.
+constexpr size_t quoted_expression_bytes_max = 160;
+constexpr size_t quoted_error_bytes_max = 1024;
+// Integral doubles up to this magnitude are exact, and come back as JSON integers.
+constexpr double exact_integer_max = 9007199254740992.0;  // 2^53
+
+constexpr std::string_view kDeterminism =
+    "runtime expressions must be deterministic, so that replaying a run gives the same values";
+
+// ---------------------------------------------------------------------------------------
+// Text helpers.
+
+bool IsSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsIdentStart(char c) { return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || c == '_'; }
+bool IsIdentChar(char c) { return IsIdentStart(c) || IsDigit(c); }
+
+std::string_view Trim(std::string_view text) {
+  size_t begin = 0;
+  size_t end = text.size();
+  while (begin < end && IsSpace(text[begin])) ++begin;
+  while (end > begin && IsSpace(text[end - 1])) --end;
+  return text.substr(begin, end - begin);
+}
+
+// At most `bytes_max` bytes of `text`, cut on a UTF-8 character boundary, "..." if cut.
+std::string Truncate(std::string_view text, size_t bytes_max) {
+  if (text.size() <= bytes_max) return std::string(text);
+  size_t cut = bytes_max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  return std::string(text.substr(0, cut)) + "...";
+}
+
+// "jq expression `<text, on one line, truncated>`: <what>".
+Status ExpressionError(std::string_view jq_text, std::string_view what) {
+  std::string quoted = Truncate(Trim(jq_text), quoted_expression_bytes_max);
+  std::replace_if(quoted.begin(), quoted.end(), [](char c) { return IsSpace(c); }, ' ');
+  return Status::InvalidArgument("jq expression `" + quoted + "`: " + std::string(what));
+}
+
+// ---------------------------------------------------------------------------------------
+// Refused builtins.
+
+struct RefusedName {
+  std::string_view name;    // as written in jq
+  std::string_view reason;  // "which <reason>"
+  std::string_view shadow;  // definitions that make it an error at run time; empty: none needed
+};
+
+// Every builtin of jq 1.6 whose value depends on something other than its arguments
+// (clock, time zone, environment, files, stdin, the installation) or that acts outside
+// the program (writes to stderr, halts). gmtime, mktime (timegm), todate and fromdate are
+// pure and allowed; strftime/strptime are allowed but refuse, at run time, the
+// conversions that read the host's time zone (see TimeFormatGuard).
+constexpr RefusedName kRefusedNames[] = {
+    {"now", "reads the clock", "now"},
+    {"localtime", "uses the host's time zone", "localtime"},
+    {"strflocaltime", "uses the host's time zone", "strflocaltime($f)"},
+    {"env", "reads the process environment", "env"},
+    {"$ENV", "reads the process environment", ""},
+    {"input", "reads further inputs", "input"},
+    {"inputs", "reads further inputs", "inputs"},
+    {"_input", "reads further inputs", "_input"},
+    {"input_filename", "reads the name of an input file", "input_filename"},
+    {"input_line_number", "reads the position in an input file", "input_line_number"},
+    {"halt", "stops the program without a value", "halt"},
+    {"halt_error", "stops the program without a value", "halt_error;halt_error($code)"},
+    {"debug", "writes to stderr", "debug"},
+    {"stderr", "writes to stderr", "stderr"},
+    {"get_search_list", "reads the module search path", "get_search_list"},
+    {"modulemeta", "reads module files", "modulemeta"},
+    {"get_jq_origin", "reads where jq is installed", "get_jq_origin"},
+    {"get_prog_origin", "reads where the program was loaded from", "get_prog_origin"},
+    {"import", "loads files", ""},
+    {"include", "loads files", ""},
+};
+
+// Our own names in the wrapper; an expression may not use them.
+constexpr std::string_view kReservedPrefix = "__cairn";
+
+// jq 1.6 keywords: not usable as variable names.
+constexpr std::string_view kKeywords[] = {
+    "__loc__", "and",   "as",    "catch", "def",  "elif",   "else", "end",    "foreach",
+    "if",      "import", "include", "label", "module", "or", "reduce", "then", "try"};
+
+std::string RefusalMessage(std::string_view name, std::string_view reason) {
+  return "uses `" + std::string(name) + "`, which " + std::string(reason) + "; " +
+         std::string(kDeterminism);
+}
+
+// strftime: %Z prints the host's zone name and %s converts through the local time zone
+// (glibc); strptime: %s converts through localtime_r. A format holding them is refused at
+// run time ("%%" is a literal percent sign). Other conversions follow LC_TIME, which cairn
+// never changes from the C library's default "C" locale.
+std::string TimeFormatGuard(std::string_view name, std::string_view conversions,
+                            std::string_view which) {
+  return "def __cairn_" + std::string(name) + "($f): " + std::string(name) + "($f); def " +
+         std::string(name) + "($f): if ($f | type) == \"string\" and ($f | gsub(\"%%\"; \"\") | " +
+         "test(\"%[-_0^#]*[0-9]*[EO]?[" + std::string(conversions) + "]\")) then error(\"" +
+         std::string(name) + " format \\($f | tojson) uses " + std::string(which) +
+         ", which read the host's time zone; " + std::string(kDeterminism) + "\") else __cairn_" +
+         std::string(name) + "($f) end; ";
+}
+
+// The definitions put before every expression: each refused builtin becomes an error
+// (defence in depth behind the scan), and the time-format guards. One line, so that the
+// user's first line keeps line number 1 in jq's messages.
+std::string BuildPrelude() {
+  std::string prelude;
+  for (const RefusedName& refused : kRefusedNames) {
+    std::string_view shadows = refused.shadow;
+    while (!shadows.empty()) {
+      size_t end = std::min(shadows.find(';'), shadows.size());
+      prelude += "def " + std::string(shadows.substr(0, end)) + ": error(\"" +
+                 RefusalMessage(refused.name, refused.reason) + "\"); ";
+      shadows.remove_prefix(std::min(end + 1, shadows.size()));
+    }
+  }
+  prelude += TimeFormatGuard("strftime", "Zs", "%Z or %s");
+  prelude += TimeFormatGuard("strptime", "s", "%s");
+  return prelude;
+}
+
+const std::string& Prelude() {
+  static const std::string prelude = BuildPrelude();
+  return prelude;
+}
+
+// ---------------------------------------------------------------------------------------
+// The scan: a lexer-level pass over the expression that finds refused names, skipping
+// string literals (but not the code in their \( ) interpolations), comments, field
+// accesses (.now), formats (@base64), variables other than $ENV, object keys ({now: 1},
+// {now}) and the name after `def`.
+
+struct Finding {
+  std::string_view name;
+  std::string message;
+  size_t offset;
+};
+
+struct Frame {
+  char open;    // '(', '[', '{', or '"' for the code of a string interpolation
+  bool at_key;  // in '{': the next term is a key
+};
+
+class RefusalScan {
+ public:
+  explicit RefusalScan(std::string_view text) : text_(text) {}
+  std::optional<Finding> Run();
+
+ private:
+  size_t SkipBlank(size_t i) const;
+  size_t SkipStringBody(size_t i);
+  size_t IdentEnd(size_t i) const;
+  size_t NumberEnd(size_t i) const;
+  bool AtKey() const { return !frames_.empty() && frames_.back().open == '{' && frames_.back().at_key; }
+  std::optional<Finding> Word(size_t begin, size_t end);
+  std::optional<Finding> Variable(size_t begin, size_t end);
+  void Punctuation(char c);
+
+  std::string_view text_;
+  std::vector<Frame> frames_;
+  bool def_name_next_ = false;
+};
+
+size_t RefusalScan::SkipBlank(size_t i) const {
+  while (i < text_.size()) {
+    if (text_[i] == '#') {
+      while (i < text_.size() && text_[i] != '\n') ++i;
+    } else if (IsSpace(text_[i])) {
+      ++i;
+    } else {
+      break;
+    }
+  }
+  return i;
+}
+
+// From inside a string literal: past its closing quote, or past a "\(" (pushing a frame).
+size_t RefusalScan::SkipStringBody(size_t i) {
+  while (i < text_.size()) {
+    if (text_[i] == '"') return i + 1;
+    if (text_[i] == '\\' && i + 1 < text_.size()) {
+      if (text_[i + 1] == '(') {
+        frames_.push_back({'"', false});
+        return i + 2;
+      }
+      i += 2;
+      continue;
+    }
+    ++i;
+  }
+  return i;
+}
+
+// jq 1.6 IDENT: ([a-zA-Z_][a-zA-Z_0-9]*::)*[a-zA-Z_][a-zA-Z_0-9]*
+size_t RefusalScan::IdentEnd(size_t i) const {
+  while (true) {
+    while (i < text_.size() && IsIdentChar(text_[i])) ++i;
+    if (i + 2 < text_.size() && text_[i] == ':' && text_[i + 1] == ':' &&
+        IsIdentStart(text_[i + 2])) {
+      i += 2;
+      continue;
+    }
+    return i;
+  }
+}
+
+size_t RefusalScan::NumberEnd(size_t i) const {
+  while (i < text_.size() && (IsDigit(text_[i]) || text_[i] == '.')) ++i;
+  if (i < text_.size() && (text_[i] == 'e' || text_[i] == 'E')) {
+    ++i;
+    if (i < text_.size() && (text_[i] == '+' || text_[i] == '-')) ++i;
+    while (i < text_.size() && IsDigit(text_[i])) ++i;
+  }
+  return i;
+}
+
+std::optional<Finding> RefusalScan::Word(size_t begin, size_t end) {
+  std::string_view word = text_.substr(begin, end - begin);
+  if (AtKey()) {
+    size_t next = SkipBlank(end);
+    if (next < text_.size() && (text_[next] == ':' || text_[next] == ',' || text_[next] == '}')) {
+      return std::nullopt;  // {word: ...} or {word}: a key (the latter reads .word)
+    }
+  }
+  if (def_name_next_) {
+    def_name_next_ = false;
+    return std::nullopt;
+  }
+  if (word == "def") {
+    def_name_next_ = true;
+    return std::nullopt;
+  }
+  if (word.starts_with(kReservedPrefix)) {
+    return Finding{word, "uses `" + std::string(word) + "`: names starting with `" +
+                             std::string(kReservedPrefix) + "` are reserved for cairn", begin};
+  }
+  for (const RefusedName& refused : kRefusedNames) {
+    if (refused.name == word) return Finding{word, RefusalMessage(word, refused.reason), begin};
+  }
+  return std::nullopt;
+}
+
+std::optional<Finding> RefusalScan::Variable(size_t begin, size_t end) {
+  std::string_view name = text_.substr(begin, end - begin);
+  if (name == "ENV") {
+    return Finding{"$ENV", RefusalMessage("$ENV", "reads the process environment"), begin};
+  }
+  if (name.starts_with(kReservedPrefix)) {
+    return Finding{name, "uses `$" + std::string(name) + "`: names starting with `" +
+                             std::string(kReservedPrefix) + "` are reserved for cairn", begin};
+  }
+  return std::nullopt;
+}
+
+void RefusalScan::Punctuation(char c) {
+  switch (c) {
+    case '(':
+    case '[':
+      frames_.push_back({c, false});
+      break;
+    case '{':
+      frames_.push_back({c, true});
+      break;
+    case ')':
+    case ']':
+    case '}':
+      if (!frames_.empty() && frames_.back().open != '"') frames_.pop_back();
+      break;
+    case ':':
+      if (AtKey()) frames_.back().at_key = false;
+      break;
+    case ',':
+      if (!frames_.empty() && frames_.back().open == '{') frames_.back().at_key = true;
+      break;
+    default:
+      break;
+  }
+}
+
+std::optional<Finding> RefusalScan::Run() {
+  size_t i = 0;
+  while (i < text_.size()) {
+    const char c = text_[i];
+    const char next = i + 1 < text_.size() ? text_[i + 1] : '\0';
+    if (c == '#' || IsSpace(c)) {
+      i = SkipBlank(i);
+    } else if (c == '"') {
+      i = SkipStringBody(i + 1);
+    } else if (c == ')' && !frames_.empty() && frames_.back().open == '"') {
+      frames_.pop_back();  // the end of a \( ) interpolation: back inside the string
+      i = SkipStringBody(i + 1);
+    } else if (c == '.' && IsIdentStart(next)) {
+      i += 1;  // .name is a field (jq 1.6 FIELD is "."[a-zA-Z_][a-zA-Z_0-9]*, no "::")
+      while (i < text_.size() && IsIdentChar(text_[i])) ++i;
+    } else if (c == '.' && next == '.') {
+      i += 2;  // "..": what follows is not a field
+    } else if (c == '@' && IsIdentStart(next)) {
+      i = IdentEnd(i + 1);
+    } else if (c == '$') {
+      size_t begin = SkipBlank(i + 1);
+      size_t end = IdentEnd(begin);
+      if (auto finding = Variable(begin, end)) return finding;
+      i = std::max(end, i + 1);
+    } else if (IsDigit(c) || (c == '.' && IsDigit(next))) {
+      i = NumberEnd(i);
+    } else if (IsIdentStart(c)) {
+      size_t end = IdentEnd(i);
+      if (auto finding = Word(i, end)) return finding;
+      i = end;
+    } else {
+      Punctuation(c);
+      ++i;
+    }
+  }
+  return std::nullopt;
+}
+
+// Size, emptiness, NUL bytes and refused names: everything checked before jq sees the text.
+Status CheckText(std::string_view jq_text) {
+  if (jq_text.size() > limits::expression_bytes_max) {
+    return ExpressionError(jq_text, std::to_string(jq_text.size()) +
+                                        " bytes is more than the limit of " +
+                                        std::to_string(limits::expression_bytes_max));
+  }
+  if (jq_text.find('\0') != std::string_view::npos) {
+    return ExpressionError(jq_text, "contains a NUL byte");
+  }
+  if (Trim(jq_text).empty()) return ExpressionError(jq_text, "is empty");
+  if (auto finding = RefusalScan(jq_text).Run()) {
+    size_t line = 1 + std::count(jq_text.begin(), jq_text.begin() + finding->offset, '\n');
+    return ExpressionError(jq_text, finding->message + " (line " + std::to_string(line) + ")");
+  }
+  return Status::Ok();
+}
+
+Status CheckVariableNames(const std::vector<std::string_view>& names) {
+  for (size_t i = 0; i < names.size(); ++i) {
+    std::string_view name = names[i];
+    std::string quoted = "variable `$" + std::string(name) + "`";
+    if (name.empty() || !IsIdentStart(name[0]) ||
+        !std::all_of(name.begin(), name.end(), IsIdentChar)) {
+      return Status::InvalidArgument(
+          quoted + ": not a jq name (letters, digits and '_', not starting with a digit)");
+    }
+    if (std::find(std::begin(kKeywords), std::end(kKeywords), name) != std::end(kKeywords)) {
+      return Status::InvalidArgument(quoted + ": a jq keyword cannot name a variable");
+    }
+    if (name == "ENV" || name.starts_with(kReservedPrefix)) {
+      return Status::InvalidArgument(quoted + ": reserved (`$ENV` is refused in expressions; `" +
+                                     std::string(kReservedPrefix) + "...` is cairn's)");
+    }
+    if (std::find(names.begin(), names.begin() + i, name) != names.begin() + i) {
+      return Status::InvalidArgument(quoted + ": given twice");
+    }
+  }
+  return Status::Ok();
+}
+
+// libjq 1.6 imports $HOME/.jq into every program it compiles (linker.c, load_program), and
+// its definitions override builtins: an expression's value would depend on the host. It
+// skips a directory, and cannot be told not to look, so cairn refuses to compile instead.
+Status CheckNoHomeJqFile() {
+  std::string home;
+  if (const char* env_home = std::getenv("HOME")) {
+    home = env_home;
+  } else {
+    passwd entry{};
+    passwd* found = nullptr;
+    char buffer[4096];
+    if (getpwuid_r(getuid(), &entry, buffer, sizeof(buffer), &found) != 0 || found == nullptr) {
+      return Status::Ok();  // jq ignores an unknown home too
+    }
+    home = found->pw_dir;
+  }
+  std::string path = home + "/.jq";
+  struct stat info{};
+  if (stat(path.c_str(), &info) != 0 || S_ISDIR(info.st_mode)) return Status::Ok();
+  return Status::FailedPrecondition(
+      "libjq 1.6 would load " + path +
+      " into every expression, making results depend on this host; remove it or run the "
+      "engine with HOME set to a directory without a .jq file");
+}
+
+// ---------------------------------------------------------------------------------------
+// JSON <-> jv. Every function that takes a jv consumes it, as libjq's own do.
+
+// The message of an invalid jv (consumed): a string as is, another value as JSON text.
+std::string TakeInvalidMessage(jv invalid) {
+  jv message = jv_invalid_get_msg(invalid);
+  std::string text;
+  if (jv_get_kind(message) == JV_KIND_STRING) {
+    text.assign(jv_string_value(message), jv_string_length_bytes(jv_copy(message)));
+    jv_free(message);
+  } else if (jv_get_kind(message) != JV_KIND_NULL) {
+    jv dumped = jv_dump_string(message, 0);
+    text = jv_string_value(dumped);
+    jv_free(dumped);
+  } else {
+    jv_free(message);
+  }
+  return text;
+}
+
+jv JsonToJv(const Json& value, size_t depth);
+
+jv StringToJv(const std::string& text) {
+  if (text.size() > static_cast<size_t>(INT_MAX)) {
+    return jv_invalid_with_msg(jv_string("holds a string larger than 2 GiB"));
+  }
+  // jv_string_sized replaces invalid UTF-8 with U+FFFD, as DumpJson does.
+  return jv_string_sized(text.data(), static_cast<int>(text.size()));
+}
+
+jv ArrayToJv(const Json& value, size_t depth) {
+  jv out = jv_array_sized(static_cast<int>(std::min<size_t>(value.size(), INT_MAX)));
+  for (const Json& element : value) {
+    jv converted = JsonToJv(element, depth + 1);
+    if (!jv_is_valid(converted)) {
+      jv_free(out);
+      return converted;
+    }
+    out = jv_array_append(out, converted);
+  }
+  return out;
+}
+
+jv ObjectToJv(const Json& value, size_t depth) {
+  jv out = jv_object();
+  for (const auto& [key, member] : value.items()) {
+    jv converted = JsonToJv(member, depth + 1);
+    jv name = StringToJv(key);
+    if (!jv_is_valid(converted) || !jv_is_valid(name)) {
+      jv_free(out);
+      if (jv_is_valid(converted)) std::swap(converted, name);
+      jv_free(name);
+      return converted;
+    }
+    out = jv_object_set(out, name, converted);
+  }
+  return out;
+}
+
+// An invalid jv with a message ("nests deeper than ...") when `value` cannot go to jq.
+// Integers beyond +-2^53 lose precision: jq 1.6 numbers are doubles.
+jv JsonToJv(const Json& value, size_t depth) {
+  if (depth > limits::json_depth_max) {
+    return jv_invalid_with_msg(
+        jv_string_fmt("nests deeper than %zu levels", limits::json_depth_max));
+  }
+  switch (value.type()) {
+    case Json::value_t::null: return jv_null();
+    case Json::value_t::boolean: return jv_bool(value.get<bool>());
+    case Json::value_t::number_integer:
+      return jv_number(static_cast<double>(value.get<int64_t>()));
+    case Json::value_t::number_unsigned:
+      return jv_number(static_cast<double>(value.get<uint64_t>()));
+    case Json::value_t::number_float: return jv_number(value.get<double>());
+    case Json::value_t::string: return StringToJv(value.get_ref<const std::string&>());
+    case Json::value_t::array: return ArrayToJv(value, depth);
+    case Json::value_t::object: return ObjectToJv(value, depth);
+    default: return jv_invalid_with_msg(jv_string("holds a binary or discarded value"));
+  }
+}
+
+// Bytes `text` takes in compact JSON as DumpJson writes it (UTF-8 kept, controls escaped).
+size_t DumpedStringBytes(std::string_view text) {
+  size_t bytes = 2;
+  for (char c : text) {
+    auto byte = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\\' || c == '\b' || c == '\f' || c == '\n' || c == '\r' || c == '\t') {
+      bytes += 2;
+    } else if (byte < 0x20) {
+      bytes += 6;
+    } else {
+      bytes += 1;
+    }
+  }
+  return bytes;
+}
+
+template <typename Number>
+size_t DumpedNumberBytes(Number number) {
+  char buffer[64];
+  auto [end, error] = std::to_chars(buffer, buffer + sizeof(buffer), number);
+  return error == std::errc() ? static_cast<size_t>(end - buffer) : sizeof(buffer);
+}
+
+// Converts jq's result to Json, counting its compact JSON size as it goes so that an
+// oversized result stops the conversion early. Not reusable: one per result.
+class ResultReader {
+ public:
+  // Consumes `value`. False with error() set if the result nests too deep, is too large,
+  // or holds an infinite number.
+  bool Read(jv value, size_t depth, Json& out);
+  const std::string& error() const { return error_; }
+
+ private:
+  bool Number(double number, Json& out);
+  bool Array(jv value, size_t depth, Json& out);
+  bool Object(jv value, size_t depth, Json& out);
+  bool Count(size_t bytes);
+
+  size_t bytes_ = 0;
+  std::string error_;
+};
+
+bool ResultReader::Count(size_t bytes) {
+  bytes_ += bytes;
+  if (bytes_ <= limits::run_data_bytes_max) return true;
+  error_ = "result is larger than " + std::to_string(limits::run_data_bytes_max) +
+           " bytes of JSON (limits::run_data_bytes_max)";
+  return false;
+}
+
+// NaN becomes null, as jq itself prints it; an infinity is refused (jq would print
+// +-1.797e308, a value nobody wrote); integral values within +-2^53 become integers.
+bool ResultReader::Number(double number, Json& out) {
+  if (std::isnan(number)) {
+    out = nullptr;
+    return Count(4);
+  }
+  if (std::isinf(number)) {
+    error_ = "result holds an infinite number (`infinite` or an overflow), which JSON cannot hold";
+    return false;
+  }
+  if (std::trunc(number) == number && std::fabs(number) <= exact_integer_max) {
+    auto integer = static_cast<int64_t>(number);
+    out = integer;
+    return Count(DumpedNumberBytes(integer));
+  }
+  out = number;
+  return Count(DumpedNumberBytes(number));
+}
+
+bool ResultReader::Array(jv value, size_t depth, Json& out) {
+  const int length = jv_array_length(jv_copy(value));
+  // Brackets and commas first: a huge array fails here, before anything is reserved.
+  if (!Count(2 + static_cast<size_t>(std::max(length - 1, 0)))) {
+    jv_free(value);
+    return false;
+  }
+  out = Json::array();
+  auto& elements = out.get_ref<Json::array_t&>();
+  elements.reserve(static_cast<size_t>(length));
+  for (int i = 0; i < length; ++i) {
+    Json element;
+    if (!Read(jv_array_get(jv_copy(value), i), depth + 1, element)) {
+      jv_free(value);
+      return false;
+    }
+    elements.push_back(std::move(element));
+  }
+  jv_free(value);
+  return true;
+}
+
+bool ResultReader::Object(jv value, size_t depth, Json& out) {
+  out = Json::object();
+  auto& members = out.get_ref<Json::object_t&>();
+  bool ok = Count(2);
+  for (int it = jv_object_iter(value); ok && jv_object_iter_valid(value, it);
+       it = jv_object_iter_next(value, it)) {
+    jv key = jv_object_iter_key(value, it);
+    std::string name(jv_string_value(key), jv_string_length_bytes(jv_copy(key)));
+    jv_free(key);
+    jv member = jv_object_iter_value(value, it);
+    Json converted;
+    if (!Count(DumpedStringBytes(name) + (members.empty() ? 1 : 2))) {
+      jv_free(member);
+      ok = false;
+    } else if ((ok = Read(member, depth + 1, converted))) {
+      members.emplace(std::move(name), std::move(converted));
+    }
+  }
+  jv_free(value);
+  return ok;
+}
+
+bool ResultReader::Read(jv value, size_t depth, Json& out) {
+  if (depth > limits::json_depth_max) {
+    jv_free(value);
+    error_ = "result nests deeper than " + std::to_string(limits::json_depth_max) + " levels";
+    return false;
+  }
+  switch (jv_get_kind(value)) {
+    case JV_KIND_NULL: out = nullptr; return Count(4);
+    case JV_KIND_TRUE: out = true; return Count(4);
+    case JV_KIND_FALSE: out = false; return Count(5);
+    case JV_KIND_NUMBER: {
+      double number = jv_number_value(value);
+      jv_free(value);
+      return Number(number, out);
+    }
+    case JV_KIND_STRING: {
+      std::string text(jv_string_value(value), jv_string_length_bytes(jv_copy(value)));
+      jv_free(value);
+      bool ok = Count(DumpedStringBytes(text));
+      out = std::move(text);
+      return ok;
+    }
+    case JV_KIND_ARRAY: return Array(value, depth, out);
+    case JV_KIND_OBJECT: return Object(value, depth, out);
+    default:
+      jv_free(value);
+      error_ = "jq produced an invalid value";
+      return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Compiled programs.
+
+struct JqStateDeleter {
+  void operator()(jq_state* state) const { jq_teardown(&state); }
+};
+
+// One compiled wrapper program and the libjq state that runs it. Heap-allocated and never
+// moved: libjq's error callback points at `errors`.
+struct Program {
+  std::unique_ptr<jq_state, JqStateDeleter> state;
+  std::vector<std::string> errors;  // what jq reported while compiling
+};
+
+void OnJqError(void* data, jv message) {
+  auto* errors = static_cast<std::vector<std::string>*>(data);
+  if (jv_get_kind(message) != JV_KIND_STRING) message = jv_dump_string(message, 0);
+  try {
+    errors->emplace_back(jv_string_value(message));
+  } catch (...) {  // nothing may unwind through libjq
+  }
+  jv_free(message);
+}
+
+// "syntax error, unexpected IDENT, expecting $end (line 1)" from jq's reports, which end
+// in " at <top-level>, line N:\n<the wrapper's source line>" (dropped: it shows the
+// wrapper) and are followed by a count ("jq: 1 compile error", dropped).
+std::string FormatCompileErrors(const std::vector<std::string>& errors) {
+  std::string joined;
+  for (std::string_view error : errors) {
+    if (error.starts_with("jq: ") && error.find("compile error") != std::string_view::npos &&
+        error.size() > 4 && IsDigit(error[4])) {
+      continue;
+    }
+    if (error.starts_with("jq: error: ")) error.remove_prefix(11);
+    std::string line;
+    if (size_t at = error.find(" at <top-level>, line "); at != std::string_view::npos) {
+      std::string_view rest = error.substr(at + 22);
+      line = " (line " + std::string(rest.substr(0, rest.find(':'))) + ")";
+      error = error.substr(0, at);
+    }
+    if (size_t noise = error.find(" (Unix shell quoting issues?)"); noise != std::string::npos) {
+      error = error.substr(0, noise);
+    }
+    if (!joined.empty()) joined += "; ";
+    joined += std::string(Trim(error)) + line;
+  }
+  return joined.empty() ? "does not compile" : "does not compile: " + joined;
+}
+
+// The wrapper: the variables' values arrive with the input in one array, so a compiled
+// program serves every evaluation (jq 1.6 would fold jq_compile_args values into the
+// bytecode). The user's text goes in parentheses (top-level `def`s are fine there) and is
+// followed by a newline, in case it ends in a comment.
+std::string WrapExpression(std::string_view jq_text, const std::vector<std::string_view>& names) {
+  std::string source = Prelude();
+  source += ". as [$__cairn_input";
+  for (std::string_view name : names) {
+    source += ", $";
+    source += name;
+  }
+  source += "] | null as $ENV | $__cairn_input | (";
+  source += jq_text;
+  source += "\n)";
+  return source;
+}
+
+Result<std::unique_ptr<Program>> CompileProgram(std::string_view jq_text,
+                                                const std::vector<std::string_view>& names) {
+  CAIRN_RETURN_IF_ERROR(CheckText(jq_text));
+  CAIRN_RETURN_IF_ERROR(CheckNoHomeJqFile());
+  auto program = std::make_unique<Program>();
+  program->state.reset(jq_init());
+  if (program->state == nullptr) return Status::ResourceExhausted("jq_init: out of memory");
+  jq_state* state = program->state.get();
+  jq_set_error_cb(state, &OnJqError, &program->errors);
+  jq_set_attr(state, jv_string("JQ_LIBRARY_PATH"), jv_array());  // no module search path
+  const std::string source = WrapExpression(jq_text, names);
+  if (!jq_compile(state, source.c_str())) {
+    return ExpressionError(jq_text, FormatCompileErrors(program->errors));
+  }
+  program->errors.clear();
+  return program;
+}
+
+// Runs `program` on `program_input` (consumed) and returns its first output.
+Result<Json> RunProgram(Program& program, std::string_view jq_text, jv program_input) {
+  jq_state* state = program.state.get();
+  jq_start(state, program_input, 0);
+  jv output = jq_next(state);
+  Status status;
+  Json result;
+  if (jv_is_valid(output)) {
+    ResultReader reader;
+    if (!reader.Read(output, 1, result)) status = ExpressionError(jq_text, reader.error());
+  } else if (jq_halted(state)) {
+    jv_free(output);
+    jv message = jq_get_error_message(state);
+    jv_free(jq_get_exit_code(state));
+    status = ExpressionError(jq_text, "halted: " + Truncate(TakeInvalidMessage(jv_invalid_with_msg(message)),
+                                                            quoted_error_bytes_max));
+  } else if (jv_invalid_has_msg(jv_copy(output))) {
+    status = ExpressionError(jq_text, Truncate(TakeInvalidMessage(output), quoted_error_bytes_max));
+  } else {
+    jv_free(output);  // no output: null
+  }
+  // Restart on null so that the cached state holds no reference to this run's data.
+  jq_start(state, jv_null(), 0);
+  if (!status.ok()) return status;
+  return result;
+}
+
+// [input, variable values...] for the wrapper, or the reason one cannot go to jq.
+Result<jv> ProgramInput(const Json& input, const std::vector<Variable>& variables) {
+  jv array = jv_array_sized(static_cast<int>(variables.size() + 1));
+  for (size_t i = 0; i <= variables.size(); ++i) {
+    const Json* value = i == 0 ? &input : variables[i - 1].value;
+    CAIRN_ASSERT(value != nullptr, "Variable.value is null");
+    jv converted = JsonToJv(*value, 1);
+    if (!jv_is_valid(converted)) {
+      jv_free(array);
+      std::string what = i == 0 ? "input" : "variable `$" + variables[i - 1].name + "`";
+      return Status::InvalidArgument("expression " + what + " " + TakeInvalidMessage(converted));
+    }
+    array = jv_array_append(array, converted);
+  }
+  return array;
+}
+
+// Whether `value` dumps to at most `bytes_max` bytes of compact JSON. Iterative.
+bool DumpsWithin(const Json& value, size_t bytes_max) {
+  size_t bytes = 0;
+  std::vector<const Json*> stack{&value};
+  while (!stack.empty() && bytes <= bytes_max) {
+    const Json* node = stack.back();
+    stack.pop_back();
+    switch (node->type()) {
+      case Json::value_t::object:
+        bytes += 2 + (node->empty() ? 0 : node->size() - 1);
+        for (const auto& [key, member] : node->items()) {
+          bytes += DumpedStringBytes(key) + 1;
+          stack.push_back(&member);
+        }
+        break;
+      case Json::value_t::array:
+        bytes += 2 + (node->empty() ? 0 : node->size() - 1);
+        for (const Json& element : *node) stack.push_back(&element);
+        break;
+      case Json::value_t::string:
+        bytes += DumpedStringBytes(node->get_ref<const std::string&>());
+        break;
+      case Json::value_t::number_integer: bytes += DumpedNumberBytes(node->get<int64_t>()); break;
+      case Json::value_t::number_unsigned: bytes += DumpedNumberBytes(node->get<uint64_t>()); break;
+      case Json::value_t::number_float: bytes += DumpedNumberBytes(node->get<double>()); break;
+      default: bytes += 5; break;
+    }
+  }
+  return bytes <= bytes_max;
+}
+
+// "/a/0/b~1c": where a template string sits, as a JSON pointer.
+void AppendPointerToken(std::string& path, std::string_view token) {
+  path += '/';
+  for (char c : token) {
+    if (c == '~') {
+      path += "~0";
+    } else if (c == '/') {
+      path += "~1";
+    } else {
+      path += c;
+    }
+  }
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------------------------------
+// Public functions.
+
+bool IsRuntimeExpression(std::string_view text) {
+  std::string_view trimmed = Trim(text);
+  return trimmed.size() >= 3 && trimmed.starts_with("${") && trimmed.ends_with('}');
+}
+
+std::string_view StripRuntimeExpression(std::string_view text) {
+  if (!IsRuntimeExpression(text)) return text;
+  std::string_view trimmed = Trim(text);
+  return Trim(trimmed.substr(2, trimmed.size() - 3));
+}
+
+Status CheckExpression(std::string_view jq_text, const std::vector<std::string>& variables) {
+  std::vector<std::string_view> names(variables.begin(), variables.end());
+  CAIRN_RETURN_IF_ERROR(CheckVariableNames(names));
+  return CompileProgram(jq_text, names).status();
+}
+
+struct Evaluator::Impl {
+  struct Entry {
+    std::string key;
+    std::unique_ptr<Program> program;
+  };
+
+  // The cached program for (text, variable names), compiled on a miss.
+  Result<Program*> Find(std::string_view jq_text, const std::vector<Variable>& variables);
+
+  std::list<Entry> entries;  // most recently used first
+  std::unordered_map<std::string_view, std::list<Entry>::iterator> index;  // views of Entry::key
+};
+
+Result<Program*> Evaluator::Impl::Find(std::string_view jq_text,
+                                       const std::vector<Variable>& variables) {
+  std::string key;
+  for (const Variable& variable : variables) key += variable.name + ",";
+  key += '\n';
+  key += jq_text;
+  if (auto found = index.find(key); found != index.end()) {
+    entries.splice(entries.begin(), entries, found->second);
+    return found->second->program.get();
+  }
+  std::vector<std::string_view> names;
+  names.reserve(variables.size());
+  for (const Variable& variable : variables) names.push_back(variable.name);
+  CAIRN_RETURN_IF_ERROR(CheckVariableNames(names));
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Program> program, CompileProgram(jq_text, names));
+  if (entries.size() >= programs_cached_max) {
+    index.erase(entries.back().key);
+    entries.pop_back();
+  }
+  entries.push_front(Entry{std::move(key), std::move(program)});
+  index.emplace(entries.front().key, entries.begin());
+  return entries.front().program.get();
+}
+
+Evaluator::Evaluator() : impl_(std::make_unique<Impl>()) {}
+Evaluator::~Evaluator() = default;
+
+size_t Evaluator::cached_programs() const { return impl_->entries.size(); }
+
+Result<Json> Evaluator::Evaluate(std::string_view jq_text, const Json& input,
+                                 const std::vector<Variable>& variables) {
+  CAIRN_ASSIGN_OR_RETURN(Program * program, impl_->Find(jq_text, variables));
+  CAIRN_ASSIGN_OR_RETURN(jv program_input, ProgramInput(input, variables));
+  return RunProgram(*program, jq_text, program_input);
+}
+
+namespace {
+
+// Depth-first over a template; `path` is the JSON pointer of `node`.
+Result<Json> EvaluateNode(Evaluator& evaluator, const Json& node, const Json& input,
+                          const std::vector<Variable>& variables, size_t depth,
+                          std::string& path) {
+  if (depth > limits::json_depth_max) {
+    return Status::InvalidArgument("template nests deeper than " +
+                                   std::to_string(limits::json_depth_max) + " levels");
+  }
+  if (node.is_string()) {
+    const auto& text = node.get_ref<const std::string&>();
+    if (!IsRuntimeExpression(text)) return node;
+    Result<Json> value = evaluator.Evaluate(StripRuntimeExpression(text), input, variables);
+    if (!value.ok() && !path.empty()) return value.status().WithContext("at " + path);
+    return value;
+  }
+  if (!node.is_structured()) return node;
+  Json out = node.is_array() ? Json::array() : Json::object();
+  size_t index = 0;
+  for (const auto& [key, child] : node.items()) {
+    const size_t path_size = path.size();
+    AppendPointerToken(path, node.is_array() ? std::to_string(index++) : key);
+    CAIRN_ASSIGN_OR_RETURN(Json value, EvaluateNode(evaluator, child, input, variables,
+                                                    depth + 1, path));
+    path.resize(path_size);
+    if (node.is_array()) {
+      out.push_back(std::move(value));
+    } else {
+      out.get_ref<Json::object_t&>().emplace(key, std::move(value));
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<Json> Evaluator::EvaluateTemplate(const Json& value, const Json& input,
+                                         const std::vector<Variable>& variables) {
+  std::string path;
+  CAIRN_ASSIGN_OR_RETURN(Json result, EvaluateNode(*this, value, input, variables, 1, path));
+  if (JsonDepth(result) > limits::json_depth_max) {
+    return Status::InvalidArgument("evaluated template nests deeper than " +
+                                   std::to_string(limits::json_depth_max) + " levels");
+  }
+  if (!DumpsWithin(result, limits::run_data_bytes_max)) {
+    return Status::InvalidArgument("evaluated template is larger than " +
+                                   std::to_string(limits::run_data_bytes_max) +
+                                   " bytes of JSON (limits::run_data_bytes_max)");
+  }
+  return result;
+}
+
+Result<Json> Evaluator::EvaluateImplicit(const Json& expression, const Json& input,
+                                         const std::vector<Variable>& variables) {
+  if (expression.is_string()) {
+    return Evaluate(StripRuntimeExpression(expression.get_ref<const std::string&>()), input,
+                    variables);
+  }
+  return EvaluateTemplate(expression, input, variables);
+}
+
+// ---------------------------------------------------------------------------------------
+// EvaluatorPool.
+
+EvaluatorPool::Lease::Lease(EvaluatorPool* pool, std::unique_ptr<Evaluator> evaluator)
+    : pool_(pool), evaluator_(std::move(evaluator)) {}
+
+EvaluatorPool::Lease::Lease(Lease&& other) noexcept
+    : pool_(other.pool_), evaluator_(std::move(other.evaluator_)) {}
+
+EvaluatorPool::Lease::~Lease() {
+  if (evaluator_ == nullptr) return;  // moved from
+  std::lock_guard<std::mutex> lock(pool_->mutex_);
+  pool_->free_.push_back(std::move(evaluator_));
+}
+
+EvaluatorPool::Lease EvaluatorPool::Acquire() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (!free_.empty()) {
+      std::unique_ptr<Evaluator> evaluator = std::move(free_.back());
+      free_.pop_back();
+      return Lease(this, std::move(evaluator));
+    }
+  }
+  return Lease(this, std::make_unique<Evaluator>());
+}
+
+}  // namespace cairn::engine
