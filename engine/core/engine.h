@@ -125,6 +125,8 @@ class Engine {
   // duplicate name. Register tools before starting runs that use them.
   Status RegisterTool(ToolSpec spec, CppTool callback = nullptr);
   const ToolCatalog& catalog() const;
+  // For loading a catalog file before runs start (ToolCatalog::LoadFile).
+  ToolCatalog& mutable_catalog();
 
   // Loads and validates a definition, stores it by hash and makes it the newest version of
   // its namespace/name. Idempotent. kInvalidArgument with LoadDefinition's message.

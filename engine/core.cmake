@@ -1,0 +1,18 @@
+# engine/core: the interpreter, the scheduler and the Engine API.
+add_library(cairn_engine
+  core/engine.cc
+  core/executors.cc
+  core/interpreter.cc
+  core/run_state.cc
+  core/tool_router.cc
+)
+target_include_directories(cairn_engine PUBLIC ${PROJECT_SOURCE_DIR})
+target_link_libraries(cairn_engine
+  PUBLIC cairn_base cairn_storage cairn_definition cairn_expr cairn_schema cairn_tools
+         Boost::headers
+  PRIVATE spdlog::spdlog)
+foreach(part process http)
+  if(TARGET cairn_${part})
+    target_link_libraries(cairn_engine PRIVATE cairn_${part})
+  endif()
+endforeach()

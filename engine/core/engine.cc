@@ -1,0 +1,1024 @@
+#include "engine/core/engine.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <boost/asio/bind_executor.hpp>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <condition_variable>
+#include <deque>
+#include <future>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <unistd.h>
+
+#include "base/limits.h"
+#include "base/random.h"
+#include "engine/core/interpreter.h"
+#include "engine/core/executors.h"
+#include "engine/core/run_state.h"
+#include "engine/core/tool_router.h"
+#include "engine/schema/json_schema.h"
+#include "engine/tools/cpp_executor.h"
+
+namespace cairn::engine {
+
+namespace asio = boost::asio;
+using storage::RunStatus;
+
+namespace {
+
+using Strand = asio::strand<asio::io_context::executor_type>;
+
+// An input for a run, and who waits for its transition to be durable.
+struct Input {
+  StepInput step;
+  std::function<void(Status)> ack;  // may be empty
+};
+
+Json EffectCommandToJson(const EffectCommand& c) {
+  return Json{{"key", c.idempotency_key},
+              {"tool", ToolSpecToJson(c.tool)},
+              {"arguments", c.arguments},
+              {"timeout_ms", c.timeout_ms},
+              {"path", c.task_path}};
+}
+
+std::optional<EffectCommand> EffectCommandFromJson(const Json& j) {
+  try {
+    EffectCommand c;
+    c.idempotency_key = j.at("key").get<std::string>();
+    const Json& t = j.at("tool");
+    c.tool.name = t.at("name").get<std::string>();
+    c.tool.description = t.value("description", "");
+    c.tool.effect = t.value("effect", "write") == "read" ? storage::EffectKind::kRead
+                                                          : storage::EffectKind::kWrite;
+    c.tool.idempotent = t.value("idempotent", false);
+    c.tool.executor = t.value("executor", "");
+    c.tool.config = t.value("config", Json::object());
+    c.tool.timeout_ms = t.value("timeout_ms", uint64_t{0});
+    c.arguments = j.at("arguments");
+    c.timeout_ms = j.value("timeout_ms", limits::tool_call_timeout_ms_default);
+    c.task_path = j.value("path", "");
+    return c;
+  } catch (const Json::exception&) {
+    return std::nullopt;
+  }
+}
+
+// The key of the effect the run's top frame waits for, if any.
+std::string PendingEffectKey(const RunState& state) {
+  if (state.stack.empty()) return {};
+  const Frame& top = state.stack.back();
+  return !top.is_list && top.phase == TaskPhase::kEffect ? top.key : std::string();
+}
+
+// Moves large JSON payloads of `events` into blobs of the transition.
+void SpillLargePayloads(storage::Transition& t) {
+  auto spill = [&t](storage::Payload& p) {
+    if (p.kind == storage::Payload::Kind::kJson &&
+        p.json.size() > limits::inline_payload_bytes_max) {
+      const Sha256 digest = Sha256::Of(p.json);
+      t.blobs.push_back(std::move(p.json));
+      p = storage::Payload::Blob(digest);
+    }
+  };
+  for (storage::NewEvent& e : t.events) {
+    std::visit(
+        [&](auto& body) {
+          using B = std::decay_t<decltype(body)>;
+          if constexpr (std::is_same_v<B, storage::RunStarted>) spill(body.input);
+          if constexpr (std::is_same_v<B, storage::TaskRouted>) spill(body.input);
+          if constexpr (std::is_same_v<B, storage::EffectIntent>) spill(body.arguments);
+          if constexpr (std::is_same_v<B, storage::EffectOutcome>) spill(body.result);
+          if constexpr (std::is_same_v<B, storage::EventReceived>) spill(body.payload);
+          if constexpr (std::is_same_v<B, storage::TaskCompleted>) spill(body.output);
+          if constexpr (std::is_same_v<B, storage::RunStopped>) spill(body.output);
+          if constexpr (std::is_same_v<B, storage::ControlRequested>) spill(body.argument);
+        },
+        e.body);
+  }
+}
+
+bool WaitsOnOutsideWorld(const storage::RunHeader& h) {
+  if (storage::IsTerminal(h.status)) return true;
+  if (h.status == RunStatus::kBlocked) return true;
+  return h.status == RunStatus::kWaiting && h.waiting_on.rfind("timer", 0) != 0 &&
+         h.waiting_on.rfind("retry", 0) != 0;
+}
+
+}  // namespace
+
+// One run in memory: its state, the inputs waiting for it, its strand. Everything but
+// `pending_posts` is touched only on the strand.
+struct RunActor {
+  RunActor(Strand s, RunId run) : strand(std::move(s)), id(std::move(run)) {}
+  Strand strand;
+  RunId id;
+  std::atomic<int> pending_posts{0};  // incremented under Impl::actors_mu_
+  bool loaded = false;
+  bool busy = false;  // a transition is being committed
+  std::shared_ptr<const Definition> definition;
+  std::unique_ptr<Interpreter> interpreter;
+  RunState state;
+  storage::RunHeader header;
+  std::deque<Input> inputs;
+  std::set<std::string> calls_in_flight;
+};
+
+class Engine::Impl {
+ public:
+  explicit Impl(EngineOptions options)
+      : options_(std::move(options)),
+        random_(static_cast<uint64_t>(options_.clock->MonotonicNanos()) ^
+                (static_cast<uint64_t>(::getpid()) << 32)),
+        work_(asio::make_work_guard(io_)),
+        timer_strand_(asio::make_strand(io_)),
+        timer_(io_),
+        router_(io_.get_executor()) {}
+
+  Status Open();
+  Status Close();
+  Status ResumeAll();
+
+  // ---- runs ----
+  Result<StartResult> Start(StartRequest request);
+  Status Control(const RunId& run_id, storage::EventBody body, Json payload,
+                 const std::function<Status(const RunState&)>& precondition);
+  Result<RunInfo> Describe(const RunId& run_id) const;
+  Result<RunInfo> Wait(const RunId& run_id, std::chrono::milliseconds timeout);
+  Status RunUntilIdle(std::chrono::milliseconds timeout);
+  void PollTimers() { asio::post(timer_strand_, [this] { FireTimers(); }); }
+
+  // ---- definitions ----
+  Result<WorkflowRef> Apply(std::string_view text, std::string_view source_name);
+  Result<std::shared_ptr<const Definition>> DefinitionByHash(const Sha256& hash) const;
+  Result<std::pair<WorkflowRef, std::shared_ptr<const Definition>>> Resolve(
+      std::string_view ref) const;
+
+  EngineOptions options_;
+  std::unique_ptr<storage::Store> store_;
+  ToolCatalog catalog_;
+
+ private:
+  // ---- actors ----
+  std::shared_ptr<RunActor> FindOrCreate(const RunId& run_id, bool* created);
+  void Deliver(const std::shared_ptr<RunActor>& actor, Input input);
+  void DeliverTo(const RunId& run_id, Input input);
+  void Pump(const std::shared_ptr<RunActor>& actor);
+  Status Load(RunActor& actor);
+  void Recover(const std::shared_ptr<RunActor>& actor);
+  void Process(const std::shared_ptr<RunActor>& actor, Input input);
+  void Committed(const std::shared_ptr<RunActor>& actor, Result<storage::AppendResult> result,
+                 RunState next, StepOutput out, std::function<void(Status)> ack);
+  void StartCall(const std::shared_ptr<RunActor>& actor, const EffectCommand& command);
+  void MaybeEvict(const std::shared_ptr<RunActor>& actor);
+  storage::RunHeader BuildHeader(const RunActor& actor, const RunState& state) const;
+  void NotifyWaiters();
+
+  // ---- timers ----
+  void ArmTimer(int64_t due_ns);  // on timer_strand_
+  void FireTimers();              // on timer_strand_
+
+  std::optional<ToolSpec> LookupTool(std::string_view name) const {
+    const ToolCatalog::Entry* e = catalog_.Find(name);
+    if (e == nullptr) return std::nullopt;
+    return e->spec;
+  }
+
+  asio::io_context io_;
+  mutable std::mutex random_mu_;
+  Random random_;
+  asio::executor_work_guard<asio::io_context::executor_type> work_;
+  std::vector<std::thread> threads_;
+  EvaluatorPool evaluators_;
+
+  Strand timer_strand_;
+  asio::steady_timer timer_;
+  int64_t armed_due_ns_ = std::numeric_limits<int64_t>::max();  // on timer_strand_
+  std::set<std::pair<std::string, std::string>> delivering_;    // on timer_strand_
+
+  ToolRouter router_;
+  std::shared_ptr<CppExecutor> cpp_;
+
+  mutable std::mutex actors_mu_;
+  std::map<RunId, std::shared_ptr<RunActor>> actors_;  // guarded by actors_mu_
+  std::set<std::string> inflight_keys_;                // guarded by actors_mu_
+  bool closing_ = false;                               // guarded by actors_mu_
+
+  mutable std::mutex definitions_mu_;
+  mutable std::map<Sha256, std::shared_ptr<const Definition>> definitions_;
+
+  std::mutex wait_mu_;
+  std::condition_variable wait_cv_;
+  uint64_t epoch_ = 0;  // guarded by wait_mu_
+};
+
+// ---------------------------------------------------------------------------------------
+// Open / Close
+
+Status Engine::Impl::Open() {
+  storage::StoreOptions so;
+  so.durability = options_.durability;
+  so.clock = options_.clock;
+  so.file_system = options_.file_system;
+  so.owner_description = options_.owner_description;
+  CAIRN_ASSIGN_OR_RETURN(store_, storage::Store::Open(options_.data_dir, std::move(so)));
+  unsigned threads = options_.threads;
+  if (threads == 0) threads = std::max(2u, std::thread::hardware_concurrency());
+  cpp_ = std::make_shared<CppExecutor>(&catalog_, io_.get_executor(), threads);
+  router_.Add("cpp", cpp_);
+  AddExecutors(router_, io_.get_executor(), options_);
+  for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
+  if (options_.resume_on_open) CAIRN_RETURN_IF_ERROR(ResumeAll());
+  PollTimers();
+  return Status::Ok();
+}
+
+Status Engine::Impl::ResumeAll() {
+  std::string after;
+  size_t resumed = 0;
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(std::vector<storage::RunSummary> page,
+                           store_->ListActiveRuns(after, 1000));
+    for (const storage::RunSummary& run : page) {
+      if (run.status == RunStatus::kRunning || run.status == RunStatus::kUnknown) {
+        DeliverTo(run.run_id, Input{StepInput{}, nullptr});
+        ++resumed;
+      }
+    }
+    if (page.size() < 1000) break;
+    after = page.back().run_id.str();
+  }
+  if (resumed > 0) spdlog::info("resuming {} runs", resumed);
+  return Status::Ok();
+}
+
+Status Engine::Impl::Close() {
+  {
+    std::lock_guard lock(actors_mu_);
+    if (closing_) return Status::Ok();
+    closing_ = true;
+  }
+  // Let transitions being committed finish, so that nothing acknowledged is lost.
+  for (int i = 0; i < 3000; ++i) {
+    bool busy = false;
+    std::vector<std::shared_ptr<RunActor>> actors;
+    {
+      std::lock_guard lock(actors_mu_);
+      for (auto& [id, actor] : actors_) actors.push_back(actor);
+    }
+    for (auto& actor : actors) {
+      std::promise<bool> p;
+      auto f = p.get_future();
+      asio::post(actor->strand, [&p, actor] { p.set_value(actor->busy); });
+      busy |= f.get();
+    }
+    if (!busy) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  router_.Shutdown();
+  asio::post(timer_strand_, [this] { timer_.cancel(); });
+  work_.reset();
+  io_.stop();
+  for (std::thread& t : threads_) t.join();
+  threads_.clear();
+  {
+    std::lock_guard lock(actors_mu_);
+    actors_.clear();
+  }
+  return store_ ? store_->Close() : Status::Ok();
+}
+
+// ---------------------------------------------------------------------------------------
+// Actors
+
+std::shared_ptr<RunActor> Engine::Impl::FindOrCreate(const RunId& run_id, bool* created) {
+  // actors_mu_ held by the caller.
+  auto it = actors_.find(run_id);
+  if (it != actors_.end()) {
+    if (created) *created = false;
+    return it->second;
+  }
+  auto actor = std::make_shared<RunActor>(asio::make_strand(io_), run_id);
+  actors_.emplace(run_id, actor);
+  if (created) *created = true;
+  return actor;
+}
+
+void Engine::Impl::Deliver(const std::shared_ptr<RunActor>& actor, Input input) {
+  // actors_mu_ held by the caller, so that eviction sees pending_posts.
+  actor->pending_posts.fetch_add(1, std::memory_order_relaxed);
+  asio::post(actor->strand, [this, actor, input = std::move(input)]() mutable {
+    actor->inputs.push_back(std::move(input));
+    actor->pending_posts.fetch_sub(1, std::memory_order_relaxed);
+    Pump(actor);
+  });
+}
+
+void Engine::Impl::DeliverTo(const RunId& run_id, Input input) {
+  std::lock_guard lock(actors_mu_);
+  if (closing_) {
+    if (input.ack) input.ack(Status::Unavailable("the engine is shutting down"));
+    return;
+  }
+  Deliver(FindOrCreate(run_id, nullptr), std::move(input));
+}
+
+void Engine::Impl::Pump(const std::shared_ptr<RunActor>& actor) {
+  if (actor->busy) return;
+  bool closing;
+  {
+    std::lock_guard lock(actors_mu_);
+    closing = closing_;
+  }
+  if (!actor->loaded) {
+    Status st = Load(*actor);
+    if (!st.ok()) {
+      spdlog::error("run {}: cannot load: {}", actor->id.str(), st.message());
+      for (Input& in : actor->inputs) {
+        if (in.ack) in.ack(st);
+      }
+      actor->inputs.clear();
+      MaybeEvict(actor);
+      return;
+    }
+    if (!closing) Recover(actor);
+  }
+  if (actor->inputs.empty() || closing) {
+    for (Input& in : actor->inputs) {
+      if (in.ack) in.ack(Status::Unavailable("the engine is shutting down"));
+    }
+    actor->inputs.clear();
+    MaybeEvict(actor);
+    return;
+  }
+  Input input = std::move(actor->inputs.front());
+  actor->inputs.pop_front();
+  Process(actor, std::move(input));
+}
+
+Status Engine::Impl::Load(RunActor& actor) {
+  CAIRN_ASSIGN_OR_RETURN(actor.header, store_->GetRun(actor.id));
+  CAIRN_ASSIGN_OR_RETURN(actor.definition, DefinitionByHash(actor.header.definition_hash));
+  actor.interpreter = std::make_unique<Interpreter>(
+      actor.definition, [this](std::string_view name) { return LookupTool(name); });
+  if (actor.header.engine_state.empty()) {
+    return Status::DataLoss("run " + actor.id.str() + " has no engine state in its header");
+  }
+  CAIRN_ASSIGN_OR_RETURN(Json state_json,
+                         ParseJson(actor.header.engine_state, "engine state",
+                                   limits::engine_state_bytes_max));
+  CAIRN_ASSIGN_OR_RETURN(actor.state, RunStateFromJson(state_json));
+  actor.loaded = true;
+  return Status::Ok();
+}
+
+// A run loaded from its header, not by the process that was driving it: finish what the
+// previous owner left (an effect whose outcome is unknown, a step cut at the batch bound).
+void Engine::Impl::Recover(const std::shared_ptr<RunActor>& actor) {
+  RunState& s = actor->state;
+  if (storage::IsTerminal(s.status)) return;
+  const std::string key = PendingEffectKey(s);
+  if (!key.empty() && !s.effect_indeterminate) {
+    {
+      std::lock_guard lock(actors_mu_);
+      if (inflight_keys_.count(key) != 0) return;  // this process is still calling it
+    }
+    std::optional<EffectCommand> command = EffectCommandFromJson(s.pending_call);
+    if (command && command->idempotency_key == key && command->tool.idempotent) {
+      spdlog::info("run {}: retrying effect {} (idempotent tool {})", actor->id.str(), key,
+                   command->tool.name);
+      StartCall(actor, *command);
+      return;
+    }
+    spdlog::warn("run {}: effect {} may or may not have happened; the run waits for an "
+                 "operator (cairn run resolve)",
+                 actor->id.str(), key);
+    storage::EffectOutcome outcome;
+    outcome.idempotency_key = key;
+    outcome.status = storage::EffectOutcome::Status::kIndeterminate;
+    outcome.error = {error_type::kRuntime, 500, "Effect outcome unknown",
+                     "the engine stopped while the call was in flight and the tool is not "
+                     "declared idempotent",
+                     {}};
+    actor->inputs.push_front(
+        Input{StepInput{options_.clock->NowNanos(), storage::EventBody(std::move(outcome)),
+                        nullptr},
+              nullptr});
+    return;
+  }
+  if (s.status == RunStatus::kRunning && s.waiting_on.empty()) {
+    actor->inputs.push_back(Input{StepInput{}, nullptr});  // continue
+  }
+}
+
+storage::RunHeader Engine::Impl::BuildHeader(const RunActor& actor, const RunState& state) const {
+  storage::RunHeader h = actor.header;
+  h.run_id = actor.id;
+  h.status = state.status;
+  h.stop_reason = state.stop_reason;
+  h.workflow_namespace = actor.definition->namespace_;
+  h.workflow_name = actor.definition->name;
+  h.workflow_version = actor.definition->version;
+  h.definition_hash = actor.definition->hash;
+  h.waiting_on = state.waiting_on;
+  h.engine_state = DumpJson(RunStateToJson(state));
+  return h;
+}
+
+void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) {
+  RunActor& a = *actor;
+  if (storage::IsTerminal(a.state.status) && input.step.body) {
+    if (input.ack) input.ack(Status::FailedPrecondition("run " + a.id.str() + " has stopped"));
+    return Pump(actor);
+  }
+  RunState next = a.state;
+  Result<StepOutput> out = [&] {
+    auto evaluator = evaluators_.Acquire();
+    return a.interpreter->Step(next, input.step, *evaluator);
+  }();
+  if (!out.ok()) {
+    spdlog::error("run {}: step failed: {}", a.id.str(), out.status().message());
+    if (input.ack) input.ack(out.status());
+    return Pump(actor);
+  }
+  storage::Transition t;
+  t.run_id = a.id;
+  t.expected_next_seq = a.header.next_seq;
+  t.time_ns = input.step.body ? input.step.time_ns : options_.clock->NowNanos();
+  if (input.step.body) {
+    // An input event belongs to the task that waited for it (if any still does).
+    std::string path = "/";
+    std::string key;
+    if (const auto* o = std::get_if<storage::EffectOutcome>(&*input.step.body)) {
+      key = o->idempotency_key;
+    } else if (const auto* f = std::get_if<storage::TimerFired>(&*input.step.body)) {
+      key = f->timer_id;
+    }
+    for (const Frame& f : a.state.stack) {
+      if (!key.empty() && !f.is_list && (f.key == key || f.timeout_timer == key)) {
+        path = a.definition->tasks.at(f.task)->path;
+      }
+    }
+    t.events.push_back(storage::NewEvent{path, *input.step.body});
+  }
+  for (storage::NewEvent& e : out->events) t.events.push_back(std::move(e));
+  out->events.clear();
+  if (t.events.empty()) {
+    if (input.ack) input.ack(Status::Ok());
+    return Pump(actor);
+  }
+  // Keep the call to start (if any) in the state, so a recovering engine can retry it.
+  if (out->call) {
+    next.pending_call = EffectCommandToJson(*out->call);
+  } else if (PendingEffectKey(next).empty()) {
+    next.pending_call = nullptr;
+  }
+  t.header = BuildHeader(a, next);
+  SpillLargePayloads(t);
+  a.busy = true;
+  auto ack = std::move(input.ack);
+  auto committed = std::make_shared<std::tuple<RunState, StepOutput, std::function<void(Status)>>>(
+      std::move(next), std::move(out).value(), ack);
+  Status st = store_->Submit(std::move(t), [this, actor, committed](
+                                               Result<storage::AppendResult> r) {
+    asio::post(actor->strand, [this, actor, committed, r = std::move(r)]() mutable {
+      auto& [next, out, ack] = *committed;
+      Committed(actor, std::move(r), std::move(next), std::move(out), std::move(ack));
+    });
+  });
+  if (!st.ok()) {
+    a.busy = false;
+    spdlog::error("run {}: transition refused: {}", a.id.str(), st.message());
+    if (ack) ack(st);
+    if (st.code() == StatusCode::kAborted) a.loaded = false;  // re-read the run
+    return Pump(actor);
+  }
+}
+
+void Engine::Impl::Committed(const std::shared_ptr<RunActor>& actor,
+                             Result<storage::AppendResult> result, RunState next,
+                             StepOutput out, std::function<void(Status)> ack) {
+  RunActor& a = *actor;
+  a.busy = false;
+  if (!result.ok()) {
+    spdlog::error("run {}: transition failed: {}", a.id.str(), result.status().message());
+    a.loaded = false;
+    if (ack) ack(result.status());
+    NotifyWaiters();
+    return Pump(actor);
+  }
+  a.state = std::move(next);
+  a.header.next_seq = result->next_seq;
+  a.header.chain_head = result->chain_head;
+  if (ack) ack(Status::Ok());
+  if (out.call) StartCall(actor, *out.call);
+  if (out.more) a.inputs.push_front(Input{StepInput{}, nullptr});
+  int64_t earliest = std::numeric_limits<int64_t>::max();
+  for (const storage::NewEvent& e : out.events) {
+    if (const auto* ts = std::get_if<storage::TimerScheduled>(&e.body)) {
+      earliest = std::min(earliest, ts->due_at_ns);
+    }
+  }
+  if (earliest != std::numeric_limits<int64_t>::max()) {
+    asio::post(timer_strand_, [this, earliest] { ArmTimer(earliest); });
+  }
+  NotifyWaiters();
+  Pump(actor);
+}
+
+void Engine::Impl::StartCall(const std::shared_ptr<RunActor>& actor, const EffectCommand& command) {
+  actor->calls_in_flight.insert(command.idempotency_key);
+  {
+    std::lock_guard lock(actors_mu_);
+    inflight_keys_.insert(command.idempotency_key);
+  }
+  const int64_t started = options_.clock->MonotonicNanos();
+  router_.Call(actor->id, command, [this, actor, key = command.idempotency_key,
+                                    started](ToolResponse response) {
+    storage::EffectOutcome outcome;
+    outcome.idempotency_key = key;
+    using S = storage::EffectOutcome::Status;
+    outcome.status = response.status == ToolResponse::Status::kOk       ? S::kOk
+                     : response.status == ToolResponse::Status::kTimedOut ? S::kTimedOut
+                                                                          : S::kFailed;
+    outcome.error = response.error;
+    outcome.duration_ms =
+        static_cast<uint64_t>(options_.clock->MonotonicNanos() - started) / 1'000'000;
+    Json payload = std::move(response.output);
+    outcome.result = storage::Payload::Json(DumpJson(payload));
+    if (outcome.status != S::kOk) outcome.result = storage::Payload::None();
+    std::lock_guard lock(actors_mu_);
+    inflight_keys_.erase(key);
+    actor->pending_posts.fetch_add(1, std::memory_order_relaxed);
+    asio::post(actor->strand, [this, actor, key, outcome = std::move(outcome),
+                               payload = std::move(payload)]() mutable {
+      actor->pending_posts.fetch_sub(1, std::memory_order_relaxed);
+      actor->calls_in_flight.erase(key);
+      bool closing;
+      {
+        std::lock_guard lock(actors_mu_);
+        closing = closing_;
+      }
+      if (closing) return;  // recorded as in flight; the next engine recovers it
+      actor->inputs.push_back(Input{StepInput{options_.clock->NowNanos(),
+                                              storage::EventBody(std::move(outcome)),
+                                              std::move(payload)},
+                                    nullptr});
+      Pump(actor);
+    });
+  });
+}
+
+void Engine::Impl::MaybeEvict(const std::shared_ptr<RunActor>& actor) {
+  if (actor->busy || !actor->inputs.empty() || !actor->calls_in_flight.empty()) return;
+  {
+    std::lock_guard lock(actors_mu_);
+    if (actor->pending_posts.load(std::memory_order_relaxed) != 0) return;
+    auto it = actors_.find(actor->id);
+    if (it != actors_.end() && it->second == actor) actors_.erase(it);
+  }
+  NotifyWaiters();
+}
+
+void Engine::Impl::NotifyWaiters() {
+  {
+    std::lock_guard lock(wait_mu_);
+    ++epoch_;
+  }
+  wait_cv_.notify_all();
+}
+
+// ---------------------------------------------------------------------------------------
+// Timers
+
+void Engine::Impl::ArmTimer(int64_t due_ns) {
+  if (due_ns >= armed_due_ns_) return;
+  armed_due_ns_ = due_ns;
+  const int64_t now = options_.clock->NowNanos();
+  const auto wait = std::clamp<int64_t>(due_ns - now, 0,
+                                        std::chrono::nanoseconds(options_.timer_poll).count());
+  timer_.expires_after(std::chrono::nanoseconds(wait));
+  timer_.async_wait(asio::bind_executor(timer_strand_, [this](boost::system::error_code ec) {
+    if (ec) return;  // re-armed or shutting down
+    FireTimers();
+  }));
+}
+
+void Engine::Impl::FireTimers() {
+  armed_due_ns_ = std::numeric_limits<int64_t>::max();
+  const int64_t now = options_.clock->NowNanos();
+  Result<std::vector<storage::DueTimer>> due = store_->DueTimers(now, limits::due_timers_max);
+  if (!due.ok()) {
+    spdlog::error("timers: cannot read due timers: {}", due.status().message());
+  } else {
+    for (const storage::DueTimer& t : *due) {
+      auto key = std::make_pair(t.run_id.str(), t.timer_id);
+      if (!delivering_.insert(key).second) continue;
+      storage::TimerFired fired{t.timer_id, t.due_at_ns, t.purpose};
+      DeliverTo(t.run_id,
+                Input{StepInput{now, storage::EventBody(fired), nullptr},
+                      [this, key](Status st) {
+                        if (!st.ok()) {
+                          spdlog::debug("timer {} of run {}: {}", key.second, key.first,
+                                        st.message());
+                        }
+                        asio::post(timer_strand_, [this, key] { delivering_.erase(key); });
+                      }});
+    }
+  }
+  // Sleep until the earliest outstanding timer, or one poll interval.
+  int64_t next = now + std::chrono::nanoseconds(options_.timer_poll).count();
+  Result<std::vector<storage::DueTimer>> earliest =
+      store_->DueTimers(std::numeric_limits<int64_t>::max(), 1);
+  if (earliest.ok() && !earliest->empty() &&
+      delivering_.count({earliest->front().run_id.str(), earliest->front().timer_id}) == 0) {
+    next = std::min(next, earliest->front().due_at_ns);
+  }
+  ArmTimer(next);
+}
+
+// ---------------------------------------------------------------------------------------
+// Definitions
+
+Result<std::shared_ptr<const Definition>> Engine::Impl::DefinitionByHash(const Sha256& hash) const {
+  {
+    std::lock_guard lock(definitions_mu_);
+    auto it = definitions_.find(hash);
+    if (it != definitions_.end()) return it->second;
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::string canonical, store_->GetDefinition(hash));
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const Definition> def,
+                         LoadCanonicalDefinition(canonical));
+  if (def->hash != hash) {
+    return Status::DataLoss("definition " + hash.Hex() + " reloads with hash " + def->hash.Hex());
+  }
+  std::lock_guard lock(definitions_mu_);
+  if (definitions_.size() > 4096) definitions_.clear();
+  definitions_.emplace(hash, def);
+  return def;
+}
+
+Result<WorkflowRef> Engine::Impl::Apply(std::string_view text, std::string_view source_name) {
+  LoadOptions load;
+  load.tool_exists = [this](std::string_view name) { return catalog_.Contains(name); };
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const Definition> def,
+                         LoadDefinition(text, source_name, load));
+  CAIRN_ASSIGN_OR_RETURN(Sha256 hash, store_->PutDefinition(def->canonical));
+  CAIRN_RETURN_IF_ERROR(store_->PutWorkflowVersion(
+      {def->namespace_, def->name, def->version, hash, options_.clock->NowNanos()}));
+  {
+    std::lock_guard lock(definitions_mu_);
+    definitions_.emplace(hash, def);
+  }
+  return WorkflowRef{def->namespace_, def->name, def->version, hash};
+}
+
+Result<std::pair<WorkflowRef, std::shared_ptr<const Definition>>> Engine::Impl::Resolve(
+    std::string_view text) const {
+  CAIRN_ASSIGN_OR_RETURN(ParsedWorkflowRef ref, ParseWorkflowRef(text));
+  if (ref.hash) {
+    CAIRN_ASSIGN_OR_RETURN(auto def, DefinitionByHash(*ref.hash));
+    return std::make_pair(WorkflowRef{def->namespace_, def->name, def->version, def->hash}, def);
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::vector<storage::WorkflowVersion> versions,
+                         store_->ListWorkflowVersions());
+  const storage::WorkflowVersion* best = nullptr;
+  std::set<std::string> namespaces;
+  for (const storage::WorkflowVersion& v : versions) {
+    if (v.name != ref.name) continue;
+    if (!ref.namespace_.empty() && v.namespace_ != ref.namespace_) continue;
+    if (!ref.version.empty() && v.version != ref.version) continue;
+    namespaces.insert(v.namespace_);
+    if (best == nullptr || v.applied_at_ns > best->applied_at_ns) best = &v;
+  }
+  if (best == nullptr) {
+    return Status::NotFound("no applied workflow matches '" + std::string(text) +
+                            "' (apply it first: cairn workflow apply FILE)");
+  }
+  if (namespaces.size() > 1) {
+    return Status::InvalidArgument("workflow '" + std::string(text) +
+                                   "' exists in several namespaces; write NAMESPACE/NAME");
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto def, DefinitionByHash(best->hash));
+  return std::make_pair(WorkflowRef{best->namespace_, best->name, best->version, best->hash}, def);
+}
+
+// ---------------------------------------------------------------------------------------
+// Runs
+
+Result<StartResult> Engine::Impl::Start(StartRequest request) {
+  CAIRN_ASSIGN_OR_RETURN(auto resolved, Resolve(request.workflow));
+  auto& [ref, def] = resolved;
+  if (def->input.schema) {
+    Status st = ValidateJson(def->input.schema->document, request.input);
+    if (!st.ok()) {
+      return Status::InvalidArgument("input does not match the input schema of " + ref.name +
+                                     ": " + st.message());
+    }
+  }
+  RunId id;
+  if (request.run_id) {
+    id = *request.run_id;
+  } else {
+    std::lock_guard lock(random_mu_);
+    id = RunId::Generate(options_.clock->NowNanos(), random_);
+  }
+  std::promise<Status> promise;
+  auto future = promise.get_future();
+  {
+    std::lock_guard lock(actors_mu_);
+    if (closing_) return Status::Unavailable("the engine is shutting down");
+    if (actors_.count(id) == 0) {
+      Result<storage::RunHeader> existing = store_->GetRun(id);
+      if (existing.ok()) {
+        if (existing->workflow_name != def->name ||
+            existing->workflow_namespace != def->namespace_) {
+          return Status::AlreadyExists("run " + id.str() + " exists and runs workflow " +
+                                       existing->workflow_name);
+        }
+        return StartResult{id, false};
+      }
+      if (existing.status().code() != StatusCode::kNotFound) return existing.status();
+    } else {
+      return StartResult{id, false};
+    }
+    if (actors_.size() >= options_.max_queued_runs) {
+      return Status::ResourceExhausted("the engine holds " + std::to_string(actors_.size()) +
+                                       " runs in memory (max_queued_runs); retry later");
+    }
+    std::shared_ptr<RunActor> actor = FindOrCreate(id, nullptr);
+    actor->loaded = true;
+    actor->definition = def;
+    actor->interpreter = std::make_unique<Interpreter>(
+        def, [this](std::string_view name) { return LookupTool(name); });
+    actor->state.run_id = id.str();
+    actor->header.status = RunStatus::kRunning;
+    storage::RunStarted started;
+    started.workflow_namespace = def->namespace_;
+    started.workflow_name = def->name;
+    started.workflow_version = def->version;
+    started.definition_hash = def->hash;
+    started.input = storage::Payload::Json(DumpJson(request.input));
+    started.started_by = request.started_by;
+    started.tool_catalog_hash = catalog_.Hash();
+    Deliver(actor, Input{StepInput{options_.clock->NowNanos(),
+                                   storage::EventBody(std::move(started)),
+                                   std::move(request.input)},
+                         [&promise](Status st) { promise.set_value(st); }});
+  }
+  Status st = future.get();
+  if (st.code() == StatusCode::kAlreadyExists) return StartResult{id, false};
+  CAIRN_RETURN_IF_ERROR(st);
+  return StartResult{id, true};
+}
+
+Status Engine::Impl::Control(const RunId& run_id, storage::EventBody body, Json payload,
+                             const std::function<Status(const RunState&)>& precondition) {
+  CAIRN_ASSIGN_OR_RETURN(storage::RunHeader header, store_->GetRun(run_id));
+  if (storage::IsTerminal(header.status)) {
+    return Status::FailedPrecondition("run " + run_id.str() + " has stopped (" +
+                                      std::string(storage::Name(header.stop_reason)) + ")");
+  }
+  std::promise<Status> promise;
+  auto future = promise.get_future();
+  DeliverTo(run_id, Input{StepInput{options_.clock->NowNanos(), std::move(body),
+                                    std::move(payload)},
+                          [&promise](Status st) { promise.set_value(st); }});
+  (void)precondition;
+  return future.get();
+}
+
+Result<RunInfo> Engine::Impl::Describe(const RunId& run_id) const {
+  RunInfo info;
+  CAIRN_ASSIGN_OR_RETURN(info.header, store_->GetRun(run_id));
+  info.workflow = {info.header.workflow_namespace, info.header.workflow_name,
+                   info.header.workflow_version, info.header.definition_hash};
+  info.waiting_on = info.header.waiting_on;
+  if (!info.header.engine_state.empty()) {
+    Result<Json> state = ParseJson(info.header.engine_state, "engine state",
+                                   limits::engine_state_bytes_max);
+    if (state.ok()) info.input = state->value("input", Json());
+  }
+  if (storage::IsTerminal(info.header.status)) {
+    // The last event is run_stopped: it holds the output or the error.
+    const uint64_t last = info.header.next_seq == 0 ? 0 : info.header.next_seq - 1;
+    CAIRN_ASSIGN_OR_RETURN(std::vector<storage::Event> events,
+                           store_->ReadHistory(run_id, last, 1));
+    if (!events.empty()) {
+      if (const auto* stopped = std::get_if<storage::RunStopped>(&events.front().body)) {
+        info.error = stopped->error;
+        const storage::Payload& p = stopped->output;
+        if (p.kind == storage::Payload::Kind::kJson) {
+          Result<Json> out = ParseJson(p.json, "run output");
+          if (out.ok()) info.output = std::move(out).value();
+        } else if (p.kind == storage::Payload::Kind::kBlob) {
+          Result<std::string> blob = store_->GetBlob(p.blob);
+          if (blob.ok()) {
+            Result<Json> out = ParseJson(*blob, "run output", limits::blob_bytes_max);
+            if (out.ok()) info.output = std::move(out).value();
+          }
+        }
+      }
+    }
+  }
+  return info;
+}
+
+Result<RunInfo> Engine::Impl::Wait(const RunId& run_id, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    uint64_t epoch;
+    {
+      std::lock_guard lock(wait_mu_);
+      epoch = epoch_;
+    }
+    CAIRN_ASSIGN_OR_RETURN(RunInfo info, Describe(run_id));
+    bool in_memory;
+    {
+      std::lock_guard lock(actors_mu_);
+      in_memory = actors_.count(run_id) != 0;
+    }
+    if (WaitsOnOutsideWorld(info.header) && !in_memory) return info;
+    std::unique_lock lock(wait_mu_);
+    if (!wait_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                          std::chrono::milliseconds(200)),
+                             [&] { return epoch_ != epoch; }) &&
+        std::chrono::steady_clock::now() >= deadline) {
+      return Status::DeadlineExceeded("run " + run_id.str() + " is still " +
+                                      std::string(storage::Name(info.header.status)) +
+                                      (info.waiting_on.empty() ? "" : " (" + info.waiting_on + ")"));
+    }
+  }
+}
+
+Status Engine::Impl::RunUntilIdle(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  PollTimers();
+  for (;;) {
+    uint64_t epoch;
+    {
+      std::lock_guard lock(wait_mu_);
+      epoch = epoch_;
+    }
+    bool idle;
+    {
+      std::lock_guard lock(actors_mu_);
+      idle = actors_.empty();
+    }
+    if (idle) {
+      CAIRN_ASSIGN_OR_RETURN(auto due, store_->DueTimers(options_.clock->NowNanos(), 1));
+      if (due.empty()) return Status::Ok();
+      PollTimers();
+    }
+    std::unique_lock lock(wait_mu_);
+    wait_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
+                                                     std::chrono::milliseconds(50)),
+                        [&] { return epoch_ != epoch; });
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return Status::DeadlineExceeded("runs are still in progress");
+    }
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Engine
+
+Engine::Engine(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Engine::~Engine() {
+  if (impl_) static_cast<void>(impl_->Close());
+}
+
+Result<std::unique_ptr<Engine>> Engine::Open(EngineOptions options) {
+  if (options.clock == nullptr) return Status::InvalidArgument("EngineOptions::clock is required");
+  if (options.data_dir.empty()) return Status::InvalidArgument("EngineOptions::data_dir is empty");
+  auto impl = std::make_unique<Impl>(std::move(options));
+  Status st = impl->Open();
+  if (!st.ok()) {
+    static_cast<void>(impl->Close());
+    return st;
+  }
+  return std::unique_ptr<Engine>(new Engine(std::move(impl)));
+}
+
+Status Engine::Close() { return impl_->Close(); }
+
+Status Engine::RegisterTool(ToolSpec spec, CppTool callback) {
+  return impl_->catalog_.Register(std::move(spec), std::move(callback));
+}
+const ToolCatalog& Engine::catalog() const { return impl_->catalog_; }
+ToolCatalog& Engine::mutable_catalog() { return impl_->catalog_; }
+
+Result<WorkflowRef> Engine::ApplyDefinition(std::string_view text, std::string_view source_name) {
+  return impl_->Apply(text, source_name);
+}
+
+Result<std::vector<WorkflowRef>> Engine::ListWorkflows() const {
+  CAIRN_ASSIGN_OR_RETURN(std::vector<storage::WorkflowVersion> versions,
+                         impl_->store_->ListWorkflowVersions());
+  std::vector<WorkflowRef> out;
+  for (const auto& v : versions) out.push_back({v.namespace_, v.name, v.version, v.hash});
+  return out;
+}
+
+Result<StartResult> Engine::Start(StartRequest request) { return impl_->Start(std::move(request)); }
+
+Status Engine::SendSignal(const RunId& run_id, Signal signal) {
+  if (signal.type.empty()) return Status::InvalidArgument("a signal needs a type");
+  storage::EventReceived event;
+  event.event_type = std::move(signal.type);
+  event.source = std::move(signal.source);
+  event.event_id = signal.id;
+  if (event.event_id.empty()) {
+    static std::atomic<uint64_t> counter{0};
+    event.event_id = run_id.str() + "/" + std::to_string(impl_->options_.clock->NowNanos()) +
+                     "." + std::to_string(counter.fetch_add(1));
+  }
+  event.payload = storage::Payload::Json(DumpJson(signal.data));
+  event.actor = std::move(signal.actor);
+  return impl_->Control(run_id, storage::EventBody(std::move(event)), std::move(signal.data),
+                        nullptr);
+}
+
+Status Engine::Cancel(const RunId& run_id, std::string reason, storage::Actor actor) {
+  storage::ControlRequested c{storage::ControlRequested::Action::kCancel, std::move(actor),
+                              std::move(reason), storage::Payload::None()};
+  return impl_->Control(run_id, storage::EventBody(std::move(c)), nullptr, nullptr);
+}
+
+Status Engine::Kill(const RunId& run_id, std::string reason, storage::Actor actor) {
+  storage::ControlRequested c{storage::ControlRequested::Action::kKill, std::move(actor),
+                              std::move(reason), storage::Payload::None()};
+  return impl_->Control(run_id, storage::EventBody(std::move(c)), nullptr, nullptr);
+}
+
+Status Engine::ResolveEffect(const RunId& run_id, EffectResolution resolution) {
+  CAIRN_ASSIGN_OR_RETURN(storage::RunHeader header, impl_->store_->GetRun(run_id));
+  if (header.status != RunStatus::kBlocked ||
+      header.waiting_on.rfind("indeterminate_effect", 0) != 0) {
+    return Status::FailedPrecondition("run " + run_id.str() +
+                                      " is not blocked on an effect of unknown outcome");
+  }
+  static constexpr const char* kOutcome[] = {"ok", "failed", "abandon"};
+  Json argument{{"outcome", kOutcome[static_cast<int>(resolution.outcome)]},
+                {"result", resolution.result}};
+  storage::ControlRequested c{storage::ControlRequested::Action::kResolveEffect,
+                              std::move(resolution.actor), std::move(resolution.detail),
+                              storage::Payload::Json(DumpJson(argument))};
+  return impl_->Control(run_id, storage::EventBody(std::move(c)), std::move(argument), nullptr);
+}
+
+Result<RunInfo> Engine::Describe(const RunId& run_id) const { return impl_->Describe(run_id); }
+
+Result<std::vector<storage::RunSummary>> Engine::ListRuns(std::optional<storage::RunStatus> status,
+                                                          const std::string& start_after,
+                                                          size_t limit) const {
+  return impl_->store_->ListRuns(status, start_after, limit);
+}
+
+Result<RunInfo> Engine::Wait(const RunId& run_id, std::chrono::milliseconds timeout) {
+  return impl_->Wait(run_id, timeout);
+}
+
+Status Engine::RunUntilIdle(std::chrono::milliseconds timeout) {
+  return impl_->RunUntilIdle(timeout);
+}
+
+void Engine::PollTimers() { impl_->PollTimers(); }
+
+storage::Store& Engine::store() { return *impl_->store_; }
+
+Result<ParsedWorkflowRef> ParseWorkflowRef(std::string_view text) {
+  ParsedWorkflowRef ref;
+  if (text.rfind("sha256:", 0) == 0) {
+    CAIRN_ASSIGN_OR_RETURN(Sha256 hash, Sha256::FromHex(text.substr(7)));
+    ref.hash = hash;
+    return ref;
+  }
+  std::string_view rest = text;
+  if (auto slash = rest.find('/'); slash != std::string_view::npos) {
+    ref.namespace_ = std::string(rest.substr(0, slash));
+    rest = rest.substr(slash + 1);
+  }
+  if (auto colon = rest.find(':'); colon != std::string_view::npos) {
+    ref.version = std::string(rest.substr(colon + 1));
+    rest = rest.substr(0, colon);
+  }
+  ref.name = std::string(rest);
+  if (ref.name.empty() || (text.find('/') != std::string_view::npos && ref.namespace_.empty()) ||
+      (text.find(':') != std::string_view::npos && ref.version.empty())) {
+    return Status::InvalidArgument("workflow reference '" + std::string(text) +
+                                   "' is malformed (expected NAME, NAMESPACE/NAME, "
+                                   "NAMESPACE/NAME:VERSION or sha256:HEX)");
+  }
+  return ref;
+}
+
+}  // namespace cairn::engine

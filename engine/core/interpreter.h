@@ -1,0 +1,88 @@
+// The interpreter: a pure step function over a run's state.
+//
+//   Step(state, input event) -> events to record + at most one effect to perform
+//
+// It does no I/O and reads no clock: everything nondeterministic (the run's input, tool
+// results, timers, external events, operator controls, the time itself) arrives as the
+// input event, and every decision it makes leaves as an event. So the engine can record
+// each step as one atomic transition (the input event followed by the produced events),
+// and replay can feed the recorded inputs back and compare what comes out.
+//
+// Thread-compatible: one Interpreter per run at a time (it holds the definition and an
+// Evaluator borrowed for the step).
+#pragma once
+
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/json.h"
+#include "base/status.h"
+#include "engine/core/run_state.h"
+#include "engine/definition/definition.h"
+#include "engine/expr/expression.h"
+#include "engine/tools/catalog.h"
+#include "storage/event.h"
+#include "storage/store.h"
+
+namespace cairn::engine {
+
+// Finds a catalog tool's spec by name; nullopt if unknown.
+using ToolLookup = std::function<std::optional<ToolSpec>(std::string_view name)>;
+
+// The event a step reacts to, with its payload decoded. `body` holds one of RunStarted,
+// EffectOutcome, TimerFired, EventReceived, ControlRequested, or std::monostate-like
+// "continue" (no event: keep going after a step that stopped at the batch bound).
+struct StepInput {
+  int64_t time_ns = 0;
+  std::optional<storage::EventBody> body;  // nullopt: continue
+  Json payload;  // RunStarted: input; EffectOutcome: result; EventReceived: data;
+                 // ControlRequested: argument
+};
+
+// A call the engine must start once the transition recording its intent is durable.
+struct EffectCommand {
+  std::string idempotency_key;
+  ToolSpec tool;
+  Json arguments;
+  uint64_t timeout_ms = 0;
+  std::string task_path;
+};
+
+struct StepOutput {
+  std::vector<storage::NewEvent> events;  // produced events, in order
+  std::optional<EffectCommand> call;
+  // True when the step stopped only because it produced many events: record them, then
+  // call Step again at once with a continue input.
+  bool more = false;
+};
+
+class Interpreter {
+ public:
+  Interpreter(std::shared_ptr<const Definition> definition, ToolLookup tools);
+
+  // Applies `input` to `state` (updated in place) and returns what to record and do.
+  // Errors are only for inputs that cannot belong to this run (a run_started for a run
+  // that has begun, a state that does not fit the definition): kFailedPrecondition /
+  // kDataLoss. Everything a workflow can get wrong ends the run with a stop reason instead.
+  // Inputs the run no longer waits for (a late outcome after a timeout, a timer already
+  // cancelled) change nothing and produce no events.
+  Result<StepOutput> Step(RunState& state, const StepInput& input, Evaluator& evaluator);
+
+  const Definition& definition() const { return *definition_; }
+
+ private:
+  std::shared_ptr<const Definition> definition_;
+  ToolLookup tools_;
+};
+
+// "2026-11-21T10:00:00.123Z"
+std::string FormatTime(int64_t ns);
+
+// Validates `value` against a JSON Schema document (checked when the definition loaded).
+// kInvalidArgument naming where and what.
+Status ValidateJson(const Json& schema, const Json& value);
+
+}  // namespace cairn::engine

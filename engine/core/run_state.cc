@@ -1,0 +1,128 @@
+#include "engine/core/run_state.h"
+
+namespace cairn::engine {
+namespace {
+
+constexpr int kStateVersion = 1;
+
+Json FrameToJson(const Frame& f) {
+  if (f.is_list) {
+    return Json{{"l", static_cast<int>(f.list)}, {"o", f.owner}, {"i", f.index}, {"d", f.data}};
+  }
+  Json j{{"t", f.task}, {"p", static_cast<int>(f.phase)}, {"in", f.input}, {"ti", f.tinput},
+         {"s", f.started_ns}};
+  if (!f.timeout_timer.empty()) {
+    j["tt"] = f.timeout_timer;
+    j["td"] = f.timeout_due_ns;
+  }
+  if (!f.items.is_null()) j["it"] = f.items;
+  if (f.iteration != 0) j["n"] = f.iteration;
+  if (f.attempt != 1) j["a"] = f.attempt;
+  if (!f.error.is_null()) j["e"] = f.error;
+  if (!f.key.empty()) j["k"] = f.key;
+  if (f.key_due_ns != 0) j["kd"] = f.key_due_ns;
+  if (!f.consumed.is_null()) j["c"] = f.consumed;
+  if (!f.matched.is_null()) j["m"] = f.matched;
+  if (!f.data.is_null()) j["d"] = f.data;
+  return j;
+}
+
+template <typename T>
+bool Read(const Json& j, const char* key, T* out) {
+  auto it = j.find(key);
+  if (it == j.end()) return true;
+  try {
+    *out = it->get<T>();
+    return true;
+  } catch (const Json::exception&) {
+    return false;
+  }
+}
+
+Result<Frame> FrameFromJson(const Json& j) {
+  Frame f;
+  if (!j.is_object()) return Status::DataLoss("engine state: a frame is not an object");
+  bool ok = true;
+  if (j.contains("l")) {
+    f.is_list = true;
+    int list = 0;
+    ok &= Read(j, "l", &list) && Read(j, "o", &f.owner) && Read(j, "i", &f.index);
+    if (list < 0 || list > static_cast<int>(ListKind::kCatchBody)) ok = false;
+    f.list = static_cast<ListKind>(list);
+    if (auto it = j.find("d"); it != j.end()) f.data = *it;
+  } else {
+    int phase = 0;
+    ok &= Read(j, "t", &f.task) && Read(j, "p", &phase) && Read(j, "s", &f.started_ns) &&
+          Read(j, "tt", &f.timeout_timer) && Read(j, "td", &f.timeout_due_ns) &&
+          Read(j, "n", &f.iteration) && Read(j, "a", &f.attempt) && Read(j, "k", &f.key) &&
+          Read(j, "kd", &f.key_due_ns);
+    if (phase < 0 || phase > static_cast<int>(TaskPhase::kListen)) ok = false;
+    f.phase = static_cast<TaskPhase>(phase);
+    for (auto [key, field] : {std::pair{"in", &f.input}, {"ti", &f.tinput}, {"it", &f.items},
+                              {"e", &f.error}, {"c", &f.consumed}, {"m", &f.matched},
+                              {"d", &f.data}}) {
+      if (auto it = j.find(key); it != j.end()) *field = *it;
+    }
+  }
+  if (!ok) return Status::DataLoss("engine state: a frame has a field of the wrong type");
+  return f;
+}
+
+}  // namespace
+
+Json RunStateToJson(const RunState& s) {
+  Json stack = Json::array();
+  for (const Frame& f : s.stack) stack.push_back(FrameToJson(f));
+  Json j{{"v", kStateVersion},
+         {"run", s.run_id},
+         {"started", s.started_ns},
+         {"now", s.now_ns},
+         {"input", s.input},
+         {"context", s.context},
+         {"stack", std::move(stack)},
+         {"steps", s.steps},
+         {"effects", s.effects},
+         {"timers", s.timers},
+         {"inbox", s.inbox},
+         {"status", static_cast<int>(s.status)},
+         {"stop", static_cast<int>(s.stop_reason)}};
+  if (!s.workflow_timer.empty()) j["wtimer"] = s.workflow_timer;
+  if (!s.waiting_on.empty()) j["waiting"] = s.waiting_on;
+  if (s.effect_indeterminate) j["indeterminate"] = true;
+  if (!s.pending_call.is_null()) j["call"] = s.pending_call;
+  return j;
+}
+
+Result<RunState> RunStateFromJson(const Json& j) {
+  if (!j.is_object() || j.value("v", 0) != kStateVersion) {
+    return Status::DataLoss("engine state: not a version " + std::to_string(kStateVersion) +
+                            " state");
+  }
+  RunState s;
+  int status = 0;
+  int stop = 0;
+  bool ok = Read(j, "run", &s.run_id) && Read(j, "started", &s.started_ns) &&
+            Read(j, "now", &s.now_ns) && Read(j, "steps", &s.steps) &&
+            Read(j, "effects", &s.effects) && Read(j, "timers", &s.timers) &&
+            Read(j, "status", &status) && Read(j, "stop", &stop) &&
+            Read(j, "wtimer", &s.workflow_timer) && Read(j, "waiting", &s.waiting_on) &&
+            Read(j, "indeterminate", &s.effect_indeterminate);
+  if (!ok) return Status::DataLoss("engine state: a field has the wrong type");
+  s.status = static_cast<storage::RunStatus>(status);
+  s.stop_reason = static_cast<storage::StopReason>(stop);
+  if (auto it = j.find("input"); it != j.end()) s.input = *it;
+  if (auto it = j.find("context"); it != j.end()) s.context = *it;
+  if (auto it = j.find("inbox"); it != j.end() && it->is_array()) s.inbox = *it;
+  if (auto it = j.find("call"); it != j.end()) s.pending_call = *it;
+  auto stack = j.find("stack");
+  if (stack == j.end() || !stack->is_array()) {
+    return Status::DataLoss("engine state: no stack");
+  }
+  for (const Json& frame : *stack) {
+    CAIRN_ASSIGN_OR_RETURN(Frame f, FrameFromJson(frame));
+    s.stack.push_back(std::move(f));
+  }
+  return s;
+}
+
+}  // namespace cairn::engine
