@@ -11,12 +11,14 @@
 #include <cstdint>
 #include <cstdlib>
 #include <list>
+#include <mutex>
 #include <optional>
 #include <unordered_map>
 
 extern "C" {
 #include <jq.h>
 #include <jv.h>
+#include <oniguruma.h>
 }
 
 #include "base/limits.h"
@@ -235,12 +237,19 @@ size_t RefusalScan::IdentEnd(size_t i) const {
   }
 }
 
+// jq 1.6 NUMBER: ([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?, so in `1else` or `1env`
+// the letters start a word.
 size_t RefusalScan::NumberEnd(size_t i) const {
-  while (i < text_.size() && (IsDigit(text_[i]) || text_[i] == '.')) ++i;
+  while (i < text_.size() && IsDigit(text_[i])) ++i;
+  if (i < text_.size() && text_[i] == '.') ++i;
+  while (i < text_.size() && IsDigit(text_[i])) ++i;
   if (i < text_.size() && (text_[i] == 'e' || text_[i] == 'E')) {
-    ++i;
-    if (i < text_.size() && (text_[i] == '+' || text_[i] == '-')) ++i;
-    while (i < text_.size() && IsDigit(text_[i])) ++i;
+    size_t digits = i + 1;
+    if (digits < text_.size() && (text_[digits] == '+' || text_[digits] == '-')) ++digits;
+    if (digits < text_.size() && IsDigit(text_[digits])) {
+      i = digits;
+      while (i < text_.size() && IsDigit(text_[i])) ++i;
+    }
   }
   return i;
 }
@@ -415,22 +424,24 @@ Status CheckNoHomeJqFile() {
 // ---------------------------------------------------------------------------------------
 // JSON <-> jv. Every function that takes a jv consumes it, as libjq's own do.
 
-// The message of an invalid jv (consumed): a string as is, another value as JSON text.
-std::string TakeInvalidMessage(jv invalid) {
-  jv message = jv_invalid_get_msg(invalid);
+// `value` (consumed) as message text: a string as is, null or invalid as "", another
+// value as compact JSON.
+std::string TakeText(jv value) {
   std::string text;
-  if (jv_get_kind(message) == JV_KIND_STRING) {
-    text.assign(jv_string_value(message), jv_string_length_bytes(jv_copy(message)));
-    jv_free(message);
-  } else if (jv_get_kind(message) != JV_KIND_NULL) {
-    jv dumped = jv_dump_string(message, 0);
+  const jv_kind kind = jv_get_kind(value);
+  if (kind == JV_KIND_STRING) {
+    text.assign(jv_string_value(value), jv_string_length_bytes(jv_copy(value)));
+  } else if (kind != JV_KIND_NULL && kind != JV_KIND_INVALID) {
+    jv dumped = jv_dump_string(jv_copy(value), 0);
     text = jv_string_value(dumped);
     jv_free(dumped);
-  } else {
-    jv_free(message);
   }
+  jv_free(value);
   return text;
 }
+
+// The message of an invalid jv (consumed).
+std::string TakeInvalidMessage(jv invalid) { return TakeText(jv_invalid_get_msg(invalid)); }
 
 jv JsonToJv(const Json& value, size_t depth);
 
@@ -733,12 +744,12 @@ Result<Json> RunProgram(Program& program, std::string_view jq_text, jv program_i
   if (jv_is_valid(output)) {
     ResultReader reader;
     if (!reader.Read(output, 1, result)) status = ExpressionError(jq_text, reader.error());
-  } else if (jq_halted(state)) {
+  } else if (jq_halted(state)) {  // unreachable while halt and halt_error are refused
     jv_free(output);
-    jv message = jq_get_error_message(state);
-    jv_free(jq_get_exit_code(state));
-    status = ExpressionError(jq_text, "halted: " + Truncate(TakeInvalidMessage(jv_invalid_with_msg(message)),
-                                                            quoted_error_bytes_max));
+    std::string code = TakeText(jq_get_exit_code(state));
+    std::string message = TakeText(jq_get_error_message(state));
+    status = ExpressionError(jq_text, "halted (exit code " + (code.empty() ? "0" : code) +
+                                          "): " + Truncate(message, quoted_error_bytes_max));
   } else if (jv_invalid_has_msg(jv_copy(output))) {
     status = ExpressionError(jq_text, Truncate(TakeInvalidMessage(output), quoted_error_bytes_max));
   } else {
@@ -871,7 +882,15 @@ Result<Program*> Evaluator::Impl::Find(std::string_view jq_text,
   return entries.front().program.get();
 }
 
-Evaluator::Evaluator() : impl_(std::make_unique<Impl>()) {}
+Evaluator::Evaluator() : impl_(std::make_unique<Impl>()) {
+  // libjq's regex builtins leave oniguruma to initialise itself on first use, which is not
+  // thread-safe; do it once, before any Evaluator runs.
+  static std::once_flag regex_library_initialised;
+  std::call_once(regex_library_initialised, [] {
+    OnigEncoding encodings[] = {ONIG_ENCODING_UTF8};
+    onig_initialize(encodings, 1);
+  });
+}
 Evaluator::~Evaluator() = default;
 
 size_t Evaluator::cached_programs() const { return impl_->entries.size(); }

@@ -239,6 +239,10 @@ TEST(CheckExpressionTest, RefusalNamesWhy) {
   EXPECT_TRUE(IsError(CheckExpression("input", {}), StatusCode::kInvalidArgument, {"inputs"}));
   EXPECT_TRUE(IsError(CheckExpression("__cairn_strftime(\"%Z\")", {}),
                       StatusCode::kInvalidArgument, {"reserved"}));
+  // jq lexes `1env` as a number and a word, and so does the scan.
+  EXPECT_TRUE(IsError(CheckExpression("[1env]", {}), StatusCode::kInvalidArgument, {"`env`"}));
+  EXPECT_TRUE(CheckExpression("if . then 1else 2 end", {}).ok());
+  EXPECT_TRUE(CheckExpression("[1e3, 1.5e-3, .5]", {}).ok());
 }
 
 TEST(CheckExpressionTest, RefusesInEveryCodePosition) {
