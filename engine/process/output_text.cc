@@ -66,6 +66,10 @@ std::string Excerpt(std::string_view bytes, size_t bytes_max) {
          " bytes in all)";
 }
 
+std::string Quoted(std::string_view text, size_t bytes_max) {
+  return "'" + Excerpt(text, bytes_max) + "'";
+}
+
 void TailBuffer::Append(std::string_view bytes) {
   total_bytes_ += bytes.size();
   if (bytes.size() >= capacity_) {

@@ -25,6 +25,9 @@ std::string_view DropTrailingNewline(std::string_view text);
 // when something was cut: for putting untrusted output into an error detail.
 std::string Excerpt(std::string_view bytes, size_t bytes_max);
 
+// `text` cut to `bytes_max` bytes by Excerpt, in single quotes: a command in a message.
+std::string Quoted(std::string_view text, size_t bytes_max = 200);
+
 // Keeps the last `capacity` bytes of everything appended (a process's stderr, for error
 // messages), in amortised constant time per byte.
 class TailBuffer {

@@ -9,8 +9,6 @@
 namespace cairn::engine::process {
 namespace {
 
-constexpr size_t kCommandQuoteBytesMax = 200;
-
 Result<ReturnMode> ParseReturnMode(const Json& arguments) {
   auto it = arguments.find("return");
   if (it == arguments.end() || it->is_null()) return ReturnMode::kStdout;
@@ -91,10 +89,6 @@ Environment ShellEnvironment(const Environment& base, const ShellCommand& comman
   return environment;
 }
 
-std::string QuoteCommand(std::string_view command) {
-  return "'" + Excerpt(command, kCommandQuoteBytesMax) + "'";
-}
-
 Json OutputValue(std::string_view text) {
   Result<Json> parsed = ParseJson(text, "output", limits::tool_output_bytes_max);
   if (parsed.ok()) return std::move(parsed).value();
@@ -117,7 +111,7 @@ ToolResponse ShellResult(const ShellCommand& command, const ExitStatus& exit,
   if (!exit.success()) {
     return ToolResponse::Failed(
         error_type::kRuntime, 500, "Command failed",
-        "command " + QuoteCommand(command.command) + " " + exit.Describe() +
+        "command " + Quoted(command.command) + " " + exit.Describe() +
             StderrForDetail(stderr_bytes, stderr_detail_bytes_max));
   }
   switch (command.return_mode) {

@@ -72,9 +72,6 @@ ToolResponse ShellResult(const ShellCommand& command, const ExitStatus& exit,
                          std::string_view stdout_bytes, std::string_view stderr_bytes,
                          size_t stderr_detail_bytes_max);
 
-// `command` shortened for messages: "'echo hi'".
-std::string QuoteCommand(std::string_view command);
-
 // The JSON value of a stream's text: parsed if valid JSON, else the sanitized text without
 // one trailing newline.
 Json OutputValue(std::string_view text);

@@ -127,7 +127,7 @@ void ShellCall::Begin() {
     case Shared::Slot::kQueued:
       break;
     case Shared::Slot::kQueueFull:
-      Finish(TooManyCommands("command " + QuoteCommand(command_.command) + " was refused: " +
+      Finish(TooManyCommands("command " + Quoted(command_.command) + " was refused: " +
                              std::to_string(shared_->options.queued_calls_max) +
                              " commands are already waiting for one of " +
                              std::to_string(shared_->options.processes_max) +
@@ -190,7 +190,7 @@ void ShellCall::StartDetached() {
     if (!refused) ++shared_->detached;
   }
   if (refused) {
-    Finish(TooManyCommands("command " + QuoteCommand(command_.command) +
+    Finish(TooManyCommands("command " + Quoted(command_.command) +
                            " was refused: " + std::to_string(shared_->options.detached_max) +
                            " detached commands (await: false) are still running"));
     return;
@@ -227,7 +227,7 @@ void ShellCall::StartDetached() {
   }
   if (shutting_down) {
     child->Kill();
-    Finish(ShuttingDown("command " + QuoteCommand(command_.command)));
+    Finish(ShuttingDown("command " + Quoted(command_.command)));
     return;
   }
   Finish(ToolResponse::Ok(nullptr));
@@ -244,7 +244,7 @@ void ShellCall::OnOutput(std::string_view bytes, bool is_stderr) {
     child_->Kill();
     Finish(ToolResponse::Failed(
         error_type::kRuntime, 500, "Command output too large",
-        "command " + QuoteCommand(command_.command) + " wrote more than " +
+        "command " + Quoted(command_.command) + " wrote more than " +
             std::to_string(shared_->options.output_bytes_max) + " bytes to " +
             (is_stderr ? "stderr" : "stdout") + "; its process group was killed"));
     return;
@@ -263,7 +263,7 @@ void ShellCall::OnFinished(const ExitStatus& exit) {
 
 void ShellCall::OnTimeout() {
   if (answered_) return;
-  std::string what = "command " + QuoteCommand(command_.command);
+  std::string what = "command " + Quoted(command_.command);
   std::string millis = std::to_string(request_.timeout.count());
   if (child_) {
     child_->Kill();
@@ -280,7 +280,7 @@ void ShellCall::Cancel() {
   if (answered_) return;
   if (child_) child_->Kill();
   Finish(ShuttingDown(command_.command.empty() ? std::string("the command")
-                                               : "command " + QuoteCommand(command_.command)));
+                                               : "command " + Quoted(command_.command)));
 }
 
 void ShellCall::Finish(ToolResponse response) {
