@@ -4,11 +4,11 @@
 #include <cfloat>
 #include <cmath>
 #include <locale>
-#include <map>
 #include <optional>
 #include <regex>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -24,34 +24,73 @@ namespace {
 
 using Int128 = __int128;
 
+constexpr uint32_t kNone = UINT32_MAX;
+constexpr uint64_t kUnbounded = UINT64_MAX;
+
 // ---------------------------------------------------------------------------------------
 // Text
 
-std::string EscapeToken(std::string_view token) {
+// The longest prefix of `text` of at most `bytes_max` bytes that ends on a code point
+// boundary.
+std::string_view CutUtf8(std::string_view text, size_t bytes_max) {
+  if (text.size() <= bytes_max) return text;
+  size_t end = bytes_max;
+  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+  return text.substr(0, end);
+}
+
+// `text` cut to about `bytes_max` bytes, marking the cut.
+std::string Truncate(std::string_view text, size_t bytes_max) {
+  if (text.size() <= bytes_max) return std::string(text);
+  return std::string(CutUtf8(text, bytes_max)) + "...";
+}
+
+// One step of a JSON pointer: an object key or an array index. Keys point into the
+// document, so a path costs no copies until a message renders it.
+struct Token {
+  const std::string* name = nullptr;  // null for an index
+  size_t index = 0;
+};
+
+// Keys longer than this are cut in messages: a pointer is for a reader, and a hostile key
+// must not make every message megabytes long.
+constexpr size_t kTokenBytesMax = 128;
+
+// "/a/0/b~1c"; "(root)" for the empty pointer (the whole document).
+std::string RenderPointer(const std::vector<Token>& tokens) {
+  if (tokens.empty()) return "(root)";
   std::string out;
-  out.reserve(token.size());
-  for (char c : token) {
-    if (c == '~') {
-      out += "~0";
-    } else if (c == '/') {
-      out += "~1";
-    } else {
-      out += c;
+  for (const Token& token : tokens) {
+    out += '/';
+    if (!token.name) {
+      out += std::to_string(token.index);
+      continue;
     }
+    for (char c : CutUtf8(*token.name, kTokenBytesMax)) {
+      if (c == '~') {
+        out += "~0";
+      } else if (c == '/') {
+        out += "~1";
+      } else {
+        out += c;
+      }
+    }
+    if (token.name->size() > kTokenBytesMax) out += "...";
   }
   return out;
 }
 
-std::string ChildPointer(const std::string& pointer, std::string_view token) {
-  return pointer + "/" + EscapeToken(token);
-}
+// Pushes a token for the life of the scope.
+class PathScope {
+ public:
+  PathScope(std::vector<Token>& path, Token token) : path_(path) { path_.push_back(token); }
+  ~PathScope() { path_.pop_back(); }
+  PathScope(const PathScope&) = delete;
+  PathScope& operator=(const PathScope&) = delete;
 
-std::string ChildPointer(const std::string& pointer, size_t index) {
-  return pointer + "/" + std::to_string(index);
-}
-
-// How a pointer reads in a message: the empty pointer (the whole document) is "(root)".
-std::string At(const std::string& pointer) { return pointer.empty() ? "(root)" : pointer; }
+ private:
+  std::vector<Token>& path_;
+};
 
 // Decodes the code point starting at s[pos] and returns its length in bytes. A byte that does
 // not start a valid UTF-8 sequence decodes as U+FFFD on its own, so every string has a
@@ -107,21 +146,6 @@ std::wstring ToWide(std::string_view s, bool* valid = nullptr) {
   return out;
 }
 
-// The longest prefix of `text` of at most `bytes_max` bytes that ends on a code point
-// boundary.
-std::string_view CutUtf8(std::string_view text, size_t bytes_max) {
-  if (text.size() <= bytes_max) return text;
-  size_t end = bytes_max;
-  while (end > 0 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
-  return text.substr(0, end);
-}
-
-// `text` cut to about `bytes_max` bytes, marking the cut.
-std::string Truncate(std::string_view text, size_t bytes_max) {
-  if (text.size() <= bytes_max) return std::string(text);
-  return std::string(CutUtf8(text, bytes_max)) + "...";
-}
-
 constexpr size_t kPreviewBytesMax = 64;
 constexpr size_t kSchemaValuePreviewBytesMax = 120;
 
@@ -171,6 +195,10 @@ bool IsIntegral(const Json& value) {
   return std::isfinite(d) && std::trunc(d) == d;
 }
 
+bool IsFinite(const Json& number) {
+  return !number.is_number_float() || std::isfinite(number.get<double>());
+}
+
 // Sign of (d - i) for a finite d.
 int CompareDoubleToInteger(double d, Int128 i) {
   if (d < -0x1p63) return -1;  // below every int64
@@ -193,10 +221,6 @@ int CompareNumbers(const Json& a, const Json& b) {
   const Int128 x = *ExactInteger(a);
   const Int128 y = *ExactInteger(b);
   return (x > y) - (x < y);
-}
-
-bool IsFinite(const Json& number) {
-  return !number.is_number_float() || std::isfinite(number.get<double>());
 }
 
 // `divisor` is positive. Exact for integers; for fractions the quotient may be off an
@@ -232,17 +256,17 @@ constexpr uint64_t kSaturated = uint64_t{1} << 40;
 uint64_t SaturatingAdd(uint64_t a, uint64_t b) { return std::min(kSaturated, a + b); }
 uint64_t SaturatingMultiply(uint64_t a, uint64_t b) {
   if (a == 0 || b == 0) return 0;
-  return a > kSaturated / b ? kSaturated : a * b;
+  return a > kSaturated / b ? kSaturated : std::min(kSaturated, a * b);
 }
 
 bool IsHexDigit(wchar_t c) {
   return (c >= L'0' && c <= L'9') || (c >= L'a' && c <= L'f') || (c >= L'A' && c <= L'F');
 }
 
-// Walks an ECMAScript pattern once to refuse what std::regex would silently misread and to
-// estimate how many automaton states std::regex builds for it (repeats are unrolled:
-// `x{1000}` is a thousand copies of `x`), which bounds matching time and stack. The walk
-// is lenient about syntax: std::regex itself reports malformed patterns afterwards.
+// Walks an ECMAScript pattern once to refuse what std::regex would silently read otherwise
+// than JavaScript does, and to estimate how many automaton states std::regex builds for it
+// (repeats are unrolled: `x{1000}` is a thousand copies of `x`), which bounds matching time
+// and stack. Lenient about other syntax: std::regex reports malformed patterns afterwards.
 class PatternScanner {
  public:
   explicit PatternScanner(const std::wstring& pattern) : pattern_(pattern) {}
@@ -250,7 +274,7 @@ class PatternScanner {
   // Returns the state estimate, or sets error().
   uint64_t Scan() {
     uint64_t states = Alternation();
-    while (error_.empty() && pos_ < pattern_.size()) {  // a stray ')': let std::regex say so
+    while (!AtEnd()) {  // a stray ')': std::regex reports it
       ++pos_;
       states = SaturatingAdd(states, Alternation());
     }
@@ -321,16 +345,17 @@ class PatternScanner {
     return 1;
   }
 
-  // Escapes that std::regex would take as the letter itself (ECMAScript's identity escape)
-  // would silently change meaning: \p{L} would match "p{L}". Refuse them.
+  // std::regex takes an unknown letter escape as the letter (\p{L} would match "p{L}"), and
+  // JavaScript patterns often use such escapes: refuse them instead.
   void Escape(bool in_class) {
     ++pos_;  // '\'
-    const wchar_t c = Peek();
-    if (c == L'\0' && pos_ >= pattern_.size()) return;  // std::regex reports the trailing '\'
-    ++pos_;
+    if (pos_ >= pattern_.size()) return;  // std::regex reports the trailing '\'
+    const wchar_t c = pattern_[pos_++];
     if (c >= L'1' && c <= L'9') {
-      if (!in_class) error_ = "backreferences (\\" + std::string(1, static_cast<char>(c)) +
-                              ") are not supported";
+      if (!in_class) {
+        error_ = "backreferences (\\" + std::string(1, static_cast<char>(c)) +
+                 ") are not supported";
+      }
       return;
     }
     if (c == L'u') return UnicodeEscape();
@@ -341,6 +366,7 @@ class PatternScanner {
     }
   }
 
+  // Strings are matched as code points, so half of a UTF-16 pair would never match.
   void UnicodeEscape() {
     if (!(IsHexDigit(Peek()) && IsHexDigit(Peek(1)) && IsHexDigit(Peek(2)) &&
           IsHexDigit(Peek(3)))) {
@@ -356,28 +382,41 @@ class PatternScanner {
   }
 
   uint64_t Quantified(uint64_t atom) {
-    if (AtEnd()) return atom;
-    uint64_t states = atom;
-    const wchar_t c = Peek();
-    if (c == L'*' || c == L'?') {
-      ++pos_;
-      states = SaturatingAdd(atom, 2);
-    } else if (c == L'+') {
-      ++pos_;
-      states = SaturatingAdd(SaturatingMultiply(atom, 2), 2);  // x+ is x x*
-    } else if (c == L'{') {
-      const std::optional<uint64_t> copies = Braces();
-      if (!copies) return atom;
-      states = SaturatingAdd(SaturatingMultiply(atom, std::max<uint64_t>(*copies, 1)), 2);
-    } else {
-      return atom;
-    }
+    const std::optional<uint64_t> states = Quantifier(atom);
+    if (!states) return atom;
     if (Peek() == L'?') ++pos_;  // lazy
-    return states;
+    // std::regex reads "a**" or "a{2}{3}" as a repeat of a repeat; JavaScript refuses them.
+    if (!AtEnd() && (Peek() == L'*' || Peek() == L'+' || Peek() == L'?' || Braces(false))) {
+      error_ = "a quantifier cannot follow another quantifier";
+    }
+    return *states;
   }
 
-  // {m}, {m,} or {m,n}: how many copies std::regex unrolls; nullopt if not a repeat.
-  std::optional<uint64_t> Braces() {
+  // The states of `atom` under the quantifier at pos_ (consumed), or nullopt if none.
+  std::optional<uint64_t> Quantifier(uint64_t atom) {
+    if (AtEnd()) return std::nullopt;
+    switch (Peek()) {
+      case L'*':
+      case L'?':
+        ++pos_;
+        return SaturatingAdd(atom, 2);
+      case L'+':
+        ++pos_;
+        return SaturatingAdd(SaturatingMultiply(atom, 2), 2);  // x+ is x x*
+      case L'{': {
+        const std::optional<uint64_t> copies = Braces(true);
+        if (!copies) return std::nullopt;
+        return SaturatingAdd(SaturatingMultiply(atom, std::max<uint64_t>(*copies, 1)), 2);
+      }
+      default:
+        return std::nullopt;
+    }
+  }
+
+  // {m}, {m,} or {m,n} at pos_: how many copies std::regex unrolls; nullopt if not a repeat.
+  // Consumes it if `consume`.
+  std::optional<uint64_t> Braces(bool consume) {
+    if (Peek() != L'{') return std::nullopt;
     size_t p = pos_ + 1;
     const auto number = [&]() -> std::optional<uint64_t> {
       if (p >= pattern_.size() || pattern_[p] < L'0' || pattern_[p] > L'9') return std::nullopt;
@@ -396,7 +435,7 @@ class PatternScanner {
       copies = high ? std::max(*high, *low) : SaturatingAdd(*low, 1);
     }
     if (p >= pattern_.size() || pattern_[p] != L'}') return std::nullopt;
-    pos_ = p + 1;
+    if (consume) pos_ = p + 1;
     return copies;
   }
 
@@ -465,50 +504,77 @@ Result<Pattern> CompilePattern(const std::string& source) {
 enum TypeBit : uint8_t {
   kTypeNull = 1 << 0,
   kTypeBoolean = 1 << 1,
-  kTypeObject = 1 << 2,
-  kTypeArray = 1 << 3,
-  kTypeNumber = 1 << 4,
-  kTypeString = 1 << 5,
-  kTypeInteger = 1 << 6,
+  kTypeInteger = 1 << 2,
+  kTypeNumber = 1 << 3,
+  kTypeString = 1 << 4,
+  kTypeArray = 1 << 5,
+  kTypeObject = 1 << 6,
 };
+
+constexpr std::pair<std::string_view, uint8_t> kTypeNames[] = {
+    {"null", kTypeNull},     {"boolean", kTypeBoolean}, {"integer", kTypeInteger},
+    {"number", kTypeNumber}, {"string", kTypeString},   {"array", kTypeArray},
+    {"object", kTypeObject}};
+
+// "null or string".
+std::string TypeNames(uint8_t types) {
+  std::string out;
+  for (const auto& [name, bit] : kTypeNames) {
+    if (!(types & bit)) continue;
+    if (!out.empty()) out += " or ";
+    out += name;
+  }
+  return out;
+}
 
 struct Node {
   enum class Kind : uint8_t { kTrue, kFalse, kObject };
   Kind kind = Kind::kTrue;
-  std::string pointer;  // where it is in the schema
-
   uint8_t types = 0;  // TypeBit mask; 0 when there is no `type`
-  std::string type_names;  // "string or null", for messages
-  const Json* enum_values = nullptr;  // these point into Impl::document
-  const Json* const_value = nullptr;
+  bool unique_items = false;
 
+  // Where the node is in the schema: under `keyword` of `parent`, at `member` of it for
+  // properties, $defs and the arrays of schemas.
+  uint32_t parent = kNone;
+  const std::string* keyword = nullptr;
+  std::optional<Token> member;
+
+  // These point into Impl::document.
+  const Json* enum_values = nullptr;
+  const Json* const_value = nullptr;
   const Json* minimum = nullptr;
   const Json* maximum = nullptr;
   const Json* exclusive_minimum = nullptr;
   const Json* exclusive_maximum = nullptr;
   const Json* multiple_of = nullptr;
 
-  std::optional<uint64_t> min_length;
-  std::optional<uint64_t> max_length;
-  std::optional<Pattern> pattern;
+  uint64_t min_length = 0;
+  uint64_t max_length = kUnbounded;
+  std::unique_ptr<const Pattern> pattern;
 
   std::vector<uint32_t> prefix_items;
-  std::optional<uint32_t> items;
-  std::optional<uint64_t> min_items;
-  std::optional<uint64_t> max_items;
-  bool unique_items = false;
+  uint32_t items = kNone;
+  uint64_t min_items = 0;
+  uint64_t max_items = kUnbounded;
 
   std::vector<std::pair<const std::string*, uint32_t>> properties;  // sorted by name
   std::vector<const std::string*> required;
-  std::optional<uint32_t> additional_properties;
-  std::optional<uint64_t> min_properties;
-  std::optional<uint64_t> max_properties;
+  uint32_t additional_properties = kNone;
+  uint64_t min_properties = 0;
+  uint64_t max_properties = kUnbounded;
 
   std::vector<uint32_t> all_of;
   std::vector<uint32_t> any_of;
   std::vector<uint32_t> one_of;
-  std::optional<uint32_t> not_schema;
-  std::optional<uint32_t> ref;
+  uint32_t not_schema = kNone;
+  uint32_t ref = kNone;
+
+  bool HasNumberKeywords() const {
+    return minimum || maximum || exclusive_minimum || exclusive_maximum || multiple_of;
+  }
+  bool HasStringKeywords() const {
+    return min_length > 0 || max_length != kUnbounded || pattern;
+  }
 
   // Subschemas applied to the same value (not to a part of it): a cycle through these
   // would never end.
@@ -516,8 +582,8 @@ struct Node {
     std::vector<uint32_t> out = all_of;
     out.insert(out.end(), any_of.begin(), any_of.end());
     out.insert(out.end(), one_of.begin(), one_of.end());
-    if (not_schema) out.push_back(*not_schema);
-    if (ref) out.push_back(*ref);
+    if (not_schema != kNone) out.push_back(not_schema);
+    if (ref != kNone) out.push_back(ref);
     return out;
   }
 };
@@ -528,6 +594,16 @@ struct CompiledSchema::Impl {
   Json document;
   std::vector<Node> nodes;  // nodes[0] is the root
   CompiledSchema::Options options;
+
+  // The pointer to nodes[index] in the document, as tokens.
+  std::vector<Token> Location(uint32_t index) const {
+    std::vector<Token> reversed;
+    for (uint32_t at = index; nodes[at].parent != kNone; at = nodes[at].parent) {
+      if (nodes[at].member) reversed.push_back(*nodes[at].member);
+      reversed.push_back({nodes[at].keyword, 0});
+    }
+    return {reversed.rbegin(), reversed.rend()};
+  }
 };
 
 namespace {
@@ -611,8 +687,8 @@ std::string SupportedKeywords() {
   return out;
 }
 
-// Keywords that only describe (or hold subschemas for $ref): allowed beside $ref in every
-// draft, because no draft gives them a different meaning there.
+// Keywords that only describe, or hold subschemas for $ref: no draft gives them a different
+// meaning beside $ref.
 bool IsAnnotation(Keyword keyword) {
   switch (keyword) {
     case Keyword::kAnnotationString:
@@ -642,115 +718,92 @@ std::optional<Dialect> DialectOf(std::string uri) {
   return std::nullopt;
 }
 
-Status Malformed(const std::string& at, const std::string& problem) {
-  return Status::InvalidArgument(At(at) + ": " + problem);
-}
-
-Status ExpectType(const Json& value, const std::string& at, bool ok, std::string_view expected) {
-  if (ok) return Status::Ok();
-  return Malformed(at, "expected " + std::string(expected) + ", got " +
-                           std::string(JsonTypeName(value)));
-}
-
-Status ReadNumber(const Json& value, const std::string& at, const Json** out) {
-  CAIRN_RETURN_IF_ERROR(ExpectType(value, at, value.is_number(), "a number"));
-  if (!IsFinite(value)) return Malformed(at, "expected a finite number");
-  *out = &value;
-  return Status::Ok();
-}
-
-Status ReadCount(const Json& value, const std::string& at, std::optional<uint64_t>* out) {
-  CAIRN_RETURN_IF_ERROR(ExpectType(value, at, value.is_number(), "a non-negative integer"));
-  if (!IsIntegral(value) || CompareNumbers(value, Json(0)) < 0) {
-    return Malformed(at, "expected a non-negative integer, got " + DumpJson(value));
-  }
-  const double as_double = value.get<double>();
-  *out = as_double >= 0x1p64 ? UINT64_MAX : static_cast<uint64_t>(*ExactInteger(value));
-  return Status::Ok();
-}
-
-Status ReadTypes(const Json& value, const std::string& at, Node* node) {
-  static constexpr std::pair<std::string_view, uint8_t> kNames[] = {
-      {"null", kTypeNull},     {"boolean", kTypeBoolean}, {"object", kTypeObject},
-      {"array", kTypeArray},   {"number", kTypeNumber},   {"string", kTypeString},
-      {"integer", kTypeInteger}};
-  const Json list = value.is_array() ? value : Json::array({value});
-  if (!value.is_string() && !value.is_array()) {
-    return Malformed(at, "expected a type name or an array of them, got " +
-                             std::string(JsonTypeName(value)));
-  }
-  if (list.empty()) return Malformed(at, "expected at least one type name");
-  for (size_t i = 0; i < list.size(); ++i) {
-    const std::string item_at = value.is_array() ? ChildPointer(at, i) : at;
-    CAIRN_RETURN_IF_ERROR(ExpectType(list[i], item_at, list[i].is_string(), "a type name"));
-    const auto& name = list[i].get_ref<const std::string&>();
-    const auto* found = std::find_if(std::begin(kNames), std::end(kNames),
-                                     [&](const auto& entry) { return entry.first == name; });
-    if (found == std::end(kNames)) {
-      return Malformed(item_at, "unknown type " + DumpJson(list[i]) +
-                                    " (expected null, boolean, object, array, number, string "
-                                    "or integer)");
-    }
-    if (node->types & found->second) return Malformed(item_at, "type " + name + " repeated");
-    node->types |= found->second;
-    if (!node->type_names.empty()) node->type_names += " or ";
-    node->type_names += name;
-  }
-  return Status::Ok();
-}
-
-Status ReadRequired(const Json& value, const std::string& at, Node* node) {
-  CAIRN_RETURN_IF_ERROR(ExpectType(value, at, value.is_array(), "an array of property names"));
-  for (size_t i = 0; i < value.size(); ++i) {
-    const std::string item_at = ChildPointer(at, i);
-    CAIRN_RETURN_IF_ERROR(ExpectType(value[i], item_at, value[i].is_string(), "a string"));
-    for (size_t j = 0; j < i; ++j) {
-      if (value[j] == value[i]) return Malformed(item_at, DumpJson(value[i]) + " repeated");
-    }
-    node->required.push_back(&value[i].get_ref<const std::string&>());
-  }
-  return Status::Ok();
-}
-
 // A $ref waiting for every subschema to be compiled.
 struct PendingRef {
   uint32_t node = 0;
-  std::string at;  // pointer of the $ref keyword
-  std::string text;
+  const std::string* keyword = nullptr;  // the "$ref" key, for the pointer in messages
+  const std::string* text = nullptr;
 };
 
-// Compiles Impl::document into Impl::nodes. One use.
+// "#/$defs/a%20b" -> "/$defs/a b": the fragment of a $ref, percent-decoded. nullopt if the
+// encoding is bad.
+std::optional<std::string> PercentDecode(std::string_view fragment) {
+  std::string out;
+  for (size_t i = 0; i < fragment.size(); ++i) {
+    if (fragment[i] != '%') {
+      out += fragment[i];
+      continue;
+    }
+    if (i + 2 >= fragment.size() || !IsHexDigit(static_cast<wchar_t>(fragment[i + 1])) ||
+        !IsHexDigit(static_cast<wchar_t>(fragment[i + 2]))) {
+      return std::nullopt;
+    }
+    out += static_cast<char>(std::stoi(std::string(fragment.substr(i + 1, 2)), nullptr, 16));
+    i += 2;
+  }
+  return out;
+}
+
+// Splits a JSON pointer ("" or "/a/b~1c") into unescaped tokens; nullopt if a '~' is not
+// followed by 0 or 1.
+std::optional<std::vector<std::string>> SplitPointer(std::string_view pointer) {
+  std::vector<std::string> tokens;
+  for (size_t pos = 0; pos < pointer.size(); ++pos) {
+    if (pointer[pos] == '/') {
+      tokens.emplace_back();
+    } else if (pointer[pos] == '~') {
+      if (pos + 1 == pointer.size() || (pointer[pos + 1] != '0' && pointer[pos + 1] != '1')) {
+        return std::nullopt;
+      }
+      tokens.back() += pointer[++pos] == '0' ? '~' : '/';
+    } else {
+      tokens.back() += pointer[pos];
+    }
+  }
+  return tokens;
+}
+
+// Compiles Impl::document into Impl::nodes. One use. Errors name the pointer being compiled
+// (path_), which costs nothing until an error is reported.
 class Compiler {
  public:
   explicit Compiler(Impl& impl) : impl_(impl) {}
 
   Status Run() {
     const Json& root = impl_.document;
-    if (JsonDepth(root) > limits::json_depth_max) {
-      return Status::InvalidArgument("schema nests deeper than " +
-                                     std::to_string(limits::json_depth_max) + " levels");
-    }
     if (root.is_object()) CAIRN_RETURN_IF_ERROR(ReadDialect(root));
-    CAIRN_RETURN_IF_ERROR(CompileSchema(root, "").status());
+    CAIRN_RETURN_IF_ERROR(CompileSchema(root, kNone, nullptr, std::nullopt).status());
     CAIRN_RETURN_IF_ERROR(ResolveRefs());
     return CheckCycles();
   }
 
  private:
+  Status Malformed(const std::string& problem) const {
+    return Status::InvalidArgument(RenderPointer(path_) + ": " + problem);
+  }
+
+  Status Expect(const Json& value, bool ok, std::string_view expected) const {
+    if (ok) return Status::Ok();
+    return Malformed("expected " + std::string(expected) + ", got " +
+                     std::string(JsonTypeName(value)));
+  }
+
   Status ReadDialect(const Json& root) {
     const auto it = root.find("$schema");
     if (it == root.end()) return Status::Ok();
-    CAIRN_RETURN_IF_ERROR(ExpectType(*it, "/$schema", it->is_string(), "a string"));
+    const PathScope scope(path_, {&it.key(), 0});
+    CAIRN_RETURN_IF_ERROR(Expect(*it, it->is_string(), "a string"));
     const std::optional<Dialect> dialect = DialectOf(it->get<std::string>());
     if (!dialect) {
-      return Malformed("/$schema", DumpJson(*it) + " is not supported (supported: draft-06, "
-                                   "draft-07, 2019-09 and 2020-12 meta-schemas)");
+      return Malformed(DumpJson(*it) + " is not supported (supported: draft-06, draft-07, "
+                                       "2019-09 and 2020-12 meta-schemas)");
     }
     dialect_ = *dialect;
     return Status::Ok();
   }
 
-  Result<uint32_t> CompileSchema(const Json& schema, const std::string& pointer) {
+  Result<uint32_t> CompileSchema(const Json& schema, uint32_t parent,
+                                 const std::string* keyword, std::optional<Token> member) {
     if (impl_.nodes.size() >= limits::definition_nodes_max) {
       return Status::InvalidArgument("schema has more than " +
                                      std::to_string(limits::definition_nodes_max) +
@@ -758,234 +811,297 @@ class Compiler {
     }
     const auto index = static_cast<uint32_t>(impl_.nodes.size());
     impl_.nodes.emplace_back();  // reserves the index; filled in below
-    by_pointer_.emplace(pointer, index);
+    node_of_.emplace(&schema, index);
     Node node;
-    node.pointer = pointer;
+    node.parent = parent;
+    node.keyword = keyword;
+    node.member = member;
     if (schema.is_boolean()) {
       node.kind = schema.get<bool>() ? Node::Kind::kTrue : Node::Kind::kFalse;
     } else if (schema.is_object()) {
       node.kind = Node::Kind::kObject;
       CAIRN_RETURN_IF_ERROR(CompileKeywords(schema, index, &node));
     } else {
-      return Malformed(pointer, "expected a schema (an object or a boolean), got " +
-                                    std::string(JsonTypeName(schema)));
+      return Malformed("expected a schema (an object or a boolean), got " +
+                       std::string(JsonTypeName(schema)));
     }
     impl_.nodes[index] = std::move(node);
     return index;
   }
 
   Status CompileKeywords(const Json& schema, uint32_t index, Node* node) {
-    const std::string& pointer = node->pointer;
-    std::string beside_ref;  // first validation keyword, for the $ref check
+    const std::string* beside_ref = nullptr;  // the first validation keyword
     for (auto it = schema.begin(); it != schema.end(); ++it) {
-      const std::string& name = it.key();
-      const Json& value = it.value();
-      const std::string at = ChildPointer(pointer, name);
-      const std::optional<Keyword> keyword = FindKeyword(name);
+      const PathScope scope(path_, {&it.key(), 0});
+      const std::optional<Keyword> keyword = FindKeyword(it.key());
       if (!keyword) {
-        return Malformed(at, "keyword not supported (supported: " + SupportedKeywords() + ")");
+        return Malformed("keyword not supported (supported: " + SupportedKeywords() + ")");
       }
-      if (!IsAnnotation(*keyword) && beside_ref.empty()) beside_ref = name;
-      if ((*keyword == Keyword::kSchema || *keyword == Keyword::kId) && !pointer.empty()) {
-        return Malformed(at, name + " is supported only at the root of the schema");
+      if (!IsAnnotation(*keyword) && !beside_ref) beside_ref = &it.key();
+      if ((*keyword == Keyword::kSchema || *keyword == Keyword::kId) && index != 0) {
+        return Malformed(it.key() + " is supported only at the root of the schema");
       }
-      CAIRN_RETURN_IF_ERROR(CompileKeyword(*keyword, value, at, index, node));
+      CAIRN_RETURN_IF_ERROR(CompileKeyword(*keyword, it.key(), it.value(), index, node));
     }
-    const bool has_ref = schema.contains("$ref");
+    const auto ref = schema.find("$ref");
     const bool siblings_apply = dialect_ == Dialect::kDraft2019 || dialect_ == Dialect::kDraft2020;
-    if (has_ref && !beside_ref.empty() && !siblings_apply) {
-      return Malformed(ChildPointer(pointer, "$ref"),
-                       "\"" + beside_ref + "\" beside $ref is ignored by draft-07 and applied "
+    if (ref != schema.end() && beside_ref && !siblings_apply) {
+      const PathScope scope(path_, {&ref.key(), 0});
+      return Malformed("\"" + *beside_ref + "\" beside $ref is ignored by draft-07 and applied "
                        "by 2019-09 and later; set \"$schema\" to "
                        "\"https://json-schema.org/draft/2020-12/schema\" or move it into allOf");
     }
     return Status::Ok();
   }
 
-  Status CompileKeyword(Keyword keyword, const Json& value, const std::string& at,
+  Status CompileKeyword(Keyword keyword, const std::string& name, const Json& value,
                         uint32_t index, Node* node) {
     switch (keyword) {
       case Keyword::kAnnotationString:
-        return ExpectType(value, at, value.is_string(), "a string");
+      case Keyword::kId:
+        return Expect(value, value.is_string(), "a string");
       case Keyword::kFormat:  // an annotation: accepted, not checked (see the header)
-        return ExpectType(value, at, value.is_string(), "a string");
+        return Expect(value, value.is_string(), "a string");
       case Keyword::kAnnotationBoolean:
-        return ExpectType(value, at, value.is_boolean(), "a boolean");
+        return Expect(value, value.is_boolean(), "a boolean");
       case Keyword::kAnnotationAny:
-        return Status::Ok();
-      case Keyword::kExamples:
-        return ExpectType(value, at, value.is_array(), "an array");
       case Keyword::kSchema:  // read by ReadDialect
         return Status::Ok();
-      case Keyword::kId:
-        return ExpectType(value, at, value.is_string(), "a string");
+      case Keyword::kExamples:
+        return Expect(value, value.is_array(), "an array");
       case Keyword::kDefs:
-        return CompileSchemaMap(value, at, nullptr);
+        return CompileSchemaMap(value, index, &name, nullptr);
       case Keyword::kRef:
-        CAIRN_RETURN_IF_ERROR(ExpectType(value, at, value.is_string(), "a string"));
-        refs_.push_back({index, at, value.get<std::string>()});
+        CAIRN_RETURN_IF_ERROR(Expect(value, value.is_string(), "a string"));
+        refs_.push_back({index, &name, &value.get_ref<const std::string&>()});
         return Status::Ok();
       default:
-        return CompileAssertion(keyword, value, at, node);
+        return CompileAssertion(keyword, name, value, index, node);
     }
   }
 
-  Status CompileAssertion(Keyword keyword, const Json& value, const std::string& at,
-                          Node* node) {
+  Status CompileAssertion(Keyword keyword, const std::string& name, const Json& value,
+                          uint32_t index, Node* node) {
     switch (keyword) {
-      case Keyword::kType: return ReadTypes(value, at, node);
+      case Keyword::kType: return ReadTypes(value, node);
       case Keyword::kEnum:
-        CAIRN_RETURN_IF_ERROR(ExpectType(value, at, value.is_array(), "an array"));
+        CAIRN_RETURN_IF_ERROR(Expect(value, value.is_array(), "an array"));
         node->enum_values = &value;
         return Status::Ok();
       case Keyword::kConst: node->const_value = &value; return Status::Ok();
-      case Keyword::kMinimum: return ReadNumber(value, at, &node->minimum);
-      case Keyword::kMaximum: return ReadNumber(value, at, &node->maximum);
-      case Keyword::kExclusiveMinimum: return ReadNumber(value, at, &node->exclusive_minimum);
-      case Keyword::kExclusiveMaximum: return ReadNumber(value, at, &node->exclusive_maximum);
-      case Keyword::kMultipleOf:
-        CAIRN_RETURN_IF_ERROR(ReadNumber(value, at, &node->multiple_of));
-        if (CompareNumbers(value, Json(0)) <= 0) {
-          return Malformed(at, "expected a number greater than 0, got " + DumpJson(value));
-        }
-        return Status::Ok();
-      case Keyword::kMinLength: return ReadCount(value, at, &node->min_length);
-      case Keyword::kMaxLength: return ReadCount(value, at, &node->max_length);
-      case Keyword::kPattern: return ReadPattern(value, at, node);
-      case Keyword::kMinItems: return ReadCount(value, at, &node->min_items);
-      case Keyword::kMaxItems: return ReadCount(value, at, &node->max_items);
+      case Keyword::kMinimum: return ReadNumber(value, &node->minimum);
+      case Keyword::kMaximum: return ReadNumber(value, &node->maximum);
+      case Keyword::kExclusiveMinimum: return ReadNumber(value, &node->exclusive_minimum);
+      case Keyword::kExclusiveMaximum: return ReadNumber(value, &node->exclusive_maximum);
+      case Keyword::kMultipleOf: return ReadMultipleOf(value, node);
+      case Keyword::kMinLength: return ReadCount(value, &node->min_length);
+      case Keyword::kMaxLength: return ReadCount(value, &node->max_length);
+      case Keyword::kPattern: return ReadPattern(value, node);
+      case Keyword::kMinItems: return ReadCount(value, &node->min_items);
+      case Keyword::kMaxItems: return ReadCount(value, &node->max_items);
       case Keyword::kUniqueItems:
-        CAIRN_RETURN_IF_ERROR(ExpectType(value, at, value.is_boolean(), "a boolean"));
+        CAIRN_RETURN_IF_ERROR(Expect(value, value.is_boolean(), "a boolean"));
         node->unique_items = value.get<bool>();
         return Status::Ok();
-      case Keyword::kMinProperties: return ReadCount(value, at, &node->min_properties);
-      case Keyword::kMaxProperties: return ReadCount(value, at, &node->max_properties);
-      case Keyword::kRequired: return ReadRequired(value, at, node);
-      default: return CompileApplicator(keyword, value, at, node);
+      case Keyword::kMinProperties: return ReadCount(value, &node->min_properties);
+      case Keyword::kMaxProperties: return ReadCount(value, &node->max_properties);
+      case Keyword::kRequired: return ReadRequired(value, node);
+      default: return CompileApplicator(keyword, name, value, index, node);
     }
   }
 
-  Status CompileApplicator(Keyword keyword, const Json& value, const std::string& at,
-                           Node* node) {
+  Status CompileApplicator(Keyword keyword, const std::string& name, const Json& value,
+                           uint32_t index, Node* node) {
     switch (keyword) {
       case Keyword::kItems:
         if (value.is_array()) {
-          return Malformed(at, "the array form of items (draft-07 tuples) is not supported; "
-                               "use prefixItems");
+          return Malformed("the array form of items (draft-07 tuples) is not supported; use "
+                           "prefixItems");
         }
-        return CompileOne(value, at, &node->items);
-      case Keyword::kPrefixItems: return CompileSchemaArray(value, at, &node->prefix_items);
-      case Keyword::kProperties: return CompileSchemaMap(value, at, &node->properties);
+        return CompileOne(value, index, name, &node->items);
+      case Keyword::kPrefixItems: return CompileSchemaArray(value, index, name, &node->prefix_items);
+      case Keyword::kProperties: return CompileSchemaMap(value, index, &name, &node->properties);
       case Keyword::kAdditionalProperties:
-        return CompileOne(value, at, &node->additional_properties);
-      case Keyword::kAllOf: return CompileSchemaArray(value, at, &node->all_of);
-      case Keyword::kAnyOf: return CompileSchemaArray(value, at, &node->any_of);
-      case Keyword::kOneOf: return CompileSchemaArray(value, at, &node->one_of);
-      case Keyword::kNot: return CompileOne(value, at, &node->not_schema);
-      default: CAIRN_ASSERT(false, "keyword without a compiler");
+        return CompileOne(value, index, name, &node->additional_properties);
+      case Keyword::kAllOf: return CompileSchemaArray(value, index, name, &node->all_of);
+      case Keyword::kAnyOf: return CompileSchemaArray(value, index, name, &node->any_of);
+      case Keyword::kOneOf: return CompileSchemaArray(value, index, name, &node->one_of);
+      case Keyword::kNot: return CompileOne(value, index, name, &node->not_schema);
+      default: CAIRN_ASSERT(false, "a JSON Schema keyword without a compiler");
     }
     return Status::Ok();
   }
 
-  Status ReadPattern(const Json& value, const std::string& at, Node* node) {
-    CAIRN_RETURN_IF_ERROR(ExpectType(value, at, value.is_string(), "a string"));
-    Result<Pattern> pattern = CompilePattern(value.get<std::string>());
-    if (!pattern.ok()) return Malformed(at, pattern.status().message());
-    node->pattern = std::move(pattern).value();
+  Status ReadNumber(const Json& value, const Json** out) const {
+    CAIRN_RETURN_IF_ERROR(Expect(value, value.is_number(), "a number"));
+    if (!IsFinite(value)) return Malformed("expected a finite number");
+    *out = &value;
     return Status::Ok();
   }
 
-  Status CompileOne(const Json& value, const std::string& at, std::optional<uint32_t>* out) {
-    CAIRN_ASSIGN_OR_RETURN(*out, CompileSchema(value, at));
+  Status ReadMultipleOf(const Json& value, Node* node) const {
+    CAIRN_RETURN_IF_ERROR(ReadNumber(value, &node->multiple_of));
+    if (CompareNumbers(value, Json(0)) <= 0) {
+      return Malformed("expected a number greater than 0, got " + DumpJson(value));
+    }
     return Status::Ok();
   }
 
-  Status CompileSchemaArray(const Json& value, const std::string& at,
-                            std::vector<uint32_t>* out) {
-    CAIRN_RETURN_IF_ERROR(ExpectType(value, at, value.is_array(), "an array of schemas"));
-    if (value.empty()) return Malformed(at, "expected at least one schema");
+  Status ReadCount(const Json& value, uint64_t* out) const {
+    CAIRN_RETURN_IF_ERROR(Expect(value, value.is_number(), "a non-negative integer"));
+    if (!IsIntegral(value) || CompareNumbers(value, Json(0)) < 0) {
+      return Malformed("expected a non-negative integer, got " + DumpJson(value));
+    }
+    const std::optional<Int128> exact = ExactInteger(value);
+    *out = exact ? static_cast<uint64_t>(*exact) : kUnbounded;  // beyond 2^64: no bound
+    return Status::Ok();
+  }
+
+  Status ReadTypes(const Json& value, Node* node) {
+    if (value.is_string()) return ReadTypeName(value, node);
+    if (!value.is_array()) {
+      return Malformed("expected a type name or an array of them, got " +
+                       std::string(JsonTypeName(value)));
+    }
+    if (value.empty()) return Malformed("expected at least one type name");
     for (size_t i = 0; i < value.size(); ++i) {
-      CAIRN_ASSIGN_OR_RETURN(const uint32_t child, CompileSchema(value[i], ChildPointer(at, i)));
+      const PathScope scope(path_, {nullptr, i});
+      CAIRN_RETURN_IF_ERROR(ReadTypeName(value[i], node));
+    }
+    return Status::Ok();
+  }
+
+  Status ReadTypeName(const Json& value, Node* node) const {
+    CAIRN_RETURN_IF_ERROR(Expect(value, value.is_string(), "a type name"));
+    const auto& name = value.get_ref<const std::string&>();
+    const auto* found = std::find_if(std::begin(kTypeNames), std::end(kTypeNames),
+                                     [&](const auto& entry) { return entry.first == name; });
+    if (found == std::end(kTypeNames)) {
+      return Malformed("unknown type " + DumpJson(value) +
+                       " (expected null, boolean, object, array, number, string or integer)");
+    }
+    if (node->types & found->second) return Malformed("type " + name + " repeated");
+    node->types |= found->second;
+    return Status::Ok();
+  }
+
+  Status ReadRequired(const Json& value, Node* node) {
+    CAIRN_RETURN_IF_ERROR(Expect(value, value.is_array(), "an array of property names"));
+    std::vector<const std::string*> names;
+    for (size_t i = 0; i < value.size(); ++i) {
+      const PathScope scope(path_, {nullptr, i});
+      CAIRN_RETURN_IF_ERROR(Expect(value[i], value[i].is_string(), "a string"));
+      names.push_back(&value[i].get_ref<const std::string&>());
+    }
+    node->required = names;
+    std::sort(names.begin(), names.end(), [](auto* a, auto* b) { return *a < *b; });
+    const auto repeated = std::adjacent_find(names.begin(), names.end(),
+                                             [](auto* a, auto* b) { return *a == *b; });
+    if (repeated != names.end()) return Malformed(DumpJson(Json(**repeated)) + " repeated");
+    return Status::Ok();
+  }
+
+  Status ReadPattern(const Json& value, Node* node) const {
+    CAIRN_RETURN_IF_ERROR(Expect(value, value.is_string(), "a string"));
+    Result<Pattern> pattern = CompilePattern(value.get<std::string>());
+    if (!pattern.ok()) return Malformed(pattern.status().message());
+    node->pattern = std::make_unique<const Pattern>(std::move(pattern).value());
+    return Status::Ok();
+  }
+
+  Status CompileOne(const Json& value, uint32_t parent, const std::string& keyword,
+                    uint32_t* out) {
+    CAIRN_ASSIGN_OR_RETURN(*out, CompileSchema(value, parent, &keyword, std::nullopt));
+    return Status::Ok();
+  }
+
+  Status CompileSchemaArray(const Json& value, uint32_t parent, const std::string& keyword,
+                            std::vector<uint32_t>* out) {
+    CAIRN_RETURN_IF_ERROR(Expect(value, value.is_array(), "an array of schemas"));
+    if (value.empty()) return Malformed("expected at least one schema");
+    for (size_t i = 0; i < value.size(); ++i) {
+      const Token member{nullptr, i};
+      const PathScope scope(path_, member);
+      CAIRN_ASSIGN_OR_RETURN(const uint32_t child,
+                             CompileSchema(value[i], parent, &keyword, member));
       out->push_back(child);
     }
     return Status::Ok();
   }
 
   // properties, $defs, definitions: an object whose values are schemas. `out` may be null.
-  Status CompileSchemaMap(const Json& value, const std::string& at,
+  Status CompileSchemaMap(const Json& value, uint32_t parent, const std::string* keyword,
                           std::vector<std::pair<const std::string*, uint32_t>>* out) {
-    CAIRN_RETURN_IF_ERROR(ExpectType(value, at, value.is_object(), "an object of schemas"));
+    CAIRN_RETURN_IF_ERROR(Expect(value, value.is_object(), "an object of schemas"));
     for (auto it = value.begin(); it != value.end(); ++it) {
+      const Token member{&it.key(), 0};
+      const PathScope scope(path_, member);
       CAIRN_ASSIGN_OR_RETURN(const uint32_t child,
-                             CompileSchema(it.value(), ChildPointer(at, it.key())));
+                             CompileSchema(it.value(), parent, keyword, member));
       if (out) out->emplace_back(&it.key(), child);
     }
     return Status::Ok();
   }
 
-  // Resolves "#" and "#/<JSON pointer>" (URI-fragment encoded) to a compiled subschema.
-  Result<uint32_t> Resolve(const PendingRef& ref) const {
-    const auto unsupported = [&](std::string why) {
-      return Malformed(ref.at, DumpJson(Json(ref.text)) + " is not supported (" + why + ")");
-    };
-    if (ref.text.empty() || ref.text[0] != '#') {
-      return unsupported("only local references \"#\", \"#/$defs/...\" and "
-                         "\"#/definitions/...\" are");
-    }
-    CAIRN_ASSIGN_OR_RETURN(const std::string pointer, DecodeFragment(ref));
-    if (!pointer.empty() && !pointer.starts_with("/$defs/") &&
-        !pointer.starts_with("/definitions/")) {
-      return unsupported("only local references \"#\", \"#/$defs/...\" and "
-                         "\"#/definitions/...\" are");
-    }
-    const auto it = by_pointer_.find(pointer);
-    if (it == by_pointer_.end()) {
-      return Malformed(ref.at, DumpJson(Json(ref.text)) +
-                                   " does not point to a subschema of this schema");
-    }
-    return it->second;
-  }
-
-  // The fragment after '#' as a normalized JSON pointer (escaped as CompileSchema escapes).
-  Result<std::string> DecodeFragment(const PendingRef& ref) const {
-    std::string decoded;
-    const std::string_view fragment = std::string_view(ref.text).substr(1);
-    for (size_t i = 0; i < fragment.size(); ++i) {
-      if (fragment[i] != '%') {
-        decoded += fragment[i];
-        continue;
-      }
-      if (i + 2 >= fragment.size() || !IsHexDigit(static_cast<wchar_t>(fragment[i + 1])) ||
-          !IsHexDigit(static_cast<wchar_t>(fragment[i + 2]))) {
-        return Malformed(ref.at, DumpJson(Json(ref.text)) + ": bad percent-encoding");
-      }
-      decoded += static_cast<char>(std::stoi(std::string(fragment.substr(i + 1, 2)), nullptr, 16));
-      i += 2;
-    }
-    if (decoded.empty()) return decoded;
-    if (decoded[0] != '/') {
-      return Malformed(ref.at, DumpJson(Json(ref.text)) +
-                                   " is not supported (anchors are not; use a JSON pointer)");
-    }
-    for (size_t i = 0; i < decoded.size(); ++i) {
-      if (decoded[i] == '~' && (i + 1 == decoded.size() ||
-                                (decoded[i + 1] != '0' && decoded[i + 1] != '1'))) {
-        return Malformed(ref.at, DumpJson(Json(ref.text)) + ": '~' must be followed by 0 or 1");
-      }
-    }
-    return decoded;
-  }
-
   Status ResolveRefs() {
     for (const PendingRef& ref : refs_) {
-      CAIRN_ASSIGN_OR_RETURN(impl_.nodes[ref.node].ref, Resolve(ref));
+      path_ = impl_.Location(ref.node);
+      path_.push_back({ref.keyword, 0});
+      CAIRN_ASSIGN_OR_RETURN(impl_.nodes[ref.node].ref, Resolve(*ref.text));
     }
+    path_.clear();
     return Status::Ok();
+  }
+
+  // "#" and "#/$defs/..." or "#/definitions/..." (a URI fragment holding a JSON pointer) to
+  // the compiled subschema there.
+  Result<uint32_t> Resolve(const std::string& text) const {
+    const std::string quoted = DumpJson(Json(text));
+    const std::string local_only =
+        " is not supported (only local references \"#\", \"#/$defs/...\" and "
+        "\"#/definitions/...\" are)";
+    if (text.empty() || text[0] != '#') return Malformed(quoted + local_only);
+    const std::optional<std::string> pointer = PercentDecode(std::string_view(text).substr(1));
+    if (!pointer) return Malformed(quoted + ": bad percent-encoding");
+    if (!pointer->empty() && (*pointer)[0] != '/') {
+      return Malformed(quoted + " is not supported (anchors are not; use a JSON pointer)");
+    }
+    if (!pointer->empty() && !pointer->starts_with("/$defs/") &&
+        !pointer->starts_with("/definitions/")) {
+      return Malformed(quoted + local_only);
+    }
+    const std::optional<std::vector<std::string>> tokens = SplitPointer(*pointer);
+    if (!tokens) return Malformed(quoted + ": '~' must be followed by 0 or 1");
+    const uint32_t target = Lookup(*tokens);
+    if (target == kNone) return Malformed(quoted + " does not point to a subschema of this schema");
+    return target;
+  }
+
+  // The compiled subschema at `tokens` in the document, or kNone.
+  uint32_t Lookup(const std::vector<std::string>& tokens) const {
+    const Json* at = &impl_.document;
+    for (const std::string& token : tokens) {
+      if (at->is_object()) {
+        const auto it = at->find(token);
+        if (it == at->end()) return kNone;
+        at = &*it;
+      } else if (at->is_array()) {
+        const bool digits = !token.empty() && token.size() <= 9 &&
+                            token.find_first_not_of("0123456789") == std::string::npos &&
+                            (token == "0" || token[0] != '0');
+        if (!digits || std::stoul(token) >= at->size()) return kNone;
+        at = &(*at)[std::stoul(token)];
+      } else {
+        return kNone;
+      }
+    }
+    const auto it = node_of_.find(at);
+    return it == node_of_.end() ? kNone : it->second;
   }
 
   // Refuses a cycle of subschemas applied in place (through $ref, allOf, anyOf, oneOf, not):
   // validating it would recurse forever on the same value.
-  Status CheckCycles() const {
+  Status CheckCycles() {
     enum class Color : uint8_t { kWhite, kGray, kBlack };
     std::vector<Color> color(impl_.nodes.size(), Color::kWhite);
     struct Frame {
@@ -1006,10 +1122,10 @@ class Compiler {
         }
         const uint32_t next = top.next[top.position++];
         if (color[next] == Color::kGray) {
-          return Malformed(impl_.nodes[next].pointer,
-                           "$ref cycle: this schema applies itself again (through " +
-                               At(impl_.nodes[top.node].pointer) +
-                               ") without descending into the value");
+          path_ = impl_.Location(next);
+          return Malformed("$ref cycle: this schema applies itself again (through " +
+                           RenderPointer(impl_.Location(top.node)) +
+                           ") without descending into the value");
         }
         if (color[next] == Color::kWhite) {
           color[next] = Color::kGray;
@@ -1022,39 +1138,40 @@ class Compiler {
 
   Impl& impl_;
   Dialect dialect_ = Dialect::kUnspecified;
-  std::map<std::string, uint32_t> by_pointer_;
+  std::vector<Token> path_;
+  std::unordered_map<const Json*, uint32_t> node_of_;
   std::vector<PendingRef> refs_;
 };
 
 // ---------------------------------------------------------------------------------------
 // Validating
 
-// One step of the path in the value: an object key or an array index.
-struct PathToken {
-  const std::string* key = nullptr;  // null for an array index
-  size_t index = 0;
-};
+// How much a sink keeps of each violation. Branches of anyOf/oneOf/not only need pass or
+// fail, so they run silent; the reasons shown for a failed anyOf are recomputed at kBrief
+// (messages without reasons of their own), which keeps message work bounded.
+enum class Detail : uint8_t { kSilent, kBrief, kFull };
 
-// Violation messages, up to a cap.
+// Violations, up to a cap.
 struct Sink {
-  size_t cap = 1;
-  std::vector<std::string> messages;
-  bool full() const { return messages.size() >= cap; }
+  Sink(size_t cap, Detail detail) : cap(cap), detail(detail) {}
+  size_t cap;
+  Detail detail;
+  size_t count = 0;
+  std::vector<std::string> messages;  // empty when silent
+  bool full() const { return count >= cap; }
 };
 
 constexpr size_t kReasonsShown = 4;
 constexpr size_t kReasonBytesMax = 160;
 
 // One Validate call: walks the value and the compiled schema together, counting steps.
-// Stops at the first violation inside anyOf/oneOf/not branches (only pass or fail matters
-// there) and once the top-level sink is full.
 class Validator {
  public:
   explicit Validator(const Impl& impl) : impl_(impl) {}
 
   Status Run(const Json& value) {
     const size_t shown_max = std::max<size_t>(impl_.options.violations_max, 1);
-    Sink sink{shown_max + 1, {}};  // one more, to know that some were left out
+    Sink sink{shown_max + 1, Detail::kFull};  // one more, to know that some were left out
     sink_ = &sink;
     Eval(0, value);
     if (aborted_) return Status::InvalidArgument(abort_message_);
@@ -1071,12 +1188,15 @@ class Validator {
  private:
   // True if `value` is valid against nodes[index]; violations go to the current sink.
   bool Eval(uint32_t index, const Json& value) {
-    const size_t before = sink_->messages.size();
+    const size_t before = sink_->count;
     if (!Charge(1)) return false;
     const Node& node = impl_.nodes[index];
     if (node.kind == Node::Kind::kTrue) return true;
     if (node.kind == Node::Kind::kFalse) {
-      Fail("not allowed (the schema at " + At(node.pointer) + " is false)");
+      Fail([&] {
+        return "not allowed (the schema at " + RenderPointer(impl_.Location(index)) +
+               " is false)";
+      });
       return false;
     }
     if (depth_ >= schema_eval_depth_max) {
@@ -1097,7 +1217,7 @@ class Validator {
     }
     CheckApplicators(node, value);
     --depth_;
-    return !aborted_ && sink_->messages.size() == before;
+    return !aborted_ && sink_->count == before;
   }
 
   static bool TypeMatches(uint8_t types, const Json& value) {
@@ -1117,62 +1237,67 @@ class Validator {
 
   void CheckAnyType(const Node& node, const Json& value) {
     if (node.types != 0 && !TypeMatches(node.types, value)) {
-      Fail("expected " + node.type_names + ", got " + Describe(value));
+      Fail([&] { return "expected " + TypeNames(node.types) + ", got " + Describe(value); });
     }
     if (node.enum_values && !Stop()) {
       bool found = false;
       for (const Json& allowed : *node.enum_values) {
-        if (Equal(value, allowed)) found = true;
+        found = Equal(value, allowed);
         if (found || aborted_) break;
       }
       if (!found) {
-        Fail(Describe(value) + " is not one of enum " +
-             Truncate(DumpJson(*node.enum_values), kSchemaValuePreviewBytesMax));
+        Fail([&] {
+          return Describe(value) + " is not one of enum " +
+                 Truncate(DumpJson(*node.enum_values), kSchemaValuePreviewBytesMax);
+        });
       }
     }
     if (node.const_value && !Stop() && !Equal(value, *node.const_value)) {
-      Fail(Describe(value) + " is not equal to const " +
-           Truncate(DumpJson(*node.const_value), kSchemaValuePreviewBytesMax));
+      Fail([&] {
+        return Describe(value) + " is not equal to const " +
+               Truncate(DumpJson(*node.const_value), kSchemaValuePreviewBytesMax);
+      });
     }
   }
 
   void CheckNumber(const Node& node, const Json& value) {
+    if (!node.HasNumberKeywords()) return;
     if (!IsFinite(value)) {
-      Fail("NaN or infinity is not a JSON number");
+      Fail([] { return std::string("NaN or infinity is not a JSON number"); });
       return;
     }
-    const auto bound = [](const Json* limit) { return DumpJson(*limit); };
-    if (node.minimum && CompareNumbers(value, *node.minimum) < 0) {
-      Fail(Preview(value) + " is less than minimum " + bound(node.minimum));
-    }
-    if (node.maximum && CompareNumbers(value, *node.maximum) > 0) {
-      Fail(Preview(value) + " is greater than maximum " + bound(node.maximum));
-    }
-    if (node.exclusive_minimum && CompareNumbers(value, *node.exclusive_minimum) <= 0) {
-      Fail(Preview(value) + " is not greater than exclusiveMinimum " +
-           bound(node.exclusive_minimum));
-    }
-    if (node.exclusive_maximum && CompareNumbers(value, *node.exclusive_maximum) >= 0) {
-      Fail(Preview(value) + " is not less than exclusiveMaximum " +
-           bound(node.exclusive_maximum));
-    }
-    if (node.multiple_of && !IsMultipleOf(value, *node.multiple_of)) {
-      Fail(Preview(value) + " is not a multiple of " + bound(node.multiple_of));
-    }
+    const auto check = [&](const Json* bound, bool violated, std::string_view rule) {
+      if (bound && violated) {
+        Fail([&] { return Preview(value) + std::string(rule) + DumpJson(*bound); });
+      }
+    };
+    const auto compare = [&](const Json* bound) { return bound ? CompareNumbers(value, *bound) : 0; };
+    check(node.minimum, compare(node.minimum) < 0, " is less than minimum ");
+    check(node.maximum, compare(node.maximum) > 0, " is greater than maximum ");
+    check(node.exclusive_minimum, compare(node.exclusive_minimum) <= 0,
+          " is not greater than exclusiveMinimum ");
+    check(node.exclusive_maximum, compare(node.exclusive_maximum) >= 0,
+          " is not less than exclusiveMaximum ");
+    check(node.multiple_of, node.multiple_of && !IsMultipleOf(value, *node.multiple_of),
+          " is not a multiple of ");
   }
 
   void CheckString(const Node& node, const Json& value) {
-    if (!node.min_length && !node.max_length && !node.pattern) return;
+    if (!node.HasStringKeywords()) return;
     const auto& text = value.get_ref<const std::string&>();
     if (!Charge(1 + text.size() / 256)) return;
     const uint64_t length = CountCodePoints(text);
-    if (node.min_length && length < *node.min_length) {
-      Fail(Preview(value) + " has " + Count(length, "character", "characters") +
-           ", fewer than minLength " + std::to_string(*node.min_length));
+    if (length < node.min_length) {
+      Fail([&] {
+        return Preview(value) + " has " + Count(length, "character", "characters") +
+               ", fewer than minLength " + std::to_string(node.min_length);
+      });
     }
-    if (node.max_length && length > *node.max_length) {
-      Fail(Preview(value) + " has " + Count(length, "character", "characters") +
-           ", more than maxLength " + std::to_string(*node.max_length));
+    if (length > node.max_length) {
+      Fail([&] {
+        return Preview(value) + " has " + Count(length, "character", "characters") +
+               ", more than maxLength " + std::to_string(node.max_length);
+      });
     }
     if (node.pattern && !Stop()) CheckPattern(*node.pattern, value, length);
   }
@@ -1185,32 +1310,36 @@ class Validator {
     try {
       matched = std::regex_match(text, pattern.regex);
     } catch (const std::regex_error& e) {
-      Abort("pattern " + DumpJson(Json(pattern.source)) + " failed at " + At(PathString()) +
-            ": " + e.what());
+      Abort("pattern " + DumpJson(Json(pattern.source)) + " failed: " + e.what());
       return;
     }
     if (!matched) {
-      Fail(Preview(value) + " does not match pattern " + DumpJson(Json(pattern.source)));
+      Fail([&] {
+        return Preview(value) + " does not match pattern " + DumpJson(Json(pattern.source));
+      });
     }
   }
 
   void CheckArray(const Node& node, const Json& value) {
     const size_t size = value.size();
-    if (node.min_items && size < *node.min_items) {
-      Fail("array has " + Count(size, "item", "items") + ", fewer than minItems " +
-           std::to_string(*node.min_items));
+    if (size < node.min_items) {
+      Fail([&] {
+        return "array has " + Count(size, "item", "items") + ", fewer than minItems " +
+               std::to_string(node.min_items);
+      });
     }
-    if (node.max_items && size > *node.max_items) {
-      Fail("array has " + Count(size, "item", "items") + ", more than maxItems " +
-           std::to_string(*node.max_items));
+    if (size > node.max_items) {
+      Fail([&] {
+        return "array has " + Count(size, "item", "items") + ", more than maxItems " +
+               std::to_string(node.max_items);
+      });
     }
     if (node.unique_items && !Stop()) CheckUnique(value);
     for (size_t i = 0; i < size && !Stop(); ++i) {
       const bool in_prefix = i < node.prefix_items.size();
-      if (!in_prefix && !node.items) break;
-      path_.push_back({nullptr, i});
-      Eval(in_prefix ? node.prefix_items[i] : *node.items, value[i]);
-      path_.pop_back();
+      if (!in_prefix && node.items == kNone) break;
+      const PathScope scope(path_, {nullptr, i});
+      Eval(in_prefix ? node.prefix_items[i] : node.items, value[i]);
     }
   }
 
@@ -1234,8 +1363,10 @@ class Validator {
       }
     }
     if (duplicate) {
-      Fail("items " + std::to_string(duplicate->first) + " and " +
-           std::to_string(duplicate->second) + " are equal, but uniqueItems is true");
+      Fail([&] {
+        return "items " + std::to_string(duplicate->first) + " and " +
+               std::to_string(duplicate->second) + " are equal, but uniqueItems is true";
+      });
     }
   }
 
@@ -1243,19 +1374,26 @@ class Validator {
     if (!Charge(node.required.size() + node.properties.size())) return;
     for (const std::string* name : node.required) {
       if (Stop()) return;
-      if (!value.contains(*name)) Fail("missing required property " + DumpJson(Json(*name)));
+      if (!value.contains(*name)) {
+        Fail([&] { return "missing required property " + DumpJson(Json(*name)); });
+      }
     }
     const size_t size = value.size();
-    if (node.min_properties && size < *node.min_properties) {
-      Fail("object has " + Count(size, "property", "properties") + ", fewer than minProperties " +
-           std::to_string(*node.min_properties));
+    if (size < node.min_properties) {
+      Fail([&] {
+        return "object has " + Count(size, "property", "properties") +
+               ", fewer than minProperties " + std::to_string(node.min_properties);
+      });
     }
-    if (node.max_properties && size > *node.max_properties) {
-      Fail("object has " + Count(size, "property", "properties") + ", more than maxProperties " +
-           std::to_string(*node.max_properties));
+    if (size > node.max_properties) {
+      Fail([&] {
+        return "object has " + Count(size, "property", "properties") +
+               ", more than maxProperties " + std::to_string(node.max_properties);
+      });
     }
-    if (node.properties.empty() && !node.additional_properties) return;
-    CheckProperties(node, value);
+    if (!node.properties.empty() || node.additional_properties != kNone) {
+      CheckProperties(node, value);
+    }
   }
 
   // Both lists are sorted by key (nlohmann objects are std::maps): one merged walk.
@@ -1265,92 +1403,99 @@ class Validator {
       const std::string& key = it.key();
       while (schema != node.properties.end() && *schema->first < key) ++schema;
       const bool named = schema != node.properties.end() && *schema->first == key;
-      if (!named && !node.additional_properties) continue;
-      path_.push_back({&key, 0});
+      if (!named && node.additional_properties == kNone) continue;
+      const PathScope scope(path_, {&key, 0});
       if (named) {
         Eval(schema->second, it.value());
-      } else if (impl_.nodes[*node.additional_properties].kind == Node::Kind::kFalse) {
-        if (Charge(1)) {
-          Fail("property not allowed (it is not in properties, and additionalProperties is "
-               "false)");
-        }
+      } else if (impl_.nodes[node.additional_properties].kind == Node::Kind::kFalse) {
+        if (!Charge(1)) return;
+        Fail([] {
+          return std::string(
+              "property not allowed (it is not in properties, and additionalProperties is "
+              "false)");
+        });
       } else {
-        Eval(*node.additional_properties, it.value());
+        Eval(node.additional_properties, it.value());
       }
-      path_.pop_back();
     }
   }
 
   void CheckApplicators(const Node& node, const Json& value) {
-    if (node.ref && !Stop()) Eval(*node.ref, value);
+    if (node.ref != kNone && !Stop()) Eval(node.ref, value);
     for (uint32_t child : node.all_of) {
       if (Stop()) return;
       Eval(child, value);
     }
     if (!node.any_of.empty() && !Stop()) CheckAnyOf(node, value);
     if (!node.one_of.empty() && !Stop()) CheckOneOf(node, value);
-    if (node.not_schema && !Stop() && Try(*node.not_schema, value, nullptr)) {
-      Fail("matches the schema in not, which it must not");
+    if (node.not_schema != kNone && !Stop() && Try(node.not_schema, value)) {
+      Fail([] { return std::string("matches the schema in not, which it must not"); });
     }
   }
 
   void CheckAnyOf(const Node& node, const Json& value) {
-    std::vector<std::string> reasons;
     for (uint32_t child : node.any_of) {
-      std::string reason;
-      if (Try(child, value, &reason)) return;
+      if (Try(child, value)) return;
       if (aborted_) return;
-      reasons.push_back(std::move(reason));
     }
-    Fail("matches none of the " + Count(node.any_of.size(), "schema", "schemas") + " in anyOf" +
-         Reasons(reasons));
+    Fail([&] {
+      return "matches none of the " + Count(node.any_of.size(), "schema", "schemas") +
+             " in anyOf" + Reasons(node.any_of, value);
+    });
   }
 
   void CheckOneOf(const Node& node, const Json& value) {
-    std::vector<std::string> reasons;
     std::optional<size_t> matched;
     for (size_t i = 0; i < node.one_of.size(); ++i) {
-      std::string reason;
-      const bool ok = Try(node.one_of[i], value, &reason);
+      const bool ok = Try(node.one_of[i], value);
       if (aborted_) return;
-      if (!ok) {
-        reasons.push_back(std::move(reason));
-      } else if (matched) {
-        Fail("matches more than one schema in oneOf (" + std::to_string(*matched) + " and " +
-             std::to_string(i) + "); exactly one must match");
+      if (!ok) continue;
+      if (matched) {
+        Fail([&] {
+          return "matches more than one schema in oneOf (" + std::to_string(*matched) +
+                 " and " + std::to_string(i) + "); exactly one must match";
+        });
         return;
-      } else {
-        matched = i;
       }
+      matched = i;
     }
     if (!matched) {
-      Fail("matches none of the " + Count(node.one_of.size(), "schema", "schemas") +
-           " in oneOf" + Reasons(reasons));
+      Fail([&] {
+        return "matches none of the " + Count(node.one_of.size(), "schema", "schemas") +
+               " in oneOf" + Reasons(node.one_of, value);
+      });
     }
   }
 
-  // Evaluates a branch on its own, stopping at its first violation (kept in `first`).
-  bool Try(uint32_t index, const Json& value, std::string* first) {
-    Sink branch{1, {}};
+  // Evaluates a branch on its own, stopping at its first violation, which is kept in
+  // `first` when `detail` is not silent.
+  bool Try(uint32_t index, const Json& value, Detail detail = Detail::kSilent,
+           std::string* first = nullptr) {
+    Sink branch{1, detail};
     Sink* const outer = std::exchange(sink_, &branch);
     const bool ok = Eval(index, value);
     sink_ = outer;
-    if (!ok && first && !branch.messages.empty()) *first = std::move(branch.messages.front());
+    if (first && !branch.messages.empty()) *first = std::move(branch.messages.front());
     return ok;
   }
 
-  // " ([0] expected string, got boolean true; [1] ...)": why each branch failed.
-  std::string Reasons(const std::vector<std::string>& reasons) const {
-    const std::string here = At(PathString()) + ": ";
+  // " ([0] expected string, got boolean true; [1] ...)": why the first branches failed, for
+  // a message reported in full. The branches run again, at kBrief; a failure is reported at
+  // most violations_max times, so this costs little.
+  std::string Reasons(const std::vector<uint32_t>& branches, const Json& value) {
+    if (sink_->detail != Detail::kFull) return "";
+    const std::string here = RenderPointer(path_) + ": ";
     std::string out;
-    for (size_t i = 0; i < reasons.size() && i < kReasonsShown; ++i) {
-      std::string_view reason = reasons[i];
-      if (reason.starts_with(here)) reason.remove_prefix(here.size());
-      out += (i == 0 ? " ([" : "; [") + std::to_string(i) + "] " +
-             Truncate(reason, kReasonBytesMax);
+    for (size_t i = 0; i < branches.size() && i < kReasonsShown; ++i) {
+      std::string reason;
+      Try(branches[i], value, Detail::kBrief, &reason);
+      if (aborted_) return "";
+      std::string_view text = reason;
+      if (text.starts_with(here)) text.remove_prefix(here.size());
+      out += (i == 0 ? " ([" : "; [") + std::to_string(i) + "] " + Truncate(text, kReasonBytesMax);
     }
-    if (reasons.size() > kReasonsShown) out += "; ...";
-    return out.empty() ? out : out + ")";
+    if (branches.size() > kReasonsShown) out += "; ...";
+    return out + ")";
   }
 
   // Equality by value (numbers exactly, 1 == 1.0), one step per node compared.
@@ -1417,29 +1562,26 @@ class Validator {
     return true;
   }
 
-  void Fail(std::string message) {
-    if (sink_->full()) return;
-    sink_->messages.push_back(At(PathString()) + ": " + std::move(message));
+  // Records a violation at the current path; `make_message` runs only if it is kept.
+  template <typename MakeMessage>
+  void Fail(MakeMessage&& make_message) {
+    Sink* const sink = sink_;
+    if (sink->full()) return;
+    ++sink->count;
+    if (sink->detail == Detail::kSilent) return;
+    std::string message = make_message();  // may evaluate branches (Reasons)
+    sink->messages.push_back(RenderPointer(path_) + ": " + message);
   }
 
   void Abort(std::string message) {
     if (aborted_) return;
     aborted_ = true;
-    abort_message_ = std::move(message) + " (at " + At(PathString()) + ")";
-  }
-
-  std::string PathString() const {
-    std::string out;
-    for (const PathToken& token : path_) {
-      out += '/';
-      out += token.key ? EscapeToken(*token.key) : std::to_string(token.index);
-    }
-    return out;
+    abort_message_ = std::move(message) + " (at " + RenderPointer(path_) + ")";
   }
 
   const Impl& impl_;
   Sink* sink_ = nullptr;
-  std::vector<PathToken> path_;
+  std::vector<Token> path_;  // in the value
   uint64_t steps_ = 0;
   size_t depth_ = 0;
   bool aborted_ = false;
@@ -1462,6 +1604,11 @@ CompiledSchema::CompiledSchema() : impl_(TrueSchema()) {}
 CompiledSchema::CompiledSchema(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
 
 Result<CompiledSchema> CompiledSchema::Compile(const Json& schema, Options options) {
+  // Before copying: copying and compiling recurse over the schema.
+  if (JsonDepth(schema) > limits::json_depth_max) {
+    return Status::InvalidArgument("schema nests deeper than " +
+                                   std::to_string(limits::json_depth_max) + " levels");
+  }
   auto impl = std::make_shared<Impl>();
   impl->document = schema;  // nodes point into this copy
   impl->options = options;
