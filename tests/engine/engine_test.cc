@@ -69,7 +69,7 @@ class EngineTest : public ::testing::Test {
     EXPECT_EQ(failed, 0u);
   }
 
-  TempDir dir_;
+  testing::TempDir dir_;
   SystemClock clock_;
   std::unique_ptr<Engine> engine_;
 };
