@@ -94,19 +94,16 @@ TEST_F(ExpressionTest, ConformanceKitExpressions) {
   const Json color = "green";
   const Json index = 1;
   EXPECT_EQ(
-      Must(Eval(StripRuntimeExpression(
-                    "${ { colors: (.processed.colors + [ $color ]), indexes: "
-                    "(.processed.indexes + [ $index ])} }"),
+      Must(Eval(StripRuntimeExpression("${ { colors: (.processed.colors + [ $color ]), indexes: "
+                                       "(.processed.indexes + [ $index ])} }"),
                 J(R"({"processed": {"colors": ["red"], "indexes": [0]}})"),
                 {{"color", &color}, {"index", &index}})),
       J(R"({"colors": ["red", "green"], "indexes": [0, 1]})"));
 
-  EXPECT_EQ(Must(Eval(".user.claims.subject", J(R"({"user":{"claims":{"subject":"s"}}})"))),
-            "s");
+  EXPECT_EQ(Must(Eval(".user.claims.subject", J(R"({"user":{"claims":{"subject":"s"}}})"))), "s");
 
   const Json workflow_input = "wf";
-  EXPECT_EQ(Must(Eval("{ ids: [ $input, .id ] }", J(R"({"id": 2})"),
-                      {{"input", &workflow_input}})),
+  EXPECT_EQ(Must(Eval("{ ids: [ $input, .id ] }", J(R"({"id": 2})"), {{"input", &workflow_input}})),
             J(R"({"ids": ["wf", 2]})"));
 
   const Json error = J(R"({"type": "https://example.com/errors/x", "status": 400})");
@@ -149,7 +146,8 @@ TEST_F(ExpressionTest, ProgramErrorSurfacesItsMessage) {
 
 TEST_F(ExpressionTest, CompileErrors) {
   Status status = Eval(".a |||").status();
-  EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument, {"`.a |||`", "syntax error", "line 1"}));
+  EXPECT_TRUE(
+      IsError(status, StatusCode::kInvalidArgument, {"`.a |||`", "syntax error", "line 1"}));
   EXPECT_FALSE(HasSubstr(status.message(), "__cairn")) << status.message();  // no wrapper text
   EXPECT_FALSE(HasSubstr(status.message(), "Unix shell"));
 
@@ -174,8 +172,8 @@ TEST_F(ExpressionTest, LongExpressionsAreQuotedTruncated) {
 TEST_F(ExpressionTest, RefusesBadTexts) {
   EXPECT_TRUE(IsError(Eval("").status(), StatusCode::kInvalidArgument, {"is empty"}));
   EXPECT_TRUE(IsError(Eval("  \n ").status(), StatusCode::kInvalidArgument, {"is empty"}));
-  EXPECT_TRUE(IsError(Eval(std::string_view(".a\0.b", 5)).status(), StatusCode::kInvalidArgument,
-                      {"NUL"}));
+  EXPECT_TRUE(
+      IsError(Eval(std::string_view(".a\0.b", 5)).status(), StatusCode::kInvalidArgument, {"NUL"}));
   std::string long_text = "." + std::string(limits::expression_bytes_max, 'a');
   EXPECT_TRUE(IsError(Eval(long_text).status(), StatusCode::kInvalidArgument,
                       {"more than the limit of 16384"}));
@@ -185,8 +183,8 @@ TEST_F(ExpressionTest, RefusesBadVariableNames) {
   const Json value = 1;
   for (const char* name : {"foo-bar", "1x", "", "if", "reduce", "__loc__", "ENV", "__cairn_x"}) {
     SCOPED_TRACE(name);
-    EXPECT_TRUE(IsError(Eval(".", Json(), {{name, &value}}).status(),
-                        StatusCode::kInvalidArgument, {"variable"}));
+    EXPECT_TRUE(IsError(Eval(".", Json(), {{name, &value}}).status(), StatusCode::kInvalidArgument,
+                        {"variable"}));
     EXPECT_TRUE(IsError(CheckExpression(".", {name}), StatusCode::kInvalidArgument));
   }
   EXPECT_TRUE(IsError(Eval(".", Json(), {{"x", &value}, {"x", &value}}).status(),
@@ -225,8 +223,8 @@ TEST(CheckExpressionTest, RefusesEveryNonDeterministicBuiltin) {
     SCOPED_TRACE(text);
     Status status = CheckExpression(text, {"input"});
     EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument, {"uses `" + name + "`", "which"}));
-    EXPECT_TRUE(IsError(evaluator.Evaluate(text, Json(), {}).status(),
-                        StatusCode::kInvalidArgument, {"uses `" + name + "`"}));
+    EXPECT_TRUE(IsError(evaluator.Evaluate(text, Json(), {}).status(), StatusCode::kInvalidArgument,
+                        {"uses `" + name + "`"}));
   }
   EXPECT_EQ(evaluator.cached_programs(), 0u);
 }
@@ -237,8 +235,8 @@ TEST(CheckExpressionTest, RefusalNamesWhy) {
                       {"uses `now`, which reads the clock", "deterministic", "line 2"}));
   EXPECT_TRUE(IsError(CheckExpression("env", {}), StatusCode::kInvalidArgument, {"environment"}));
   EXPECT_TRUE(IsError(CheckExpression("input", {}), StatusCode::kInvalidArgument, {"inputs"}));
-  EXPECT_TRUE(IsError(CheckExpression("__cairn_strftime(\"%Z\")", {}),
-                      StatusCode::kInvalidArgument, {"reserved"}));
+  EXPECT_TRUE(IsError(CheckExpression("__cairn_strftime(\"%Z\")", {}), StatusCode::kInvalidArgument,
+                      {"reserved"}));
   // jq lexes `1env` as a number and a word, and so does the scan.
   EXPECT_TRUE(IsError(CheckExpression("[1env]", {}), StatusCode::kInvalidArgument, {"`env`"}));
   EXPECT_TRUE(CheckExpression("if . then 1else 2 end", {}).ok());
@@ -312,9 +310,9 @@ TEST(CheckExpressionTest, AllowsTheNamesWhereTheyAreNotCalls) {
 }
 
 TEST_F(ExpressionTest, TimeZoneConversionsAreRefusedAtRunTime) {
-  for (const char* text : {R"(0 | strftime("%Z"))", R"(0 | strftime("%s"))",
-                           R"(0 | strftime("%-s"))", R"("1" | strptime("%s"))",
-                           R"(0 | strftime("%" + "Z"))"}) {
+  for (const char* text :
+       {R"(0 | strftime("%Z"))", R"(0 | strftime("%s"))", R"(0 | strftime("%-s"))",
+        R"("1" | strptime("%s"))", R"(0 | strftime("%" + "Z"))"}) {
     SCOPED_TRACE(text);
     Status status = Eval(text).status();
     EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument, {"host's time zone"}));
@@ -325,8 +323,7 @@ TEST(CheckExpressionTest, AcceptsDeclaredVariablesOnly) {
   EXPECT_TRUE(CheckExpression("[$input, $context, .a]", {"input", "context"}).ok());
   EXPECT_TRUE(IsError(CheckExpression("$secret", {"input"}), StatusCode::kInvalidArgument,
                       {"$secret is not defined"}));
-  EXPECT_TRUE(IsError(CheckExpression(".a |", {}), StatusCode::kInvalidArgument,
-                      {"syntax error"}));
+  EXPECT_TRUE(IsError(CheckExpression(".a |", {}), StatusCode::kInvalidArgument, {"syntax error"}));
 }
 
 TEST(CheckExpressionTest, RefusesWhenHomeHasAJqFile) {
@@ -343,7 +340,10 @@ TEST(CheckExpressionTest, RefusesWhenHomeHasAJqFile) {
   Evaluator evaluator;
   Result<Json> value = evaluator.Evaluate("[1] | map(. + 1)", Json(), {});
 
-  if (old_home) setenv("HOME", saved.c_str(), 1); else unsetenv("HOME");
+  if (old_home)
+    setenv("HOME", saved.c_str(), 1);
+  else
+    unsetenv("HOME");
   unlink(jq_file.c_str());
   rmdir(dir.c_str());
   EXPECT_TRUE(IsError(status, StatusCode::kFailedPrecondition, {jq_file, "HOME"}));
@@ -378,8 +378,8 @@ TEST_F(ExpressionTest, NanIsNullAndInfinityIsRefused) {
   EXPECT_EQ(Must(Eval("nan")), Json());
   EXPECT_EQ(Must(Eval("[nan, 1]")), J("[null, 1]"));
   EXPECT_TRUE(IsError(Eval("infinite").status(), StatusCode::kInvalidArgument, {"infinite"}));
-  EXPECT_TRUE(IsError(Eval("{a: [-infinite]}").status(), StatusCode::kInvalidArgument,
-                      {"infinite"}));
+  EXPECT_TRUE(
+      IsError(Eval("{a: [-infinite]}").status(), StatusCode::kInvalidArgument, {"infinite"}));
   EXPECT_TRUE(IsError(Eval("1e308 * 10").status(), StatusCode::kInvalidArgument, {"infinite"}));
 }
 
@@ -423,7 +423,8 @@ TEST_F(ExpressionTest, DeepNestingIsRefusedNotFatal) {
 TEST_F(ExpressionTest, LargeResultsAreRefused) {
   Status status = Eval("[range(1000000)]").status();
   EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument, {"larger than 4194304 bytes"}));
-  status = Eval(R"jq([range(200000) | {key: "k\(.)", value: "0123456789"}] | from_entries)jq").status();
+  status =
+      Eval(R"jq([range(200000) | {key: "k\(.)", value: "0123456789"}] | from_entries)jq").status();
   EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument, {"larger than"}));
   EXPECT_EQ(Must(Eval("[range(1000)] | length")), 1000);
 }
