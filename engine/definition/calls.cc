@@ -1,0 +1,327 @@
+// Loader: the task types that reach outside the run: call, run.shell and listen.
+//
+// The `with` of `call: http` and `call: mcp` is checked for the properties the DSL
+// defines (names, required ones, simple types); the executors own the rest. A tool's
+// `with` is its arguments: any mapping.
+#include <algorithm>
+#include <string>
+
+#include "engine/definition/duration.h"
+#include "engine/definition/loader_impl.h"
+#include "engine/expr/expression.h"
+
+namespace cairn::engine::definition_impl {
+namespace {
+
+constexpr std::string_view kCallExpectation =
+    "expected http, mcp, a use.functions name or a registered tool";
+
+bool IsExpressionString(const SourceNode& node) {
+  return node.IsString() && IsRuntimeExpression(node.scalar.get_ref<const std::string&>());
+}
+
+}  // namespace
+
+std::optional<TaskBody> Loader::ParseCall(const TaskSite& site) {
+  const SourceNode& call = *site.map->Find("call");
+  std::string path = Child(site.path, "call");
+  auto name = String(call, path);
+  if (!name) return std::nullopt;
+  CallBody body;
+  body.function = *name;
+  if (name->empty()) {
+    Error(call, path, "empty function name (" + std::string(kCallExpectation) + ")");
+    return std::nullopt;
+  }
+  if (*name == "asyncapi" || *name == "grpc" || *name == "openapi" || *name == "a2a" ||
+      *name == "agent") {
+    Error(call, path, "`call: " + *name + "` is not supported yet (" +
+                          std::string(kCallExpectation) + ")");
+    return std::nullopt;
+  }
+  if (*name == "http") {
+    body.kind = CallBody::Kind::kHttp;
+  } else if (*name == "mcp") {
+    body.kind = CallBody::Kind::kMcp;
+  } else if (functions_.count(*name) != 0) {
+    if (site.in_function) {
+      Error(call, path,
+            "a use.functions entry cannot call another function ('" + *name +
+                "'): call http, mcp or a registered tool, or run a shell command");
+      return std::nullopt;
+    }
+    body.kind = CallBody::Kind::kFunction;
+  } else if (name->find('@') != std::string::npos) {
+    Error(call, path,
+          "`call: " + *name + "` names a catalog function; catalogs are not supported (" +
+              std::string(kCallExpectation) + ")");
+    return std::nullopt;
+  } else {
+    body.kind = CallBody::Kind::kTool;
+    if (options_.tool_exists && !options_.tool_exists(*name)) {
+      Error(call, path, "unknown function '" + *name + "' (" + std::string(kCallExpectation) + ")");
+      return std::nullopt;
+    }
+  }
+  const SourceNode* with = site.map->Find("with");
+  std::string with_path = Child(site.path, "with");
+  if (with == nullptr) {
+    if (body.kind == CallBody::Kind::kHttp || body.kind == CallBody::Kind::kMcp) {
+      Error(site.pos, site.path, "`call: " + *name + "` needs `with`");
+      return std::nullopt;
+    }
+    return body;
+  }
+  if (!Expect(*with, with_path, SourceNode::Kind::kMapping)) return std::nullopt;
+  if (body.kind == CallBody::Kind::kHttp) CheckHttpWith(*with, with_path);
+  if (body.kind == CallBody::Kind::kMcp) CheckMcpWith(*with, with_path);
+  auto json = TemplateValue(*with, with_path, Variables(Place::kTaskBody, *site.scope));
+  if (!json) return std::nullopt;
+  body.with = std::move(*json);
+  return body;
+}
+
+void Loader::CheckHttpWith(const SourceNode& with, std::string_view path) {
+  CheckProperties(with, path, "an http call's `with`",
+                  {"method", "endpoint", "headers", "body", "query", "output", "redirect"});
+  Require(with, path, "an http call's `with`", {"method", "endpoint"});
+  if (const SourceNode* method = with.Find("method")) String(*method, Child(path, "method"));
+  if (const SourceNode* endpoint = with.Find("endpoint")) {
+    CheckEndpoint(*endpoint, Child(path, "endpoint"));
+  }
+  for (std::string_view key : {"headers", "query"}) {
+    const SourceNode* map = with.Find(key);
+    if (map != nullptr && !map->IsMapping() && !IsExpressionString(*map)) {
+      Error(*map, Child(path, key),
+            "expected a mapping or a runtime expression, got " + std::string(DescribeNode(*map)));
+    }
+  }
+  if (const SourceNode* output = with.Find("output")) {
+    auto mode = String(*output, Child(path, "output"));
+    if (mode && *mode != "raw" && *mode != "content" && *mode != "response") {
+      Error(*output, Child(path, "output"),
+            "unknown http output '" + *mode + "' (expected raw, content or response)");
+    }
+  }
+  if (const SourceNode* redirect = with.Find("redirect")) Bool(*redirect, Child(path, "redirect"));
+}
+
+void Loader::CheckEndpoint(const SourceNode& endpoint, std::string_view path) {
+  if (endpoint.IsString()) {
+    if (endpoint.scalar.get_ref<const std::string&>().empty()) {
+      Error(endpoint, path, "an endpoint must not be empty");
+    }
+    return;
+  }
+  if (!endpoint.IsMapping()) {
+    Error(endpoint, path,
+          "expected a URI or {uri, authentication}, got " + std::string(DescribeNode(endpoint)));
+    return;
+  }
+  CheckProperties(endpoint, path, "endpoint", {"uri", "authentication"});
+  if (!Require(endpoint, path, "endpoint", {"uri"})) return;
+  String(*endpoint.Find("uri"), Child(path, "uri"));
+  const SourceNode* authentication = endpoint.Find("authentication");
+  if (authentication == nullptr) return;
+  std::string auth_path = Child(path, "authentication");
+  if (!Expect(*authentication, auth_path, SourceNode::Kind::kMapping)) return;
+  for (const SourceNode::Entry& entry : authentication->entries) {
+    std::string entry_path = Child(auth_path, entry.key);
+    if (entry.key == "use") {
+      Error(entry.key_pos, entry_path,
+            "authentication by name (use) is not supported (use.authentications is not "
+            "supported)");
+    } else if (entry.value->IsMapping() && entry.value->Find("use") != nullptr) {
+      Error(entry.key_pos, entry_path,
+            "secret-based authentication (" + entry.key +
+                ".use) is not supported (cairn has no secret store)");
+    }
+  }
+}
+
+void Loader::CheckMcpWith(const SourceNode& with, std::string_view path) {
+  CheckProperties(with, path, "an mcp call's `with`",
+                  {"protocolVersion", "method", "parameters", "timeout", "transport", "client"});
+  Require(with, path, "an mcp call's `with`", {"method", "transport"});
+  if (const SourceNode* method = with.Find("method")) String(*method, Child(path, "method"));
+  if (const SourceNode* version = with.Find("protocolVersion")) {
+    String(*version, Child(path, "protocolVersion"));
+  }
+  if (const SourceNode* timeout = with.Find("timeout")) {
+    ParseDuration(*timeout, Child(path, "timeout"), kDefinitionDurationMsMax);
+  }
+  const SourceNode* transport = with.Find("transport");
+  if (transport == nullptr) return;
+  std::string transport_path = Child(path, "transport");
+  if (!Expect(*transport, transport_path, SourceNode::Kind::kMapping)) return;
+  CheckProperties(*transport, transport_path, "mcp transport", {"http", "stdio", "options"});
+  int kinds = (transport->Find("http") != nullptr) + (transport->Find("stdio") != nullptr);
+  if (kinds != 1) {
+    Error(*transport, transport_path, "an mcp transport needs exactly one of http, stdio");
+  }
+}
+
+std::optional<TaskBody> Loader::ParseRun(const TaskSite& site) {
+  const SourceNode& run = *site.map->Find("run");
+  std::string path = Child(site.path, "run");
+  if (!Expect(run, path, SourceNode::Kind::kMapping)) return std::nullopt;
+  bool ok = CheckProperties(
+      run, path, "run", {"shell", "await", "return"},
+      {{"container", "`run.container` is not supported (supported: run.shell)"},
+       {"script", "`run.script` is not supported (supported: run.shell)"},
+       {"workflow", "`run.workflow` is not supported yet (supported: run.shell)"}});
+  const SourceNode* shell = run.Find("shell");
+  if (shell == nullptr) {
+    if (ok) Error(run, path, "run is missing its 'shell' property");
+    return std::nullopt;
+  }
+  RunShellBody body;
+  if (const SourceNode* await = run.Find("await")) {
+    if (auto flag = Bool(*await, Child(path, "await"))) body.await = *flag;
+  }
+  if (const SourceNode* mode = run.Find("return")) {
+    static constexpr std::pair<std::string_view, RunShellBody::Return> kModes[] = {
+        {"stdout", RunShellBody::Return::kStdout}, {"stderr", RunShellBody::Return::kStderr},
+        {"code", RunShellBody::Return::kCode},     {"all", RunShellBody::Return::kAll},
+        {"none", RunShellBody::Return::kNone}};
+    if (auto text = String(*mode, Child(path, "return"))) {
+      auto found = std::find_if(std::begin(kModes), std::end(kModes),
+                                [&](const auto& m) { return m.first == *text; });
+      if (found == std::end(kModes)) {
+        Error(*mode, Child(path, "return"),
+              "unknown return '" + *text + "' (expected stdout, stderr, code, all or none)");
+      } else {
+        body.return_mode = found->second;
+      }
+    }
+  }
+  std::string shell_path = Child(path, "shell");
+  if (!Expect(*shell, shell_path, SourceNode::Kind::kMapping)) return std::nullopt;
+  CheckProperties(*shell, shell_path, "run.shell", {"command", "arguments", "environment", "stdin"});
+  if (!Require(*shell, shell_path, "run.shell", {"command"})) return std::nullopt;
+  std::vector<std::string> variables = Variables(Place::kTaskBody, *site.scope);
+  size_t errors_before = error_count_;
+  const SourceNode& command = *shell->Find("command");
+  if (String(command, Child(shell_path, "command"))) {
+    body.command =
+        TemplateValue(command, Child(shell_path, "command"), variables).value_or(Json());
+  }
+  if (const SourceNode* stdin_node = shell->Find("stdin")) {
+    if (String(*stdin_node, Child(shell_path, "stdin"))) {
+      body.stdin_value =
+          TemplateValue(*stdin_node, Child(shell_path, "stdin"), variables).value_or(Json());
+    }
+  }
+  auto scalars = [&](const SourceNode& container, std::string_view container_path) {
+    auto check = [&](const SourceNode& value, const std::string& value_path) {
+      if (value.kind != SourceNode::Kind::kScalar || value.IsNull()) {
+        Error(value, value_path,
+              "expected a string, number or boolean, got " + std::string(DescribeNode(value)));
+      }
+    };
+    for (size_t i = 0; i < container.items.size(); ++i) {
+      check(*container.items[i], Child(container_path, i));
+    }
+    for (const SourceNode::Entry& entry : container.entries) {
+      check(*entry.value, Child(container_path, entry.key));
+    }
+  };
+  if (const SourceNode* arguments = shell->Find("arguments")) {
+    std::string arguments_path = Child(shell_path, "arguments");
+    if (IsExpressionString(*arguments) ||
+        Expect(*arguments, arguments_path, SourceNode::Kind::kSequence)) {
+      if (arguments->IsSequence()) scalars(*arguments, arguments_path);
+      if (auto json = TemplateValue(*arguments, arguments_path, variables)) body.arguments = *json;
+    }
+  }
+  if (const SourceNode* environment = shell->Find("environment")) {
+    std::string environment_path = Child(shell_path, "environment");
+    if (IsExpressionString(*environment) ||
+        Expect(*environment, environment_path, SourceNode::Kind::kMapping)) {
+      if (environment->IsMapping()) scalars(*environment, environment_path);
+      if (auto json = TemplateValue(*environment, environment_path, variables)) {
+        body.environment = *json;
+      }
+    }
+  }
+  if (error_count_ != errors_before || !ok) return std::nullopt;
+  return body;
+}
+
+std::optional<TaskBody> Loader::ParseListen(const TaskSite& site) {
+  const SourceNode& listen = *site.map->Find("listen");
+  std::string path = Child(site.path, "listen");
+  if (!Expect(listen, path, SourceNode::Kind::kMapping)) return std::nullopt;
+  CheckProperties(listen, path, "listen", {"to", "read"});
+  if (!Require(listen, path, "listen", {"to"})) return std::nullopt;
+  ListenBody body;
+  if (const SourceNode* read = listen.Find("read")) {
+    if (auto text = String(*read, Child(path, "read"))) {
+      if (*text == "data") {
+        body.read = ListenBody::Read::kData;
+      } else if (*text == "envelope") {
+        body.read = ListenBody::Read::kEnvelope;
+      } else if (*text == "raw") {
+        body.read = ListenBody::Read::kRaw;
+      } else {
+        Error(*read, Child(path, "read"),
+              "unknown read mode '" + *text + "' (expected data, envelope or raw)");
+      }
+    }
+  }
+  const SourceNode& to = *listen.Find("to");
+  std::string to_path = Child(path, "to");
+  if (!Expect(to, to_path, SourceNode::Kind::kMapping)) return std::nullopt;
+  bool ok = CheckProperties(to, to_path, "listen.to", {"one", "any", "all"},
+                            {{"until", "listen.to.until is not supported"}});
+  int strategies = (to.Find("one") != nullptr) + (to.Find("any") != nullptr) +
+                   (to.Find("all") != nullptr);
+  if (strategies != 1) {
+    Error(to, to_path, "listen.to needs exactly one of one, any, all");
+    return std::nullopt;
+  }
+  std::vector<std::string> variables = Variables(Place::kTaskBody, *site.scope);
+  if (const SourceNode* one = to.Find("one")) {
+    body.mode = ListenBody::Mode::kOne;
+    if (auto filter = ParseEventFilter(*one, Child(to_path, "one"), variables)) {
+      body.filters.push_back(std::move(*filter));
+    }
+  } else {
+    bool all = to.Find("all") != nullptr;
+    body.mode = all ? ListenBody::Mode::kAll : ListenBody::Mode::kAny;
+    const SourceNode& list = *to.Find(all ? "all" : "any");
+    std::string list_path = Child(to_path, all ? "all" : "any");
+    if (!Expect(list, list_path, SourceNode::Kind::kSequence)) return std::nullopt;
+    if (all && list.items.empty()) {
+      Error(list, list_path, "listen.to.all needs at least one event filter");
+    }
+    for (size_t i = 0; i < list.items.size(); ++i) {
+      if (auto filter = ParseEventFilter(*list.items[i], Child(list_path, i), variables)) {
+        body.filters.push_back(std::move(*filter));
+      }
+    }
+  }
+  if (!ok) return std::nullopt;
+  return body;
+}
+
+std::optional<EventFilter> Loader::ParseEventFilter(const SourceNode& node,
+                                                    std::string_view path,
+                                                    const std::vector<std::string>& variables) {
+  if (!Expect(node, path, SourceNode::Kind::kMapping)) return std::nullopt;
+  CheckProperties(node, path, "event filter", {"with"},
+                  {{"correlate", "event correlation (correlate) is not supported"}});
+  if (!Require(node, path, "event filter", {"with"})) return std::nullopt;
+  const SourceNode& with = *node.Find("with");
+  std::string with_path = Child(path, "with");
+  if (!Expect(with, with_path, SourceNode::Kind::kMapping)) return std::nullopt;
+  if (with.entries.empty()) {
+    Error(with, with_path, "an event filter needs at least one attribute");
+    return std::nullopt;
+  }
+  auto json = TemplateValue(with, with_path, variables);
+  if (!json) return std::nullopt;
+  return EventFilter{std::move(*json)};
+}
+
+}  // namespace cairn::engine::definition_impl
