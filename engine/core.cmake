@@ -11,8 +11,4 @@ target_link_libraries(cairn_engine
   PUBLIC cairn_base cairn_storage cairn_definition cairn_expr cairn_schema cairn_tools
          Boost::headers
   PRIVATE spdlog::spdlog)
-foreach(part process http)
-  if(TARGET cairn_${part})
-    target_link_libraries(cairn_engine PRIVATE cairn_${part})
-  endif()
-endforeach()
+target_link_libraries(cairn_engine PRIVATE cairn_process cairn_http)

@@ -234,7 +234,7 @@ Status Engine::Impl::Open() {
   if (threads == 0) threads = std::max(2u, std::thread::hardware_concurrency());
   cpp_ = std::make_shared<CppExecutor>(&catalog_, io_.get_executor(), threads);
   router_.Add("cpp", cpp_);
-  AddExecutors(router_, io_.get_executor(), options_);
+  CAIRN_RETURN_IF_ERROR(AddExecutors(router_, io_.get_executor(), options_));
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
   if (options_.resume_on_open) CAIRN_RETURN_IF_ERROR(ResumeAll());
   PollTimers();

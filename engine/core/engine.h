@@ -15,6 +15,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -50,6 +51,9 @@ struct EngineOptions {
   // HTTPS: trust this PEM (tests) in addition to the system store; verify peers.
   std::string extra_ca_pem;
   bool verify_tls_peers = true;
+  // HTTP calls to "host:port" connect to "address:port" instead (like curl --resolve);
+  // the request still names the original host. For tests serving external URIs locally.
+  std::map<std::string, std::string> http_connect_overrides;
   // Test seam: the filesystem under RocksDB (fault injection). Null: the real one.
   std::shared_ptr<rocksdb::FileSystem> file_system;
   std::string owner_description = "cairn engine";
