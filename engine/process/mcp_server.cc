@@ -245,11 +245,11 @@ void McpServer::OnInitializeResponse(const RpcMessage& message) {
 }
 
 void McpServer::OnFinished(uint64_t generation, const ExitStatus& exit) {
+  if (generation != generation_) return;  // a process replaced earlier
   if (state_ == State::kClosed) {
-    close_timer_.cancel();  // exited on its own after stdin closed
+    close_timer_.cancel();  // it exited on its own once its stdin closed
     return;
   }
-  if (generation != generation_) return;
   Fail("MCP server " + config_.name + " " + exit.Describe());
 }
 
