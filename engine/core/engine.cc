@@ -40,6 +40,10 @@ using Strand = asio::strand<asio::io_context::executor_type>;
 struct Input {
   StepInput step;
   std::function<void(Status)> ack;  // may be empty
+  // false: the input event is already in the log (a deferred start being begun).
+  bool record = true;
+  // A run_started to record without stepping (StartRequest::defer).
+  bool defer = false;
 };
 
 Json EffectCommandToJson(const EffectCommand& c) {
@@ -136,6 +140,7 @@ class Engine::Impl {
  public:
   explicit Impl(EngineOptions options)
       : options_(std::move(options)),
+        catalog_(std::move(options_.tools)),
         random_(static_cast<uint64_t>(options_.clock->MonotonicNanos()) ^
                 (static_cast<uint64_t>(::getpid()) << 32)),
         work_(asio::make_work_guard(io_)),
@@ -249,7 +254,7 @@ Status Engine::Impl::ResumeAll() {
                            store_->ListActiveRuns(after, 1000));
     for (const storage::RunSummary& run : page) {
       if (run.status == RunStatus::kRunning || run.status == RunStatus::kUnknown) {
-        DeliverTo(run.run_id, Input{StepInput{}, nullptr});
+        DeliverTo(run.run_id, Input{StepInput{}, nullptr, true, false});
         ++resumed;
       }
     }
@@ -385,6 +390,18 @@ Status Engine::Impl::Load(RunActor& actor) {
 void Engine::Impl::Recover(const std::shared_ptr<RunActor>& actor) {
   RunState& s = actor->state;
   if (storage::IsTerminal(s.status)) return;
+  if (s.deferred_start) {
+    storage::RunStarted started;
+    started.workflow_namespace = actor->definition->namespace_;
+    started.workflow_name = actor->definition->name;
+    started.workflow_version = actor->definition->version;
+    started.definition_hash = actor->definition->hash;
+    Input begin{StepInput{s.started_ns, storage::EventBody(std::move(started)), s.input},
+                nullptr};
+    begin.record = false;
+    actor->inputs.push_front(std::move(begin));
+    return;
+  }
   const std::string key = PendingEffectKey(s);
   if (!key.empty() && !s.effect_indeterminate) {
     {
@@ -440,7 +457,19 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
     return Pump(actor);
   }
   RunState next = a.state;
-  Result<StepOutput> out = [&] {
+  if (input.defer || !input.record) {
+    // Begin (or only record) a run from scratch: the state before any step.
+    next = RunState{};
+    next.run_id = a.id.str();
+  }
+  Result<StepOutput> out = [&]() -> Result<StepOutput> {
+    if (input.defer) {
+      next.deferred_start = true;
+      next.started_ns = input.step.time_ns;
+      next.now_ns = input.step.time_ns;
+      next.input = input.step.payload;
+      return StepOutput{};
+    }
     auto evaluator = evaluators_.Acquire();
     return a.interpreter->Step(next, input.step, *evaluator);
   }();
@@ -453,7 +482,7 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
   t.run_id = a.id;
   t.expected_next_seq = a.header.next_seq;
   t.time_ns = input.step.body ? input.step.time_ns : options_.clock->NowNanos();
-  if (input.step.body) {
+  if (input.step.body && input.record) {
     // An input event belongs to the task that waited for it (if any still does).
     std::string path = "/";
     std::string key;
@@ -769,10 +798,11 @@ Result<StartResult> Engine::Impl::Start(StartRequest request) {
     started.input = storage::Payload::Json(DumpJson(request.input));
     started.started_by = request.started_by;
     started.tool_catalog_hash = catalog_.Hash();
-    Deliver(actor, Input{StepInput{options_.clock->NowNanos(),
-                                   storage::EventBody(std::move(started)),
-                                   std::move(request.input)},
-                         [&promise](Status st) { promise.set_value(st); }});
+    Input begin{StepInput{options_.clock->NowNanos(), storage::EventBody(std::move(started)),
+                          std::move(request.input)},
+                [&promise](Status st) { promise.set_value(st); }};
+    begin.defer = request.defer;
+    Deliver(actor, std::move(begin));
   }
   Status st = future.get();
   if (st.code() == StatusCode::kAlreadyExists) return StartResult{id, false};
@@ -861,6 +891,7 @@ Result<RunInfo> Engine::Impl::Wait(const RunId& run_id, std::chrono::millisecond
 
 Status Engine::Impl::RunUntilIdle(std::chrono::milliseconds timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  CAIRN_RETURN_IF_ERROR(ResumeAll());  // includes deferred starts
   PollTimers();
   for (;;) {
     uint64_t epoch;

@@ -40,11 +40,14 @@ struct EngineOptions {
   const Clock* clock = nullptr;
   // Worker threads for the interpreter and async I/O (0: hardware concurrency, min 2).
   unsigned threads = 0;
-  // Runs held in memory and driven at once; more runnable runs wait in a queue.
-  size_t max_active_runs = 1024;
-  // Runnable runs waiting for a slot; Start beyond this answers kResourceExhausted.
+  // Runs held in memory at once (running, or with inputs or calls in flight); parked runs
+  // are not held. Start beyond this answers kResourceExhausted (back off and retry).
   size_t max_queued_runs = 100'000;
-  // Resume every non-terminal run on Open (false: only on ResumeAll / as touched).
+  // The tools runs may call, registered before any run resumes (Open resumes runs at
+  // once, and a resumed run calling an unregistered tool would fault). More can be
+  // registered later with RegisterTool.
+  ToolCatalog tools;
+  // Resume every non-terminal run on Open (false: only on RunUntilIdle / as touched).
   bool resume_on_open = true;
   // Longest time the timer service sleeps before re-reading due timers from the store.
   std::chrono::milliseconds timer_poll{1000};
@@ -75,6 +78,10 @@ struct StartRequest {
   // (created = false) instead of making a second one.
   std::optional<RunId> run_id;
   storage::Actor started_by;
+  // Record the start only: no task runs in this engine until the run is resumed (by the
+  // next Engine::Open, or RunUntilIdle here). For a short-lived process (`cairn run start`
+  // without --wait) that must not begin side effects it will not see through.
+  bool defer = false;
 };
 
 struct StartResult {
@@ -165,8 +172,9 @@ class Engine {
   // deliver (an event, an operator), or `timeout` passes (kDeadlineExceeded). Runs parked on
   // a timer are waited for.
   Result<RunInfo> Wait(const RunId& run_id, std::chrono::milliseconds timeout);
-  // Drives every runnable run (including due timers) until none is runnable right now or
-  // `timeout` passes (kDeadlineExceeded). Runs parked on future timers stay parked.
+  // Resumes every running run (including deferred starts) and drives them and due timers
+  // until none is runnable right now or `timeout` passes (kDeadlineExceeded). Runs parked
+  // on future timers stay parked.
   Status RunUntilIdle(std::chrono::milliseconds timeout);
 
   // Re-reads due timers at once (tests with a ManualClock call it after advancing time).

@@ -90,6 +90,7 @@ Json RunStateToJson(const RunState& s) {
   if (!s.waiting_on.empty()) j["waiting"] = s.waiting_on;
   if (s.effect_indeterminate) j["indeterminate"] = true;
   if (!s.pending_call.is_null()) j["call"] = s.pending_call;
+  if (s.deferred_start) j["deferred"] = true;
   return j;
 }
 
@@ -106,7 +107,8 @@ Result<RunState> RunStateFromJson(const Json& j) {
             Read(j, "effects", &s.effects) && Read(j, "timers", &s.timers) &&
             Read(j, "status", &status) && Read(j, "stop", &stop) &&
             Read(j, "wtimer", &s.workflow_timer) && Read(j, "waiting", &s.waiting_on) &&
-            Read(j, "indeterminate", &s.effect_indeterminate);
+            Read(j, "indeterminate", &s.effect_indeterminate) &&
+            Read(j, "deferred", &s.deferred_start);
   if (!ok) return Status::DataLoss("engine state: a field has the wrong type");
   s.status = static_cast<storage::RunStatus>(status);
   s.stop_reason = static_cast<storage::StopReason>(stop);

@@ -83,6 +83,9 @@ struct RunState {
   // The call the engine was asked to make for the pending effect (the engine's record,
   // so that a recovering engine can retry it with the same key); null when none.
   Json pending_call;
+  // run_started is recorded but the interpreter has not begun (StartRequest::defer); the
+  // next engine to load the run begins it from `input` at `started_ns`.
+  bool deferred_start = false;
 };
 
 Json RunStateToJson(const RunState& state);

@@ -27,8 +27,9 @@ class EngineTest : public ::testing::Test {
     if (engine_) Must(engine_->Close());
   }
 
-  void OpenEngine() {
+  void OpenEngine(ToolCatalog tools = {}) {
     EngineOptions options;
+    options.tools = std::move(tools);
     options.data_dir = dir_.Sub("data");
     options.durability = storage::Durability::kBuffered;
     options.clock = &clock_;
@@ -120,6 +121,35 @@ TEST_F(EngineTest, StartingTwiceWithOneIdGivesOneRun) {
   EXPECT_FALSE(Must(engine_->Start(request)).created);
   size_t runs = Must(engine_->ListRuns(std::nullopt, "", 100)).size();
   EXPECT_EQ(runs, 1u);
+}
+
+TEST_F(EngineTest, ADeferredStartRunsOnlyWhenResumed) {
+  std::atomic<int> calls{0};
+  ToolSpec spec;
+  spec.name = "count";
+  Must(engine_->RegisterTool(spec, [&](const ToolRequest&) -> Result<Json> { return Json(++calls); }));
+  Apply(R"(
+document: {dsl: '1.0.3', namespace: test, name: counted, version: '1.0.0'}
+do:
+  - once:
+      call: count
+)");
+  StartRequest request{"counted", Json::object(), std::nullopt, {}};
+  request.defer = true;
+  StartResult started = Must(engine_->Start(request));
+  EXPECT_EQ(Kinds(started.run_id), std::vector<std::string>{"run_started"});
+  EXPECT_EQ(calls.load(), 0);
+  Must(engine_->Close());
+  engine_.reset();
+  ToolCatalog tools;
+  Must(tools.Register(spec, [&](const ToolRequest&) -> Result<Json> { return Json(++calls); }));
+  OpenEngine(std::move(tools));
+  Must(engine_->RunUntilIdle(20s));
+  RunInfo info = Must(engine_->Describe(started.run_id));
+  EXPECT_EQ(info.header.status, RunStatus::kCompleted);
+  EXPECT_EQ(calls.load(), 1);
+  EXPECT_EQ(Kinds(started.run_id).front(), "run_started");
+  EXPECT_EQ(Kinds(started.run_id)[1], "task_routed");
 }
 
 TEST_F(EngineTest, CallsACppToolAndRecordsIntentAndOutcome) {
@@ -332,18 +362,22 @@ TEST_F(EngineTest, AnInterruptedNonIdempotentCallNeedsAnOperator) {
   std::condition_variable cv;
   bool entered = false;
   bool release = false;
-  auto register_tool = [&] {
+  auto tools = [&] {
     ToolSpec spec;
     spec.name = "billing.charge";
-    Must(engine_->RegisterTool(spec, [&](const ToolRequest&) -> Result<Json> {
+    ToolCatalog catalog;
+    Must(catalog.Register(spec, [&](const ToolRequest&) -> Result<Json> {
       std::unique_lock lock(mu);
       entered = true;
       cv.notify_all();
       cv.wait_for(lock, 10s, [&] { return release; });
       return Json("charged");
     }));
+    return catalog;
   };
-  register_tool();
+  Must(engine_->Close());
+  engine_.reset();
+  OpenEngine(tools());
   Apply(R"(
 document: {dsl: '1.0.3', namespace: test, name: charge, version: '1.0.0'}
 do:
@@ -364,8 +398,7 @@ do:
   Must(engine_->Close());
   releaser.join();
   engine_.reset();
-  OpenEngine();
-  register_tool();
+  OpenEngine(tools());
   RunInfo blocked = Must(engine_->Wait(started.run_id, 20s));
   EXPECT_EQ(blocked.header.status, RunStatus::kBlocked);
   EXPECT_TRUE(testing::HasSubstr(blocked.waiting_on, "indeterminate_effect"));
@@ -382,19 +415,23 @@ TEST_F(EngineTest, AnInterruptedIdempotentCallIsRetriedWithTheSameKey) {
   std::condition_variable cv;
   std::vector<std::string> keys;
   bool hang = true;
-  auto register_tool = [&] {
+  auto tools = [&] {
     ToolSpec spec;
     spec.name = "crm.upsert";
     spec.idempotent = true;
-    Must(engine_->RegisterTool(spec, [&](const ToolRequest& r) -> Result<Json> {
+    ToolCatalog catalog;
+    Must(catalog.Register(spec, [&](const ToolRequest& r) -> Result<Json> {
       std::unique_lock lock(mu);
       keys.push_back(r.idempotency_key);
       cv.notify_all();
       if (hang) cv.wait_for(lock, 200ms);
       return Json("upserted");
     }));
+    return catalog;
   };
-  register_tool();
+  Must(engine_->Close());
+  engine_.reset();
+  OpenEngine(tools());
   Apply(R"(
 document: {dsl: '1.0.3', namespace: test, name: upsert, version: '1.0.0'}
 do:
@@ -412,8 +449,7 @@ do:
     std::lock_guard lock(mu);
     hang = false;
   }
-  OpenEngine();
-  register_tool();
+  OpenEngine(tools());
   RunInfo done = Must(engine_->Wait(started.run_id, 20s));
   EXPECT_EQ(done.header.status, RunStatus::kCompleted);
   std::lock_guard lock(mu);
