@@ -29,8 +29,11 @@ std::optional<TaskBody> Loader::ParseCall(const TaskSite& site) {
   if (!name) return std::nullopt;
   CallBody body;
   body.function = *name;
-  if (name->empty()) {
-    Error(call, path, "empty function name (" + std::string(kCallExpectation) + ")");
+  if (name->empty() || IsRuntimeExpression(*name)) {
+    Error(call, path,
+          (name->empty() ? "empty function name" : "the function to call cannot be a runtime "
+                                                   "expression") +
+              std::string(" (") + std::string(kCallExpectation) + ")");
     return std::nullopt;
   }
   if (*name == "asyncapi" || *name == "grpc" || *name == "openapi" || *name == "a2a" ||
@@ -228,17 +231,15 @@ std::optional<TaskBody> Loader::ParseRun(const TaskSite& site) {
   };
   if (const SourceNode* arguments = shell->Find("arguments")) {
     std::string arguments_path = Child(shell_path, "arguments");
-    if (IsExpressionString(*arguments) ||
-        Expect(*arguments, arguments_path, SourceNode::Kind::kSequence)) {
-      if (arguments->IsSequence()) scalars(*arguments, arguments_path);
+    if (Expect(*arguments, arguments_path, SourceNode::Kind::kSequence)) {
+      scalars(*arguments, arguments_path);
       if (auto json = TemplateValue(*arguments, arguments_path, variables)) body.arguments = *json;
     }
   }
   if (const SourceNode* environment = shell->Find("environment")) {
     std::string environment_path = Child(shell_path, "environment");
-    if (IsExpressionString(*environment) ||
-        Expect(*environment, environment_path, SourceNode::Kind::kMapping)) {
-      if (environment->IsMapping()) scalars(*environment, environment_path);
+    if (Expect(*environment, environment_path, SourceNode::Kind::kMapping)) {
+      scalars(*environment, environment_path);
       if (auto json = TemplateValue(*environment, environment_path, variables)) {
         body.environment = *json;
       }

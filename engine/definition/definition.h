@@ -9,6 +9,30 @@
 // form: the document as JSON with sorted keys and no insignificant whitespace.
 //
 // Definitions are immutable after loading and safe to share between threads.
+//
+// What is supported, what is refused and why: engine/definition/README.md. In short:
+//
+// Runtime expressions. Every expression is compile-checked at load time with the variables
+// the interpreter must bind at that place (dsl.md, "Runtime expression arguments"):
+//   workflow input.from           $workflow $runtime
+//   workflow output.as            $context $workflow $runtime
+//   task if, task input.from      $context $task $workflow $runtime
+//   everything else in a task     $context $input $task $workflow $runtime
+//     (set, with, switch when, for in/while, listen filters, raise error, run.shell,
+//      catch when/exceptWhen, retry when/exceptWhen, task output.as)
+//   task export.as                the above and $output
+// plus, inside a for task's `while` and `do`, the loop's `each` and `at` (default $item,
+// $index), and inside a catch (when, exceptWhen, retry, do) its `as` (default $error);
+// these accumulate through nesting. $secrets and $authorization are refused. Fields that
+// are always expressions (input.from, output.as, export.as when strings; if; switch when;
+// for in when a string; for while; catch and retry when/exceptWhen) are checked with or
+// without `${ }`; elsewhere only strings in `${ }` form are expressions, others literals.
+//
+// Flow. `then` targets a task of the same list (resolved to its index). Task names are
+// unique within a list. A `then` cycle in which no task can fail, branch or stop (every
+// task on it is a `set` without expressions, a `wait`, or a `do` of such tasks, with no
+// `if`, `timeout`, `input`, `output` or `export`) is refused; other cycles are legal and
+// bounded at run time by limits::run_steps_max.
 #pragma once
 
 #include <cstdint>
@@ -44,8 +68,8 @@ struct Duration {
 using Template = Json;
 
 struct SchemaSpec {
-  // A JSON Schema (the `document` of a `schema` object), already checked to use only the
-  // keywords cairn's validator knows (see engine/definition/json_schema.h).
+  // A JSON Schema (the `document` of a `schema` object, format json), already checked to
+  // use only the keywords cairn's validator knows (CheckSchema, engine/schema/json_schema.h).
   Json document;
 };
 
@@ -56,6 +80,8 @@ struct DataFilter {
   std::optional<Template> transform;
 };
 
+// A `then`: "continue" (the default), "exit" (leave the current task list), "end" (end the
+// workflow) or the name of a task in the same list.
 struct FlowDirective {
   enum class Kind : uint8_t { kContinue = 0, kExit, kEnd, kGoto };
   Kind kind = Kind::kContinue;
@@ -63,8 +89,10 @@ struct FlowDirective {
   uint32_t target_index = 0;  // kGoto: the target's index in that list
 };
 
+// raise.error, inline or a use.errors entry (copied in at load time).
 struct ErrorTemplate {
-  // Each may be a literal or a runtime expression; status evaluates to an integer.
+  // Each may be a literal or a runtime expression (`${ }` form); status is an integer
+  // literal or an expression that evaluates to an integer.
   Template type;
   Template status;
   Template title;     // null when absent
@@ -77,6 +105,10 @@ struct Backoff {
   Kind kind = Kind::kConstant;
 };
 
+// catch.retry, inline or a use.retries entry (copied in at load time). Durations are
+// bounded: delay and jitter by limits::retry_delay_ms_max, the others by
+// kDefinitionDurationMsMax (engine/definition/duration.h); attempt_count by
+// limits::retry_attempts_max.
 struct RetryPolicy {
   std::optional<Template> when;         // retry only if this evaluates to true
   std::optional<Template> except_when;  // never retry if this evaluates to true
@@ -114,9 +146,10 @@ struct SwitchCase {
 };
 
 struct EventFilter {
-  // listen.to.*.with: CloudEvent attributes the event must have. Literal values must be
-  // equal; a `data` (or any attribute) given as a runtime expression must evaluate to
-  // true with the event's attribute as `.`.
+  // listen.to.*.with: CloudEvent attributes the event must have (at least one). Literal
+  // values must be equal; a `data` (or any attribute) given as a runtime expression (`${ }`
+  // form only, since literals are allowed here) must evaluate to true with the event's
+  // attribute as `.`.
   Json with = Json::object();
 };
 
@@ -130,9 +163,9 @@ struct CallBody {
   Template with = Json::object();
 };
 struct RunShellBody {
-  Template command;
-  Template arguments;    // null when absent, else an array template
-  Template environment;  // null when absent, else an object template
+  Template command;      // a string template
+  Template arguments;    // null when absent, else an array template of scalars
+  Template environment;  // null when absent, else an object template of scalars
   Template stdin_value;  // null when absent
   bool await = true;
   enum class Return : uint8_t { kStdout = 0, kStderr, kCode, kAll, kNone };
@@ -164,12 +197,15 @@ using TaskBody = std::variant<DoBody, SetBody, SwitchBody, CallBody, RunShellBod
 
 struct Task {
   std::string name;
-  // JSON-pointer-like path in the document, as the DSL reports error instances:
-  // "/do/0/tryGetPet/try/0/getPet".
+  // The task's JSON pointer in the document, as the DSL reports error instances (names
+  // escaped per RFC 6901): "/do/0/tryGetPet/try/0/getPet", a for body
+  // "/do/1/loop/do/0/x", a catch body "/do/0/t/catch/do/0/x", a use.functions entry
+  // "/use/functions/NAME".
   std::string path;
   SourcePos pos;
-  // Position of this task in Definition::tasks (pre-order over the whole document,
-  // including use.functions bodies). Stable for a given definition hash.
+  // Position of this task in Definition::tasks: pre-order over do_ (a task before its
+  // children; a try task's `try` list before its catch `do`), then the use.functions
+  // entries in name order. Stable for a given definition hash.
   uint32_t id = 0;
   std::optional<Template> if_;
   DataFilter input;
@@ -201,6 +237,9 @@ struct Definition {
   std::vector<const Task*> tasks;
 
   std::string source_name;  // the file it was loaded from, for messages
+  // The whole document (metadata included) as compact JSON with sorted keys: YAML scalars
+  // typed by the YAML 1.2 core schema, aliases expanded. Equal for a YAML document and
+  // its JSON equivalent, whatever the key order, comments or quoting style.
   std::string canonical;    // canonical JSON bytes (what is hashed and stored)
   Sha256 hash;              // SHA-256 of `canonical`
 };
@@ -214,15 +253,24 @@ struct LoadOptions {
 
 // Parses and validates a definition. `text` is YAML or JSON; `source_name` (a file name)
 // prefixes every error message. On error: kInvalidArgument whose message lists every
-// problem found (at most 20), one per line, as
+// problem found (at most 20, then a line saying more were not shown), one per line, in
+// document order, as
 //   "FILE:LINE:COL: TASK_PATH: what is wrong (expected ...)"
 // e.g. "order.yaml:12:9: /do/2/charge/call: unknown function 'bill' (expected http, mcp,
-// a use.functions name or a registered tool)".
+// a use.functions name or a registered tool)". kFailedPrecondition (not about the
+// document) when expressions cannot be checked on this host (CheckExpression's $HOME/.jq).
+// Bounds: limits::definition_bytes_max of text, definition_nodes_max nodes with aliases
+// expanded, definition_depth_max nested task lists, definition_tasks_max tasks,
+// json_depth_max for values, expression_bytes_max per expression. Thread-safe (calls
+// options.tool_exists from the calling thread).
 Result<std::shared_ptr<const Definition>> LoadDefinition(std::string_view text,
                                                          std::string_view source_name,
                                                          const LoadOptions& options = {});
 
-// Re-loads a definition from its canonical bytes (as stored by hash); same checks.
+// Re-loads a definition from its canonical bytes (as stored by hash); same checks, and
+// source_name "sha256:<first 16 hex digits>". The result's canonical is byte-equal to
+// `canonical` (so its hash is Sha256::Of(canonical)): bytes that load but are not in
+// canonical form are refused with kInvalidArgument. Thread-safe, like LoadDefinition.
 Result<std::shared_ptr<const Definition>> LoadCanonicalDefinition(std::string_view canonical,
                                                                   const LoadOptions& options = {});
 

@@ -263,6 +263,7 @@ Result<std::shared_ptr<const Definition>> LoadDefinition(std::string_view text,
   auto definition = std::make_shared<Definition>();
   Loader loader(name, options);
   loader.LoadDocument(*root, definition.get());
+  if (!loader.fatal().ok()) return loader.fatal().WithContext(name);
   CAIRN_RETURN_IF_ERROR(loader.diagnostics().ToStatus());
   definition->source_name = name;
   definition->canonical = DumpJson(definition_impl::ToJson(*root));

@@ -101,6 +101,9 @@ class Loader {
   // Errors are in diagnostics().
   void LoadDocument(const SourceNode& root, Definition* out);
   const Diagnostics& diagnostics() const { return diagnostics_; }
+  // Not ok when checking failed for a reason other than the document (the expression
+  // checker's environment): the load fails with it instead of the diagnostics.
+  const Status& fatal() const { return fatal_; }
 
  private:
   struct NamedComponent {
@@ -203,6 +206,7 @@ class Loader {
   std::map<std::string, std::optional<Duration>> timeouts_;  // nullopt: invalid
   std::set<std::string, std::less<>> functions_;  // use.functions names
   std::map<std::string, Status> expression_cache_;
+  Status fatal_;
   size_t error_count_ = 0;  // every Error() call, duplicates included
   size_t tasks_ = 0;
   bool tasks_exceeded_ = false;

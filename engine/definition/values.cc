@@ -20,6 +20,11 @@ constexpr std::string_view kReservedVariables[] = {
     "context", "input", "output", "secrets", "authorization",
     "task",    "workflow", "runtime", "ENV", "__loc__",
 };
+// jq keywords cannot name a variable.
+constexpr std::string_view kJqKeywords[] = {
+    "and",     "as", "catch", "def", "elif",   "else",   "end", "foreach", "if",
+    "import",  "include", "label", "not", "or", "reduce", "then", "try",
+};
 
 std::string JoinList(Properties names) {
   std::vector<std::string_view> sorted(names.begin(), names.end());
@@ -121,6 +126,16 @@ std::optional<std::string> Loader::Identifier(const SourceNode& node, std::strin
                             " (choose another name)");
       return std::nullopt;
     }
+  }
+  for (std::string_view keyword : kJqKeywords) {
+    if (*name == keyword) {
+      Error(node, path, "'" + *name + "' is a jq keyword and cannot name a variable");
+      return std::nullopt;
+    }
+  }
+  if (name->rfind("__cairn", 0) == 0) {
+    Error(node, path, "names starting with __cairn are reserved");
+    return std::nullopt;
   }
   return name;
 }
@@ -224,6 +239,11 @@ void Loader::CheckExpressionText(const SourceNode& at, std::string_view path,
   auto cached = expression_cache_.find(key);
   if (cached == expression_cache_.end()) {
     cached = expression_cache_.emplace(key, CheckExpression(text, variables)).first;
+  }
+  if (!cached->second.ok() && cached->second.code() != StatusCode::kInvalidArgument) {
+    // Not the expression's fault (e.g. $HOME/.jq exists): the load fails with this status.
+    if (fatal_.ok()) fatal_ = cached->second;
+    return;
   }
   if (!cached->second.ok()) {
     Error(at, path,

@@ -370,6 +370,27 @@ TEST(RefusalTest, SchemasGoThroughTheValidatorsChecks) {
                        "json)"}));
 }
 
+TEST(RefusalTest, NamesThatAreNotNames) {
+  EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: ${ .tool }\n"),
+                      {"/do/0/a/call: the function to call cannot be a runtime expression"}));
+  EXPECT_TRUE(Refused(Doc("do:\n  - l:\n      for:\n        each: if\n        in: .x\n"
+                          "      do: []\n"),
+                      {"/do/0/l/for/each: 'if' is a jq keyword and cannot name a variable"}));
+  EXPECT_TRUE(Refused(Doc("do:\n  - l:\n      for:\n        each: 1x\n        in: .x\n"
+                          "      do: []\n"),
+                      {"/do/0/l/for/each: '1x' is not a valid variable name"}));
+  EXPECT_TRUE(Refused(Doc("do:\n  - l:\n      for:\n        each: v\n        at: v\n"
+                          "        in: .x\n      do: []\n"),
+                      {"/do/0/l/for: for.each and for.at are both 'v'"}));
+  EXPECT_TRUE(Refused(Doc("do:\n  - r:\n      run:\n        shell:\n          command: ls\n"
+                          "          arguments: ${ .args }\n"),
+                      {"/do/0/r/run/shell/arguments: expected a sequence, got a string"}));
+  EXPECT_TRUE(Refused(Doc("do:\n  - r:\n      run:\n        shell:\n          command: ls\n"
+                          "          environment: {A: [1]}\n"),
+                      {"/do/0/r/run/shell/environment/A: expected a string, number or boolean, "
+                       "got a sequence"}));
+}
+
 TEST(RefusalTest, ErrorsAreCollectedInDocumentOrderUpToTwenty) {
   std::string text = Doc("do:\n");
   for (int i = 0; i < 30; ++i) {
