@@ -348,13 +348,13 @@ class PatternScanner {
   // std::regex takes an unknown letter escape as the letter (\p{L} would match "p{L}"), and
   // JavaScript patterns often use such escapes: refuse them instead.
   void Escape(bool in_class) {
-    ++pos_;  // '\'
+    ++pos_;                               // '\'
     if (pos_ >= pattern_.size()) return;  // std::regex reports the trailing '\'
     const wchar_t c = pattern_[pos_++];
     if (c >= L'1' && c <= L'9') {
       if (!in_class) {
-        error_ = "backreferences (\\" + std::string(1, static_cast<char>(c)) +
-                 ") are not supported";
+        error_ =
+            "backreferences (\\" + std::string(1, static_cast<char>(c)) + ") are not supported";
       }
       return;
     }
@@ -572,9 +572,7 @@ struct Node {
   bool HasNumberKeywords() const {
     return minimum || maximum || exclusive_minimum || exclusive_maximum || multiple_of;
   }
-  bool HasStringKeywords() const {
-    return min_length > 0 || max_length != kUnbounded || pattern;
-  }
+  bool HasStringKeywords() const { return min_length > 0 || max_length != kUnbounded || pattern; }
 
   // Subschemas applied to the same value (not to a part of it): a cycle through these
   // would never end.
@@ -614,14 +612,40 @@ using Impl = CompiledSchema::Impl;
 // Checking and compiling
 
 enum class Keyword : uint8_t {
-  kAnnotationString, kAnnotationBoolean, kAnnotationAny, kExamples, kFormat,
-  kSchema, kId, kDefs, kRef,
-  kType, kEnum, kConst,
-  kMinimum, kMaximum, kExclusiveMinimum, kExclusiveMaximum, kMultipleOf,
-  kMinLength, kMaxLength, kPattern,
-  kItems, kPrefixItems, kMinItems, kMaxItems, kUniqueItems,
-  kProperties, kRequired, kAdditionalProperties, kMinProperties, kMaxProperties,
-  kAllOf, kAnyOf, kOneOf, kNot,
+  kAnnotationString,
+  kAnnotationBoolean,
+  kAnnotationAny,
+  kExamples,
+  kFormat,
+  kSchema,
+  kId,
+  kDefs,
+  kRef,
+  kType,
+  kEnum,
+  kConst,
+  kMinimum,
+  kMaximum,
+  kExclusiveMinimum,
+  kExclusiveMaximum,
+  kMultipleOf,
+  kMinLength,
+  kMaxLength,
+  kPattern,
+  kItems,
+  kPrefixItems,
+  kMinItems,
+  kMaxItems,
+  kUniqueItems,
+  kProperties,
+  kRequired,
+  kAdditionalProperties,
+  kMinProperties,
+  kMaxProperties,
+  kAllOf,
+  kAnyOf,
+  kOneOf,
+  kNot,
 };
 
 struct KeywordEntry {
@@ -795,19 +819,19 @@ class Compiler {
     CAIRN_RETURN_IF_ERROR(Expect(*it, it->is_string(), "a string"));
     const std::optional<Dialect> dialect = DialectOf(it->get<std::string>());
     if (!dialect) {
-      return Malformed(DumpJson(*it) + " is not supported (supported: draft-06, draft-07, "
-                                       "2019-09 and 2020-12 meta-schemas)");
+      return Malformed(DumpJson(*it) +
+                       " is not supported (supported: draft-06, draft-07, "
+                       "2019-09 and 2020-12 meta-schemas)");
     }
     dialect_ = *dialect;
     return Status::Ok();
   }
 
-  Result<uint32_t> CompileSchema(const Json& schema, uint32_t parent,
-                                 const std::string* keyword, std::optional<Token> member) {
+  Result<uint32_t> CompileSchema(const Json& schema, uint32_t parent, const std::string* keyword,
+                                 std::optional<Token> member) {
     if (impl_.nodes.size() >= limits::definition_nodes_max) {
       return Status::InvalidArgument("schema has more than " +
-                                     std::to_string(limits::definition_nodes_max) +
-                                     " subschemas");
+                                     std::to_string(limits::definition_nodes_max) + " subschemas");
     }
     const auto index = static_cast<uint32_t>(impl_.nodes.size());
     impl_.nodes.emplace_back();  // reserves the index; filled in below
@@ -847,19 +871,19 @@ class Compiler {
     const bool siblings_apply = dialect_ == Dialect::kDraft2019 || dialect_ == Dialect::kDraft2020;
     if (ref != schema.end() && beside_ref && !siblings_apply) {
       const PathScope scope(path_, {&ref.key(), 0});
-      return Malformed("\"" + *beside_ref + "\" beside $ref is ignored by draft-07 and applied "
+      return Malformed("\"" + *beside_ref +
+                       "\" beside $ref is ignored by draft-07 and applied "
                        "by 2019-09 and later; set \"$schema\" to "
                        "\"https://json-schema.org/draft/2020-12/schema\" or move it into allOf");
     }
     return Status::Ok();
   }
 
-  Status CompileKeyword(Keyword keyword, const std::string& name, const Json& value,
-                        uint32_t index, Node* node) {
+  Status CompileKeyword(Keyword keyword, const std::string& name, const Json& value, uint32_t index,
+                        Node* node) {
     switch (keyword) {
       case Keyword::kAnnotationString:
       case Keyword::kId:
-        return Expect(value, value.is_string(), "a string");
       case Keyword::kFormat:  // an annotation: accepted, not checked (see the header)
         return Expect(value, value.is_string(), "a string");
       case Keyword::kAnnotationBoolean:
@@ -883,30 +907,47 @@ class Compiler {
   Status CompileAssertion(Keyword keyword, const std::string& name, const Json& value,
                           uint32_t index, Node* node) {
     switch (keyword) {
-      case Keyword::kType: return ReadTypes(value, node);
+      case Keyword::kType:
+        return ReadTypes(value, node);
       case Keyword::kEnum:
         CAIRN_RETURN_IF_ERROR(Expect(value, value.is_array(), "an array"));
         node->enum_values = &value;
         return Status::Ok();
-      case Keyword::kConst: node->const_value = &value; return Status::Ok();
-      case Keyword::kMinimum: return ReadNumber(value, &node->minimum);
-      case Keyword::kMaximum: return ReadNumber(value, &node->maximum);
-      case Keyword::kExclusiveMinimum: return ReadNumber(value, &node->exclusive_minimum);
-      case Keyword::kExclusiveMaximum: return ReadNumber(value, &node->exclusive_maximum);
-      case Keyword::kMultipleOf: return ReadMultipleOf(value, node);
-      case Keyword::kMinLength: return ReadCount(value, &node->min_length);
-      case Keyword::kMaxLength: return ReadCount(value, &node->max_length);
-      case Keyword::kPattern: return ReadPattern(value, node);
-      case Keyword::kMinItems: return ReadCount(value, &node->min_items);
-      case Keyword::kMaxItems: return ReadCount(value, &node->max_items);
+      case Keyword::kConst:
+        node->const_value = &value;
+        return Status::Ok();
+      case Keyword::kMinimum:
+        return ReadNumber(value, &node->minimum);
+      case Keyword::kMaximum:
+        return ReadNumber(value, &node->maximum);
+      case Keyword::kExclusiveMinimum:
+        return ReadNumber(value, &node->exclusive_minimum);
+      case Keyword::kExclusiveMaximum:
+        return ReadNumber(value, &node->exclusive_maximum);
+      case Keyword::kMultipleOf:
+        return ReadMultipleOf(value, node);
+      case Keyword::kMinLength:
+        return ReadCount(value, &node->min_length);
+      case Keyword::kMaxLength:
+        return ReadCount(value, &node->max_length);
+      case Keyword::kPattern:
+        return ReadPattern(value, node);
+      case Keyword::kMinItems:
+        return ReadCount(value, &node->min_items);
+      case Keyword::kMaxItems:
+        return ReadCount(value, &node->max_items);
       case Keyword::kUniqueItems:
         CAIRN_RETURN_IF_ERROR(Expect(value, value.is_boolean(), "a boolean"));
         node->unique_items = value.get<bool>();
         return Status::Ok();
-      case Keyword::kMinProperties: return ReadCount(value, &node->min_properties);
-      case Keyword::kMaxProperties: return ReadCount(value, &node->max_properties);
-      case Keyword::kRequired: return ReadRequired(value, node);
-      default: return CompileApplicator(keyword, name, value, index, node);
+      case Keyword::kMinProperties:
+        return ReadCount(value, &node->min_properties);
+      case Keyword::kMaxProperties:
+        return ReadCount(value, &node->max_properties);
+      case Keyword::kRequired:
+        return ReadRequired(value, node);
+      default:
+        return CompileApplicator(keyword, name, value, index, node);
     }
   }
 
@@ -915,19 +956,27 @@ class Compiler {
     switch (keyword) {
       case Keyword::kItems:
         if (value.is_array()) {
-          return Malformed("the array form of items (draft-07 tuples) is not supported; use "
-                           "prefixItems");
+          return Malformed(
+              "the array form of items (draft-07 tuples) is not supported; use "
+              "prefixItems");
         }
         return CompileOne(value, index, name, &node->items);
-      case Keyword::kPrefixItems: return CompileSchemaArray(value, index, name, &node->prefix_items);
-      case Keyword::kProperties: return CompileSchemaMap(value, index, &name, &node->properties);
+      case Keyword::kPrefixItems:
+        return CompileSchemaArray(value, index, name, &node->prefix_items);
+      case Keyword::kProperties:
+        return CompileSchemaMap(value, index, &name, &node->properties);
       case Keyword::kAdditionalProperties:
         return CompileOne(value, index, name, &node->additional_properties);
-      case Keyword::kAllOf: return CompileSchemaArray(value, index, name, &node->all_of);
-      case Keyword::kAnyOf: return CompileSchemaArray(value, index, name, &node->any_of);
-      case Keyword::kOneOf: return CompileSchemaArray(value, index, name, &node->one_of);
-      case Keyword::kNot: return CompileOne(value, index, name, &node->not_schema);
-      default: CAIRN_ASSERT(false, "a JSON Schema keyword without a compiler");
+      case Keyword::kAllOf:
+        return CompileSchemaArray(value, index, name, &node->all_of);
+      case Keyword::kAnyOf:
+        return CompileSchemaArray(value, index, name, &node->any_of);
+      case Keyword::kOneOf:
+        return CompileSchemaArray(value, index, name, &node->one_of);
+      case Keyword::kNot:
+        return CompileOne(value, index, name, &node->not_schema);
+      default:
+        CAIRN_ASSERT(false, "a JSON Schema keyword without a compiler");
     }
     return Status::Ok();
   }
@@ -995,8 +1044,8 @@ class Compiler {
     }
     node->required = names;
     std::sort(names.begin(), names.end(), [](auto* a, auto* b) { return *a < *b; });
-    const auto repeated = std::adjacent_find(names.begin(), names.end(),
-                                             [](auto* a, auto* b) { return *a == *b; });
+    const auto repeated =
+        std::adjacent_find(names.begin(), names.end(), [](auto* a, auto* b) { return *a == *b; });
     if (repeated != names.end()) return Malformed(DumpJson(Json(**repeated)) + " repeated");
     return Status::Ok();
   }
@@ -1009,8 +1058,7 @@ class Compiler {
     return Status::Ok();
   }
 
-  Status CompileOne(const Json& value, uint32_t parent, const std::string& keyword,
-                    uint32_t* out) {
+  Status CompileOne(const Json& value, uint32_t parent, const std::string& keyword, uint32_t* out) {
     CAIRN_ASSIGN_OR_RETURN(*out, CompileSchema(value, parent, &keyword, std::nullopt));
     return Status::Ok();
   }
@@ -1167,21 +1215,25 @@ constexpr size_t kReasonBytesMax = 160;
 // One Validate call: walks the value and the compiled schema together, counting steps.
 class Validator {
  public:
-  explicit Validator(const Impl& impl) : impl_(impl) {}
+  explicit Validator(const Impl& impl)
+      : impl_(impl),
+        shown_max_(std::max<size_t>(impl.options.violations_max, 1)),
+        top_(shown_max_ + 1, Detail::kFull),  // one more, to know that some were left out
+        sink_(&top_) {}
+  Validator(const Validator&) = delete;
+  Validator& operator=(const Validator&) = delete;
 
+  // One use.
   Status Run(const Json& value) {
-    const size_t shown_max = std::max<size_t>(impl_.options.violations_max, 1);
-    Sink sink{shown_max + 1, Detail::kFull};  // one more, to know that some were left out
-    sink_ = &sink;
     Eval(0, value);
     if (aborted_) return Status::InvalidArgument(abort_message_);
-    if (sink.messages.empty()) return Status::Ok();
+    if (top_.messages.empty()) return Status::Ok();
     std::string message;
-    for (size_t i = 0; i < sink.messages.size() && i < shown_max; ++i) {
+    for (size_t i = 0; i < top_.messages.size() && i < shown_max_; ++i) {
       if (i > 0) message += "; ";
-      message += sink.messages[i];
+      message += top_.messages[i];
     }
-    if (sink.messages.size() > shown_max) message += "; ... (more violations not shown)";
+    if (top_.messages.size() > shown_max_) message += "; ... (more violations not shown)";
     return Status::InvalidArgument(message);
   }
 
@@ -1194,8 +1246,7 @@ class Validator {
     if (node.kind == Node::Kind::kTrue) return true;
     if (node.kind == Node::Kind::kFalse) {
       Fail([&] {
-        return "not allowed (the schema at " + RenderPointer(impl_.Location(index)) +
-               " is false)";
+        return "not allowed (the schema at " + RenderPointer(impl_.Location(index)) + " is false)";
       });
       return false;
     }
@@ -1222,16 +1273,22 @@ class Validator {
 
   static bool TypeMatches(uint8_t types, const Json& value) {
     switch (value.type()) {
-      case Json::value_t::null: return types & kTypeNull;
-      case Json::value_t::boolean: return types & kTypeBoolean;
-      case Json::value_t::object: return types & kTypeObject;
-      case Json::value_t::array: return types & kTypeArray;
-      case Json::value_t::string: return types & kTypeString;
+      case Json::value_t::null:
+        return types & kTypeNull;
+      case Json::value_t::boolean:
+        return types & kTypeBoolean;
+      case Json::value_t::object:
+        return types & kTypeObject;
+      case Json::value_t::array:
+        return types & kTypeArray;
+      case Json::value_t::string:
+        return types & kTypeString;
       case Json::value_t::number_integer:
       case Json::value_t::number_unsigned:
       case Json::value_t::number_float:
         return (types & kTypeNumber) || ((types & kTypeInteger) && IsIntegral(value));
-      default: return false;
+      default:
+        return false;
     }
   }
 
@@ -1271,7 +1328,9 @@ class Validator {
         Fail([&] { return Preview(value) + std::string(rule) + DumpJson(*bound); });
       }
     };
-    const auto compare = [&](const Json* bound) { return bound ? CompareNumbers(value, *bound) : 0; };
+    const auto compare = [&](const Json* bound) {
+      return bound ? CompareNumbers(value, *bound) : 0;
+    };
     check(node.minimum, compare(node.minimum) < 0, " is less than minimum ");
     check(node.maximum, compare(node.maximum) > 0, " is greater than maximum ");
     check(node.exclusive_minimum, compare(node.exclusive_minimum) <= 0,
@@ -1439,8 +1498,8 @@ class Validator {
       if (aborted_) return;
     }
     Fail([&] {
-      return "matches none of the " + Count(node.any_of.size(), "schema", "schemas") +
-             " in anyOf" + Reasons(node.any_of, value);
+      return "matches none of the " + Count(node.any_of.size(), "schema", "schemas") + " in anyOf" +
+             Reasons(node.any_of, value);
     });
   }
 
@@ -1452,8 +1511,8 @@ class Validator {
       if (!ok) continue;
       if (matched) {
         Fail([&] {
-          return "matches more than one schema in oneOf (" + std::to_string(*matched) +
-                 " and " + std::to_string(i) + "); exactly one must match";
+          return "matches more than one schema in oneOf (" + std::to_string(*matched) + " and " +
+                 std::to_string(i) + "); exactly one must match";
         });
         return;
       }
@@ -1555,8 +1614,7 @@ class Validator {
     if (aborted_) return false;
     steps_ += steps;
     if (steps_ > impl_.options.steps_max) {
-      Abort("schema validation exceeded " + std::to_string(impl_.options.steps_max) +
-            " steps");
+      Abort("schema validation exceeded " + std::to_string(impl_.options.steps_max) + " steps");
       return false;
     }
     return true;
@@ -1580,7 +1638,9 @@ class Validator {
   }
 
   const Impl& impl_;
-  Sink* sink_ = nullptr;
+  const size_t shown_max_;
+  Sink top_;
+  Sink* sink_;               // top_, or the sink of the branch being tried
   std::vector<Token> path_;  // in the value
   uint64_t steps_ = 0;
   size_t depth_ = 0;

@@ -1,8 +1,10 @@
 #include "engine/schema/json_schema.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
 
 #include <chrono>
+#include <functional>
 #include <initializer_list>
 #include <string>
 #include <string_view>
@@ -22,9 +24,7 @@ using ::cairn::testing::Must;
 
 Json J(std::string_view text) { return Must(ParseJson(text, "test")); }
 
-CompiledSchema Compile(std::string_view schema) {
-  return Must(CompiledSchema::Compile(J(schema)));
-}
+CompiledSchema Compile(std::string_view schema) { return Must(CompiledSchema::Compile(J(schema))); }
 
 Status Validate(std::string_view schema, std::string_view value) {
   return Compile(schema).Validate(J(value));
@@ -35,8 +35,7 @@ void ExpectValid(std::string_view schema, std::initializer_list<std::string_view
   const CompiledSchema compiled = Compile(schema);
   for (std::string_view value : values) {
     EXPECT_TRUE(compiled.Validate(J(value)).ok())
-        << schema << " should accept " << value << ": "
-        << compiled.Validate(J(value)).ToString();
+        << schema << " should accept " << value << ": " << compiled.Validate(J(value)).ToString();
   }
 }
 
@@ -44,8 +43,7 @@ void ExpectValid(std::string_view schema, std::initializer_list<std::string_view
 void ExpectInvalid(std::string_view schema, std::string_view value,
                    std::initializer_list<std::string_view> parts = {}) {
   const Status status = Validate(schema, value);
-  EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument, parts))
-      << schema << " on " << value;
+  EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument, parts)) << schema << " on " << value;
 }
 
 // CheckSchema refuses `schema` with a message that has every one of `parts`.
@@ -85,7 +83,8 @@ TEST(JsonSchemaTest, TypeNames) {
   ExpectValid("{\"type\":\"array\"}", {"[]"});
   ExpectValid("{\"type\":\"string\"}", {"\"\""});
   ExpectValid("{\"type\":\"number\"}", {"1", "-1", "1.5", "18446744073709551615"});
-  ExpectValid("{\"type\":\"integer\"}", {"1", "-1", "1.0", "-0.0", "1e300", "18446744073709551615"});
+  ExpectValid("{\"type\":\"integer\"}",
+              {"1", "-1", "1.0", "-0.0", "1e300", "18446744073709551615"});
   ExpectInvalid("{\"type\":\"integer\"}", "1.5", {"(root): expected integer, got number 1.5"});
   ExpectInvalid("{\"type\":\"null\"}", "0", {"expected null, got number 0"});
   ExpectInvalid("{\"type\":\"boolean\"}", "\"true\"", {"expected boolean, got string \"true\""});
@@ -274,8 +273,8 @@ TEST(JsonSchemaTest, PatternWorkIsChargedToTheBudget) {
   const CompiledSchema schema = Must(CompiledSchema::Compile(
       J("{\"pattern\":\"^(?:a|b){1,300}$\"}"), {.steps_max = 10'000, .violations_max = 10}));
   EXPECT_TRUE(schema.Validate(Json("ab")).ok());
-  EXPECT_TRUE(IsError(schema.Validate(Json(std::string(100000, 'a'))),
-                      StatusCode::kInvalidArgument, {"schema validation exceeded 10000 steps"}));
+  EXPECT_TRUE(IsError(schema.Validate(Json(std::string(100000, 'a'))), StatusCode::kInvalidArgument,
+                      {"schema validation exceeded 10000 steps"}));
 }
 
 // --- arrays ------------------------------------------------------------------------------
@@ -288,15 +287,14 @@ TEST(JsonSchemaTest, Items) {
 }
 
 TEST(JsonSchemaTest, PrefixItems) {
-  const std::string_view schema =
-      "{\"prefixItems\":[{\"type\":\"string\"},{\"type\":\"number\"}]}";
+  const std::string_view schema = "{\"prefixItems\":[{\"type\":\"string\"},{\"type\":\"number\"}]}";
   ExpectValid(schema, {"[]", "[\"a\"]", "[\"a\",1]", "[\"a\",1,null,{}]"});
   ExpectInvalid(schema, "[1]", {"/0: expected string, got number 1"});
-  const std::string_view closed =
-      "{\"prefixItems\":[{\"type\":\"string\"}],\"items\":false}";
+  const std::string_view closed = "{\"prefixItems\":[{\"type\":\"string\"}],\"items\":false}";
   ExpectValid(closed, {"[\"a\"]"});
   ExpectInvalid(closed, "[\"a\",2]", {"/1: not allowed (the schema at /items is false)"});
-  const std::string_view rest = "{\"prefixItems\":[{\"type\":\"string\"}],\"items\":{\"type\":\"null\"}}";
+  const std::string_view rest =
+      "{\"prefixItems\":[{\"type\":\"string\"}],\"items\":{\"type\":\"null\"}}";
   ExpectValid(rest, {"[\"a\",null,null]"});
   ExpectInvalid(rest, "[\"a\",null,1]", {"/2: expected null, got number 1"});
 }
@@ -317,9 +315,9 @@ TEST(JsonSchemaTest, UniqueItems) {
   ExpectValid("{\"uniqueItems\":false}", {"[1,1]"});
   // Many items: sorted, not compared pairwise.
   std::string many = "[";
-  for (int i = 0; i < 100000; ++i) many += (i ? "," : "") + std::to_string(i);
+  for (int i = 0; i < 30000; ++i) many += (i ? "," : "") + std::to_string(i);
   ExpectValid(schema, {many + "]"});
-  ExpectInvalid(schema, many + ",99999]", {"items 99999 and 100000 are equal"});
+  ExpectInvalid(schema, many + ",29999]", {"items 29999 and 30000 are equal"});
 }
 
 TEST(JsonSchemaTest, UniqueItemsReportsTheFirstDuplicateInDocumentOrder) {
@@ -346,8 +344,9 @@ TEST(JsonSchemaTest, PropertiesAndRequired) {
   ExpectInvalid(schema, "{\"name\":\"x\",\"team\":{\"size\":0}}",
                 {"/team/size: 0 is less than minimum 1"});
   ExpectInvalid(schema, "{\"team\":{}}", {"(root): missing required property \"name\""});
-  ExpectInvalid(schema, "{}", {"missing required property \"name\"; (root): missing required "
-                               "property \"team\""});
+  ExpectInvalid(schema, "{}",
+                {"missing required property \"name\"; (root): missing required "
+                 "property \"team\""});
   ExpectInvalid(schema, "{\"name\":5,\"team\":[]}",
                 {"/name: expected string, got number 5; /team: expected object, got array"});
   ExpectValid("{\"required\":[]}", {"{}"});
@@ -412,7 +411,8 @@ TEST(JsonSchemaTest, AnyOfListsAtMostFourReasons) {
   const Status status = Validate(
       "{\"anyOf\":[{\"const\":1},{\"const\":2},{\"const\":3},{\"const\":4},{\"const\":5}]}", "0");
   EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument,
-                      {"matches none of the 5 schemas in anyOf", "[3] number 0 is not equal to "
+                      {"matches none of the 5 schemas in anyOf",
+                       "[3] number 0 is not equal to "
                        "const 4; ...)"}));
 }
 
@@ -497,8 +497,8 @@ TEST(JsonSchemaTest, UnsupportedRefsAreRefusedByName) {
   ExpectRefused("{\"$defs\":{\"a\":{}},\"$ref\":\"#/$defs/%zz\"}", {"bad percent-encoding"});
   ExpectRefused("{\"$defs\":{\"a\":{}},\"$ref\":\"#/$defs/a%2\"}", {"bad percent-encoding"});
   ExpectRefused("{\"$ref\":5}", {"/$ref: expected a string, got number"});
-  for (std::string_view keyword : {"$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef",
-                                   "$vocabulary"}) {
+  for (std::string_view keyword :
+       {"$anchor", "$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$vocabulary"}) {
     const std::string schema = "{\"" + std::string(keyword) + "\":\"x\"}";
     ExpectRefused(schema, {"/" + std::string(keyword) + ": keyword not supported"});
   }
@@ -510,8 +510,9 @@ TEST(JsonSchemaTest, RefCyclesThatNeverDescendAreRefused) {
                 {"$ref cycle: this schema applies itself again", "without descending"});
   ExpectRefused("{\"$defs\":{\"a\":{\"anyOf\":[{\"type\":\"string\"},{\"$ref\":\"#/$defs/a\"}]}}}",
                 {"/$defs/a: $ref cycle"});
-  ExpectRefused("{\"$defs\":{\"a\":{\"not\":{\"allOf\":[{\"oneOf\":[{\"$ref\":\"#/$defs/a\"}]}]}}}}",
-                {"$ref cycle"});
+  ExpectRefused(
+      "{\"$defs\":{\"a\":{\"not\":{\"allOf\":[{\"oneOf\":[{\"$ref\":\"#/$defs/a\"}]}]}}}}",
+      {"$ref cycle"});
   // Unused definitions are checked too.
   ExpectRefused("{\"$defs\":{\"a\":{\"$ref\":\"#/$defs/a\"}},\"type\":\"string\"}", {"$ref cycle"});
 }
@@ -519,9 +520,10 @@ TEST(JsonSchemaTest, RefCyclesThatNeverDescendAreRefused) {
 TEST(JsonSchemaTest, RefSiblingsNeedA2019OrLaterDialect) {
   ExpectRefused("{\"$defs\":{\"a\":{}},\"$ref\":\"#/$defs/a\",\"minimum\":1}",
                 {"/$ref: \"minimum\" beside $ref is ignored by draft-07 and applied by 2019-09"});
-  ExpectRefused("{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"$defs\":{\"a\":{}},"
-                "\"$ref\":\"#/$defs/a\",\"type\":\"string\"}",
-                {"\"type\" beside $ref"});
+  ExpectRefused(
+      "{\"$schema\":\"http://json-schema.org/draft-07/schema#\",\"$defs\":{\"a\":{}},"
+      "\"$ref\":\"#/$defs/a\",\"type\":\"string\"}",
+      {"\"type\" beside $ref"});
   // Annotations beside $ref are fine in every draft.
   EXPECT_TRUE(CheckSchema(J("{\"$defs\":{\"a\":{}},\"$ref\":\"#/$defs/a\",\"title\":\"t\","
                             "\"description\":\"d\",\"default\":1}"))
@@ -572,9 +574,10 @@ TEST(JsonSchemaTest, Dialects) {
                 {"/$schema: \"http://json-schema.org/draft-04/schema#\" is not supported"});
   ExpectRefused("{\"$schema\":\"https://example.com/my-meta\"}", {"is not supported"});
   ExpectRefused("{\"$schema\":7}", {"/$schema: expected a string"});
-  ExpectRefused("{\"properties\":{\"a\":{\"$schema\":\"https://json-schema.org/draft/2020-12/"
-                "schema\"}}}",
-                {"/properties/a/$schema: $schema is supported only at the root"});
+  ExpectRefused(
+      "{\"properties\":{\"a\":{\"$schema\":\"https://json-schema.org/draft/2020-12/"
+      "schema\"}}}",
+      {"/properties/a/$schema: $schema is supported only at the root"});
   ExpectRefused("{\"$defs\":{\"a\":{\"$id\":\"a.json\"}}}",
                 {"/$defs/a/$id: $id is supported only at the root"});
 }
@@ -585,8 +588,7 @@ TEST(JsonSchemaTest, UnsupportedKeywordsAreRefusedByName) {
         "dependencies", "contains", "minContains", "maxContains", "propertyNames",
         "unevaluatedProperties", "unevaluatedItems", "contentEncoding", "contentMediaType",
         "contentSchema", "id", "x-custom", "Type"}) {
-    const std::string schema =
-        "{\"properties\":{\"a\":{\"" + std::string(keyword) + "\":{}}}}";
+    const std::string schema = "{\"properties\":{\"a\":{\"" + std::string(keyword) + "\":{}}}}";
     ExpectRefused(schema, {"/properties/a/" + std::string(keyword) +
                                ": keyword not supported (supported: type, enum, const,",
                            "writeOnly)"});
@@ -596,7 +598,8 @@ TEST(JsonSchemaTest, UnsupportedKeywordsAreRefusedByName) {
 TEST(JsonSchemaTest, MalformedKeywordsNameThePointerAndTheExpectation) {
   ExpectRefused("{\"properties\":{\"age\":{\"minimum\":\"1\"}}}",
                 {"/properties/age/minimum: expected a number, got string"});
-  ExpectRefused("{\"exclusiveMinimum\":true}", {"/exclusiveMinimum: expected a number, got boolean"});
+  ExpectRefused("{\"exclusiveMinimum\":true}",
+                {"/exclusiveMinimum: expected a number, got boolean"});
   ExpectRefused("{\"maximum\":null}", {"/maximum: expected a number, got null"});
   ExpectRefused("{\"multipleOf\":0}", {"/multipleOf: expected a number greater than 0, got 0"});
   ExpectRefused("{\"multipleOf\":-2}", {"/multipleOf: expected a number greater than 0"});
@@ -643,8 +646,9 @@ TEST(JsonSchemaTest, ViolationsAreListedInOrderAndCapped) {
   const Status status = Validate("{\"items\":{\"type\":\"integer\"}}", value);
   ASSERT_FALSE(status.ok());
   EXPECT_TRUE(HasSubstr(status.message(), "/0: expected integer, got string \"0\"; /1: "));
-  EXPECT_TRUE(HasSubstr(status.message(), "/9: expected integer, got string \"9\"; ... (more "
-                                          "violations not shown)"));
+  EXPECT_TRUE(HasSubstr(status.message(),
+                        "/9: expected integer, got string \"9\"; ... (more "
+                        "violations not shown)"));
   EXPECT_FALSE(HasSubstr(status.message(), "/10:"));
   // Exactly the cap: no "more" note.
   std::string ten = "[";
@@ -678,10 +682,11 @@ TEST(JsonSchemaTest, ExponentialSchemasHitTheStepBound) {
   EXPECT_TRUE(schema.Validate(Json("ok")).ok());  // the first branch matches at every level
   const auto start = std::chrono::steady_clock::now();
   EXPECT_TRUE(IsError(schema.Validate(Json(5)), StatusCode::kInvalidArgument,
-                      {"schema validation exceeded 5000000 steps (at (root))"}));
+                      {"schema validation exceeded " + std::to_string(schema_validation_steps_max) +
+                       " steps (at (root))"}));
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(60));
-  const CompiledSchema small = Must(CompiledSchema::Compile(
-      ExponentialSchema(40), {.steps_max = 1000, .violations_max = 10}));
+  const CompiledSchema small = Must(
+      CompiledSchema::Compile(ExponentialSchema(40), {.steps_max = 1000, .violations_max = 10}));
   EXPECT_TRUE(IsError(small.Validate(Json(5)), StatusCode::kInvalidArgument,
                       {"schema validation exceeded 1000 steps"}));
 }
@@ -691,13 +696,13 @@ TEST(JsonSchemaTest, StepsCountEqualityWork) {
   for (int i = 0; i < 5000; ++i) big.push_back(i);
   Json schema = {{"enum", Json::array()}};
   for (int i = 0; i < 100; ++i) schema["enum"].push_back(big);
-  const CompiledSchema compiled = Must(CompiledSchema::Compile(
-      schema, {.steps_max = 100'000, .violations_max = 10}));
+  const CompiledSchema compiled =
+      Must(CompiledSchema::Compile(schema, {.steps_max = 100'000, .violations_max = 10}));
   EXPECT_TRUE(compiled.Validate(big).ok());  // the first candidate: 5001 steps
   Json other = big;
   other.back() = -1;
-  EXPECT_TRUE(IsError(compiled.Validate(other), StatusCode::kInvalidArgument,
-                      {"exceeded 100000 steps"}));
+  EXPECT_TRUE(
+      IsError(compiled.Validate(other), StatusCode::kInvalidArgument, {"exceeded 100000 steps"}));
 }
 
 TEST(JsonSchemaTest, HostileDeepSchemasAreRefusedNotCrashed) {
@@ -735,6 +740,41 @@ TEST(JsonSchemaTest, LongRefChainsHitTheDepthBound) {
                       {"(root): expected string, got number 1"}));
 }
 
+// Runs `body` on a thread with `stack_bytes` of stack.
+void RunWithStack(size_t stack_bytes, std::function<void()> body) {
+  pthread_attr_t attributes;
+  ASSERT_EQ(pthread_attr_init(&attributes), 0);
+  ASSERT_EQ(pthread_attr_setstacksize(&attributes, stack_bytes), 0);
+  pthread_t thread;
+  const auto run = [](void* argument) -> void* {
+    (*static_cast<std::function<void()>*>(argument))();
+    return nullptr;
+  };
+  ASSERT_EQ(pthread_create(&thread, &attributes, run, &body), 0);
+  pthread_join(thread, nullptr);
+  pthread_attr_destroy(&attributes);
+}
+
+TEST(JsonSchemaTest, TheDeepestValidationFitsInTwoMebibytesOfStack) {
+  // 500 levels of anyOf through $ref: 1001 nested subschemas, just under the bound, ending
+  // in a big pattern; the failure is then re-run to explain it.
+  Json defs = Json::object();
+  const int levels = 500;
+  for (int i = 0; i < levels; ++i) {
+    defs["d" + std::to_string(i)] = {
+        {"anyOf", {{{"$ref", "#/$defs/d" + std::to_string(i + 1)}}, {{"type", "null"}}}}};
+  }
+  defs["d" + std::to_string(levels)] = {{"pattern", "^(?:[a-z]?){700}$"}};
+  const CompiledSchema schema =
+      Must(CompiledSchema::Compile(Json{{"$defs", defs}, {"$ref", "#/$defs/d0"}}));
+  RunWithStack(2 << 20, [&] {
+    EXPECT_TRUE(schema.Validate(Json(std::string(700, 'a'))).ok());
+    EXPECT_TRUE(IsError(schema.Validate(Json(std::string(701, 'a'))), StatusCode::kInvalidArgument,
+                        {"(root): matches none of the 2 schemas in anyOf ([0] matches none of the "
+                         "2 schemas in anyOf; [1] expected null, got string"}));
+  });
+}
+
 TEST(JsonSchemaTest, DeepValuesAreRefused) {
   Json value = 1;
   for (int i = 0; i < 1000; ++i) value = Json::array({std::move(value)});
@@ -749,8 +789,8 @@ TEST(JsonSchemaTest, ManySubschemasAreBounded) {
   for (size_t i = 0; i <= limits::definition_nodes_max; ++i) {
     properties["p" + std::to_string(i)] = true;
   }
-  EXPECT_TRUE(IsError(CheckSchema(Json{{"properties", properties}}),
-                      StatusCode::kInvalidArgument, {"schema has more than 200000 subschemas"}));
+  EXPECT_TRUE(IsError(CheckSchema(Json{{"properties", properties}}), StatusCode::kInvalidArgument,
+                      {"schema has more than 200000 subschemas"}));
 }
 
 TEST(JsonSchemaTest, NonFiniteNumbersInValues) {
@@ -790,7 +830,8 @@ TEST(JsonSchemaTest, TheDslExampleSchemas) {
       "[\"pet\"],\"properties\":{\"pet\":{\"type\":\"object\",\"required\":[\"id\"],"
       "\"properties\":{\"id\":{\"type\":\"string\"}}}}}}}";
   ExpectValid(input, {"{\"order\":{\"pet\":{\"id\":\"p1\"}}}", "{}"});
-  ExpectInvalid(input, "{\"order\":{\"pet\":{}}}", {"/order/pet: missing required property \"id\""});
+  ExpectInvalid(input, "{\"order\":{\"pet\":{}}}",
+                {"/order/pet: missing required property \"id\""});
   ExpectInvalid(input, "{\"order\":{\"pet\":{\"id\":7}}}", {"/order/pet/id: expected string"});
 }
 
