@@ -3,16 +3,15 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
+#include <spdlog/spdlog.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <boost/asio/write.hpp>
 #include <cerrno>
 #include <cstring>
 #include <utility>
-
-#include <boost/asio/write.hpp>
-#include <spdlog/spdlog.h>
 
 extern char** environ;  // NOLINT: POSIX
 
@@ -125,9 +124,9 @@ class SpawnSetup {
   }
 
   int Redirect(int stdin_fd, int stdout_fd, int stderr_fd) {
-    int rc = stdin_fd >= 0 ? posix_spawn_file_actions_adddup2(&actions_, stdin_fd, 0)
-                           : posix_spawn_file_actions_addopen(&actions_, 0, "/dev/null",
-                                                              O_RDONLY, 0);
+    int rc = stdin_fd >= 0
+                 ? posix_spawn_file_actions_adddup2(&actions_, stdin_fd, 0)
+                 : posix_spawn_file_actions_addopen(&actions_, 0, "/dev/null", O_RDONLY, 0);
     if (rc != 0) return rc;
     if (stdout_fd >= 0) {
       rc = posix_spawn_file_actions_adddup2(&actions_, stdout_fd, 1);
@@ -218,7 +217,7 @@ void ChildSet::Remove(ChildProcess* child) {
 }
 
 Result<std::shared_ptr<ChildProcess>> ChildProcess::Spawn(const Strand& strand, const Spec& spec,
-                                                           std::shared_ptr<ChildSet> children) {
+                                                          std::shared_ptr<ChildSet> children) {
   CAIRN_ASSERT(!spec.argv.empty(), "ChildProcess::Spawn without argv[0]");
   Pipe in;
   Pipe out;
@@ -251,9 +250,9 @@ Result<std::shared_ptr<ChildProcess>> ChildProcess::Spawn(const Strand& strand, 
     ::waitpid(pid, nullptr, 0);  // it was just killed: returns at once
     return Status::Internal("pidfd_open failed (Linux >= 5.3 is needed): " + ErrnoText(error));
   }
-  auto child = std::make_shared<ChildProcess>(Private{}, strand, pid, pidfd, in.write.Release(),
-                                              out.read.Release(), err.read.Release(), spec,
-                                              children);
+  auto child =
+      std::make_shared<ChildProcess>(Private{}, strand, pid, pidfd, in.write.Release(),
+                                     out.read.Release(), err.read.Release(), spec, children);
   children->Add(child.get(), child);
   return child;
 }
@@ -427,11 +426,9 @@ void ChildProcess::WriteNext() {
     return;
   }
   writing_ = true;
-  boost::asio::async_write(
-      stdin_, boost::asio::buffer(write_queue_.front()),
-      [self = shared_from_this()](const boost::system::error_code& error, size_t) {
-        self->OnWritten(error);
-      });
+  boost::asio::async_write(stdin_, boost::asio::buffer(write_queue_.front()),
+                           [self = shared_from_this()](const boost::system::error_code& error,
+                                                       size_t) { self->OnWritten(error); });
 }
 
 void ChildProcess::OnWritten(const boost::system::error_code& error) {

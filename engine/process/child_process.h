@@ -32,6 +32,10 @@
 #include <sys/types.h>
 
 #include <array>
+#include <boost/asio/any_io_executor.hpp>
+#include <boost/asio/posix/stream_descriptor.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -43,11 +47,6 @@
 #include <string_view>
 #include <vector>
 
-#include <boost/asio/any_io_executor.hpp>
-#include <boost/asio/posix/stream_descriptor.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <boost/asio/strand.hpp>
-
 #include "base/status.h"
 
 namespace cairn::engine::process {
@@ -56,8 +55,8 @@ using Strand = boost::asio::strand<boost::asio::any_io_executor>;
 
 // How a child ended.
 struct ExitStatus {
-  int code = 0;     // the exit code, when it exited
-  int signal = 0;   // the signal that killed it, when one did (then code is 0)
+  int code = 0;       // the exit code, when it exited
+  int signal = 0;     // the signal that killed it, when one did (then code is 0)
   bool known = true;  // false if the status was lost (someone else reaped the child)
 
   bool success() const { return known && signal == 0 && code == 0; }
@@ -137,9 +136,8 @@ class ChildProcess : public std::enable_shared_from_this<ChildProcess> {
 
   struct Private;  // lets Spawn use the constructor through make_shared
 
-  ChildProcess(Private, const Strand& strand, pid_t pid, int pidfd, int stdin_fd,
-               int stdout_fd, int stderr_fd, const Spec& spec,
-               std::shared_ptr<ChildSet> children);
+  ChildProcess(Private, const Strand& strand, pid_t pid, int pidfd, int stdin_fd, int stdout_fd,
+               int stderr_fd, const Spec& spec, std::shared_ptr<ChildSet> children);
 
  private:
   enum class Stream : uint8_t { kStdout = 0, kStderr = 1 };
@@ -166,7 +164,7 @@ class ChildProcess : public std::enable_shared_from_this<ChildProcess> {
   boost::asio::posix::stream_descriptor pidfd_;
   boost::asio::posix::stream_descriptor stdin_;
   std::array<boost::asio::posix::stream_descriptor, 2> outputs_;  // stdout, stderr
-  std::array<bool, 2> output_open_{false, false};  // a read may still complete
+  std::array<bool, 2> output_open_{false, false};                 // a read may still complete
   std::array<std::array<char, 64 << 10>, 2> buffers_{};
   boost::asio::steady_timer drain_timer_;
   Handlers handlers_;

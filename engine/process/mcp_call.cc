@@ -152,14 +152,13 @@ std::string DescribeRequest(const McpRequest& request) {
 
 ToolResponse McpResult(const McpRequest& request, const RpcMessage& response) {
   if (!response.error.is_null()) {
-    return ToolResponse::Failed(error_type::kRuntime, RpcErrorStatus(response.error),
-                                "MCP request failed",
-                                "MCP server " + request.server.name + " answered " +
-                                    DescribeRequest(request) + " with " +
-                                    RpcErrorText(response.error));
+    return ToolResponse::Failed(
+        error_type::kRuntime, RpcErrorStatus(response.error), "MCP request failed",
+        "MCP server " + request.server.name + " answered " + DescribeRequest(request) + " with " +
+            RpcErrorText(response.error));
   }
-  auto is_error = response.result.is_object() ? response.result.find("isError")
-                                              : response.result.end();
+  auto is_error =
+      response.result.is_object() ? response.result.find("isError") : response.result.end();
   if (request.method == "tools/call" && response.result.is_object() &&
       is_error != response.result.end() && *is_error == true) {
     return ToolResponse::Failed(error_type::kRuntime, 500, "MCP tool failed",

@@ -1,10 +1,10 @@
 #include "engine/process/mcp_executor.h"
 
-#include <utility>
-#include <vector>
+#include <spdlog/spdlog.h>
 
 #include <boost/asio/post.hpp>
-#include <spdlog/spdlog.h>
+#include <utility>
+#include <vector>
 
 #include "engine/process/mcp_server.h"
 
@@ -19,19 +19,18 @@ ToolResponse ShuttingDown() {
 // Answers `done` on the executor (never inside Call), then counts the call out.
 void PostAnswer(const std::shared_ptr<McpExecutor::Shared>& shared, ToolCallback done,
                 ToolResponse response) {
-  boost::asio::post(shared->executor, [shared, done = std::move(done),
-                                       response = std::move(response)]() mutable {
-    done(std::move(response));
-    shared->outstanding.Leave();
-  });
+  boost::asio::post(shared->executor,
+                    [shared, done = std::move(done), response = std::move(response)]() mutable {
+                      done(std::move(response));
+                      shared->outstanding.Leave();
+                    });
 }
 
 // The server for `config`, created if needed; when servers_max are running, the least
 // recently used idle one is closed to make room. nullptr (and `refusal` set) if all are
 // busy. Called under shared.mutex.
 std::shared_ptr<McpServer> FindOrCreateServer(const std::shared_ptr<McpExecutor::Shared>& shared,
-                                              const McpServerConfig& config,
-                                              std::string* refusal) {
+                                              const McpServerConfig& config, std::string* refusal) {
   auto& servers = shared->servers;
   if (auto it = servers.find(config.key); it != servers.end()) return it->second;
   if (servers.size() >= shared->options.servers_max) {
@@ -70,8 +69,7 @@ McpExecutor::~McpExecutor() { Shutdown(); }
 
 void McpExecutor::Call(ToolRequest request, ToolCallback done) {
   if (!shared_->outstanding.Enter()) {
-    boost::asio::post(shared_->executor,
-                      [done = std::move(done)] { done(ShuttingDown()); });
+    boost::asio::post(shared_->executor, [done = std::move(done)] { done(ShuttingDown()); });
     return;
   }
   Result<McpRequest> parsed = ParseMcpRequest(request.arguments, shared_->default_client_info);
@@ -95,18 +93,18 @@ void McpExecutor::Call(ToolRequest request, ToolCallback done) {
   }
   if (!server) {
     PostAnswer(shared_, std::move(done),
-               refusal.empty() ? ShuttingDown()
-                               : ToolResponse::Failed(error_type::kRuntime, 503,
-                                                      "MCP server unavailable",
-                                                      SanitizeUtf8(refusal)));
+               refusal.empty()
+                   ? ShuttingDown()
+                   : ToolResponse::Failed(error_type::kRuntime, 503, "MCP server unavailable",
+                                          SanitizeUtf8(refusal)));
     return;
   }
-  boost::asio::post(server->strand(), [server, parsed = std::move(parsed).value(),
-                                       key = std::move(request.idempotency_key),
-                                       timeout = request.timeout,
-                                       done = std::move(done)]() mutable {
-    server->Submit(std::move(parsed), std::move(key), timeout, std::move(done));
-  });
+  boost::asio::post(
+      server->strand(),
+      [server, parsed = std::move(parsed).value(), key = std::move(request.idempotency_key),
+       timeout = request.timeout, done = std::move(done)]() mutable {
+        server->Submit(std::move(parsed), std::move(key), timeout, std::move(done));
+      });
 }
 
 void McpExecutor::Shutdown() {

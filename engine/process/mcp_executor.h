@@ -48,14 +48,13 @@
 // are closed the same way, least recently used first, when idle.
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <boost/asio/any_io_executor.hpp>
 
 #include "base/limits.h"
 #include "engine/process/child_process.h"

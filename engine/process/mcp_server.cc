@@ -1,9 +1,9 @@
 #include "engine/process/mcp_server.h"
 
+#include <spdlog/spdlog.h>
+
 #include <utility>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 namespace cairn::engine::process {
 namespace {
@@ -30,9 +30,8 @@ McpExecutor::Shared::Shared(boost::asio::any_io_executor io, McpOptions opts)
       options(std::move(opts)),
       base_environment(options.environment ? *options.environment : EnvironmentFromProcess()),
       default_client_info({{"name", options.client_name},
-                           {"version", options.client_version.empty()
-                                           ? std::string(CAIRN_VERSION)
-                                           : options.client_version}}) {}
+                           {"version", options.client_version.empty() ? std::string(CAIRN_VERSION)
+                                                                      : options.client_version}}) {}
 
 McpServer::McpServer(std::shared_ptr<McpExecutor::Shared> shared, McpServerConfig config)
     : shared_(std::move(shared)),
@@ -45,10 +44,10 @@ McpServer::McpServer(std::shared_ptr<McpExecutor::Shared> shared, McpServerConfi
 void McpServer::Submit(McpRequest request, std::string idempotency_key,
                        std::chrono::milliseconds timeout, ToolCallback done) {
   if (state_ == State::kClosed) {
-    Deliver(std::move(done),
-            ToolResponse::Failed(error_type::kRuntime, 503, "MCP executor shutting down",
-                                 "MCP server " + config_.name +
-                                     ": the MCP executor is shutting down"));
+    Deliver(
+        std::move(done),
+        ToolResponse::Failed(error_type::kRuntime, 503, "MCP executor shutting down",
+                             "MCP server " + config_.name + ": the MCP executor is shutting down"));
     return;
   }
   if (pending_.size() >= shared_->options.requests_per_server_max) {
@@ -60,14 +59,13 @@ void McpServer::Submit(McpRequest request, std::string idempotency_key,
   }
   if (state_ == State::kStopped) {
     if (RefusingRestart()) {
-      auto left = std::chrono::ceil<std::chrono::seconds>(refuse_until_ -
-                                                          std::chrono::steady_clock::now());
+      auto left =
+          std::chrono::ceil<std::chrono::seconds>(refuse_until_ - std::chrono::steady_clock::now());
       Deliver(std::move(done),
-              Unavailable("MCP server " + config_.name + " failed " +
-                          std::to_string(failures_in_a_row_) +
-                          " times in a row without answering a call (last: " + last_failure_ +
-                          "); not restarting it for another " + std::to_string(left.count()) +
-                          " s"));
+              Unavailable(
+                  "MCP server " + config_.name + " failed " + std::to_string(failures_in_a_row_) +
+                  " times in a row without answering a call (last: " + last_failure_ +
+                  "); not restarting it for another " + std::to_string(left.count()) + " s"));
       return;
     }
     Status started = StartProcess();
@@ -145,18 +143,16 @@ void McpServer::Send(uint64_t id) {
                         std::to_string(backlog) + " bytes are waiting to be written"));
     return;
   }
-  Write(RpcRequest(id, pending.request.method,
-                   WireParams(pending.request, pending.idempotency_key)));
+  Write(
+      RpcRequest(id, pending.request.method, WireParams(pending.request, pending.idempotency_key)));
   pending.sent = true;
   pending.received_when_sent = messages_received_;
 }
 
 void McpServer::OnStdout(uint64_t generation, std::string_view bytes) {
   if (generation != generation_ || state_ == State::kClosed) return;
-  Status status =
-      lines_.Append(bytes, [this, generation](std::string_view line) {
-        return OnLine(generation, line);
-      });
+  Status status = lines_.Append(
+      bytes, [this, generation](std::string_view line) { return OnLine(generation, line); });
   if (!status.ok() && generation == generation_) {
     Fail("MCP server " + config_.name + " wrote " + status.message());
   }
@@ -165,8 +161,7 @@ void McpServer::OnStdout(uint64_t generation, std::string_view bytes) {
 bool McpServer::OnLine(uint64_t generation, std::string_view line) {
   if (generation != generation_ || state_ == State::kClosed) return false;
   if (IsBlank(line)) return true;
-  Result<std::vector<RpcMessage>> messages =
-      ParseRpcLine(line, shared_->options.message_bytes_max);
+  Result<std::vector<RpcMessage>> messages = ParseRpcLine(line, shared_->options.message_bytes_max);
   if (!messages.ok()) {
     Fail("MCP server " + config_.name + " wrote a line that is not JSON-RPC (" +
          messages.status().message() + "): " + Excerpt(line, kGarbageExcerptBytesMax));
@@ -224,8 +219,7 @@ void McpServer::OnResponse(const RpcMessage& message) {
 
 void McpServer::OnInitializeResponse(const RpcMessage& message) {
   if (!message.error.is_null()) {
-    Fail("MCP server " + config_.name + " refused initialize with " +
-         RpcErrorText(message.error));
+    Fail("MCP server " + config_.name + " refused initialize with " + RpcErrorText(message.error));
     return;
   }
   if (!message.result.is_object()) {
@@ -260,8 +254,9 @@ void McpServer::OnTimeout(uint64_t id) {
   pending_.erase(it);
   bool starting = state_ == State::kStarting;
   if (expired.sent) {
-    Write(RpcNotification("notifications/cancelled",
-                          {{"requestId", id}, {"reason", "timed out after " + Millis(expired.timeout)}}));
+    Write(RpcNotification(
+        "notifications/cancelled",
+        {{"requestId", id}, {"reason", "timed out after " + Millis(expired.timeout)}}));
   }
   // Hung: silent since this request went out (or still not initialized), and nobody else
   // waits on it. A busy server with other traffic is left alone.
@@ -293,9 +288,9 @@ void McpServer::Fail(const std::string& reason) {
   pending_.clear();
   for (auto& [id, pending] : failed) {
     Deliver(std::move(pending.done),
-            ToolResponse::Failed(error_type::kRuntime, 502, "MCP server failed",
-                                 reason + " during " + DescribeRequest(pending.request) +
-                                     stderr_suffix));
+            ToolResponse::Failed(
+                error_type::kRuntime, 502, "MCP server failed",
+                reason + " during " + DescribeRequest(pending.request) + stderr_suffix));
   }
 }
 

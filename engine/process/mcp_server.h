@@ -12,14 +12,13 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/steady_timer.hpp>
 #include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
-
-#include <boost/asio/steady_timer.hpp>
 
 #include "engine/process/child_process.h"
 #include "engine/process/json_rpc.h"
@@ -43,9 +42,9 @@ struct McpExecutor::Shared {
   OutstandingCalls outstanding;
 
   std::mutex mutex;
-  bool shutting_down = false;                                       // guarded by mutex
-  std::map<std::string, std::shared_ptr<McpServer>> servers;        // by key; guarded
-  uint64_t use_clock = 0;                                           // guarded
+  bool shutting_down = false;                                 // guarded by mutex
+  std::map<std::string, std::shared_ptr<McpServer>> servers;  // by key; guarded
+  uint64_t use_clock = 0;                                     // guarded
 };
 
 class McpServer : public std::enable_shared_from_this<McpServer> {
@@ -59,8 +58,8 @@ class McpServer : public std::enable_shared_from_this<McpServer> {
   // Starts the process if needed, sends the request (or queues it until the handshake is
   // done), and answers `done` exactly once. The executor counted the call in
   // `outstanding` and in Shared::outstanding; both are decremented after `done` returns.
-  void Submit(McpRequest request, std::string idempotency_key,
-              std::chrono::milliseconds timeout, ToolCallback done);
+  void Submit(McpRequest request, std::string idempotency_key, std::chrono::milliseconds timeout,
+              ToolCallback done);
   // Fails every waiting call ("shutting down"), closes the server's stdin and SIGKILLs
   // its process group after McpOptions::shutdown_grace unless it exited by then.
   void Close();

@@ -13,8 +13,10 @@ Result<ReturnMode> ParseReturnMode(const Json& arguments) {
   auto it = arguments.find("return");
   if (it == arguments.end() || it->is_null()) return ReturnMode::kStdout;
   static const std::map<std::string, ReturnMode, std::less<>> kModes = {
-      {"stdout", ReturnMode::kStdout}, {"stderr", ReturnMode::kStderr},
-      {"code", ReturnMode::kCode},     {"all", ReturnMode::kAll},
+      {"stdout", ReturnMode::kStdout},
+      {"stderr", ReturnMode::kStderr},
+      {"code", ReturnMode::kCode},
+      {"all", ReturnMode::kAll},
       {"none", ReturnMode::kNone}};
   if (it->is_string()) {
     auto mode = kModes.find(it->get_ref<const std::string&>());
@@ -109,10 +111,9 @@ ToolResponse ShellResult(const ShellCommand& command, const ExitStatus& exit,
       break;
   }
   if (!exit.success()) {
-    return ToolResponse::Failed(
-        error_type::kRuntime, 500, "Command failed",
-        "command " + Quoted(command.command) + " " + exit.Describe() +
-            StderrForDetail(stderr_bytes, stderr_detail_bytes_max));
+    return ToolResponse::Failed(error_type::kRuntime, 500, "Command failed",
+                                "command " + Quoted(command.command) + " " + exit.Describe() +
+                                    StderrForDetail(stderr_bytes, stderr_detail_bytes_max));
   }
   switch (command.return_mode) {
     case ReturnMode::kStdout:

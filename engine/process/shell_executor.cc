@@ -1,16 +1,16 @@
 #include "engine/process/shell_executor.h"
 
+#include <spdlog/spdlog.h>
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <deque>
 #include <map>
 #include <mutex>
 #include <utility>
 
-#include <boost/asio/post.hpp>
-#include <boost/asio/steady_timer.hpp>
-#include <spdlog/spdlog.h>
-
-#include "engine/process/outstanding_calls.h"
 #include "engine/process/output_text.h"
+#include "engine/process/outstanding_calls.h"
 #include "engine/process/shell_command.h"
 
 namespace cairn::engine::process {
@@ -47,12 +47,12 @@ struct ShellExecutor::Shared {
   OutstandingCalls outstanding;
 
   std::mutex mutex;
-  bool shutting_down = false;                               // guarded by mutex
-  uint64_t next_call_id = 1;                                // guarded by mutex
-  std::map<uint64_t, std::shared_ptr<ShellCall>> calls;     // not answered; guarded
-  std::deque<std::shared_ptr<ShellCall>> waiting;           // for a slot; guarded
-  size_t running = 0;                                       // slots held; guarded
-  size_t detached = 0;                                      // guarded
+  bool shutting_down = false;                            // guarded by mutex
+  uint64_t next_call_id = 1;                             // guarded by mutex
+  std::map<uint64_t, std::shared_ptr<ShellCall>> calls;  // not answered; guarded
+  std::deque<std::shared_ptr<ShellCall>> waiting;        // for a slot; guarded
+  size_t running = 0;                                    // slots held; guarded
+  size_t detached = 0;                                   // guarded
 };
 
 namespace {
@@ -127,11 +127,10 @@ void ShellCall::Begin() {
     case Shared::Slot::kQueued:
       break;
     case Shared::Slot::kQueueFull:
-      Finish(TooManyCommands("command " + Quoted(command_.command) + " was refused: " +
-                             std::to_string(shared_->options.queued_calls_max) +
+      Finish(TooManyCommands("command " + Quoted(command_.command) +
+                             " was refused: " + std::to_string(shared_->options.queued_calls_max) +
                              " commands are already waiting for one of " +
-                             std::to_string(shared_->options.processes_max) +
-                             " process slots"));
+                             std::to_string(shared_->options.processes_max) + " process slots"));
       break;
   }
 }
@@ -166,15 +165,18 @@ void ShellCall::StartProcess() {
   child_ = std::move(spawned).value();
   std::weak_ptr<ShellCall> weak = weak_from_this();
   child_->Start({
-      .on_stdout = [weak](std::string_view bytes) {
-        if (auto self = weak.lock()) self->OnOutput(bytes, /*is_stderr=*/false);
-      },
-      .on_stderr = [weak](std::string_view bytes) {
-        if (auto self = weak.lock()) self->OnOutput(bytes, /*is_stderr=*/true);
-      },
-      .on_finished = [weak](const ExitStatus& exit) {
-        if (auto self = weak.lock()) self->OnFinished(exit);
-      },
+      .on_stdout =
+          [weak](std::string_view bytes) {
+            if (auto self = weak.lock()) self->OnOutput(bytes, /*is_stderr=*/false);
+          },
+      .on_stderr =
+          [weak](std::string_view bytes) {
+            if (auto self = weak.lock()) self->OnOutput(bytes, /*is_stderr=*/true);
+          },
+      .on_finished =
+          [weak](const ExitStatus& exit) {
+            if (auto self = weak.lock()) self->OnFinished(exit);
+          },
   });
   if (command_.stdin_bytes) {
     child_->Write(std::move(*command_.stdin_bytes));
@@ -242,11 +244,11 @@ void ShellCall::OnOutput(std::string_view bytes, bool is_stderr) {
   if (!keep) return;
   if (captured_bytes_ + bytes.size() > shared_->options.output_bytes_max) {
     child_->Kill();
-    Finish(ToolResponse::Failed(
-        error_type::kRuntime, 500, "Command output too large",
-        "command " + Quoted(command_.command) + " wrote more than " +
-            std::to_string(shared_->options.output_bytes_max) + " bytes to " +
-            (is_stderr ? "stderr" : "stdout") + "; its process group was killed"));
+    Finish(ToolResponse::Failed(error_type::kRuntime, 500, "Command output too large",
+                                "command " + Quoted(command_.command) + " wrote more than " +
+                                    std::to_string(shared_->options.output_bytes_max) +
+                                    " bytes to " + (is_stderr ? "stderr" : "stdout") +
+                                    "; its process group was killed"));
     return;
   }
   captured_bytes_ += bytes.size();
@@ -257,8 +259,7 @@ void ShellCall::OnFinished(const ExitStatus& exit) {
   if (answered_) return;
   std::string stderr_text =
       NeedsFullStderr(command_.return_mode) ? std::move(stderr_) : stderr_tail_.Text();
-  Finish(ShellResult(command_, exit, stdout_, stderr_text,
-                     shared_->options.stderr_tail_bytes_max));
+  Finish(ShellResult(command_, exit, stdout_, stderr_text, shared_->options.stderr_tail_bytes_max));
 }
 
 void ShellCall::OnTimeout() {
@@ -352,9 +353,8 @@ ShellExecutor::~ShellExecutor() { Shutdown(); }
 
 void ShellExecutor::Call(ToolRequest request, ToolCallback done) {
   if (!shared_->outstanding.Enter()) {
-    boost::asio::post(shared_->executor, [done = std::move(done)] {
-      done(ShuttingDown("the command"));
-    });
+    boost::asio::post(shared_->executor,
+                      [done = std::move(done)] { done(ShuttingDown("the command")); });
     return;
   }
   std::shared_ptr<ShellCall> call;

@@ -35,13 +35,12 @@
 //                           kFailed runtime 503 "Shell executor shutting down"
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstddef>
 #include <memory>
 #include <optional>
 #include <string>
-
-#include <boost/asio/any_io_executor.hpp>
 
 #include "base/limits.h"
 #include "engine/process/child_process.h"

@@ -2,17 +2,15 @@
 #include "engine/process/child_process.h"
 
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include <boost/asio/post.hpp>
 #include <future>
 #include <sstream>
 #include <string>
 #include <vector>
-
-#include <boost/asio/post.hpp>
 
 #include "tests/process/process_test_util.h"
 #include "tests/support/assertions.h"
@@ -67,8 +65,7 @@ TEST(ChildProcess, RunsAndReportsExit) {
   EXPECT_EQ(outcome.exit.code, 5);
   EXPECT_EQ(outcome.exit.Describe(), "exited with code 5");
   EXPECT_FALSE(outcome.exit.success());
-  EXPECT_EQ(RunScript(pool, "kill -KILL $$").exit.Describe(),
-            "was killed by signal 9 (SIGKILL)");
+  EXPECT_EQ(RunScript(pool, "kill -KILL $$").exit.Describe(), "was killed by signal 9 (SIGKILL)");
 }
 
 TEST(ChildProcess, ChildIsLeaderOfANewSession) {
@@ -125,8 +122,8 @@ TEST(ChildProcess, SpawnErrorsNameTheProgram) {
   ChildProcess::Spec spec;
   spec.program = "/nonexistent/program";
   spec.argv = {"program"};
-  EXPECT_TRUE(IsError(ChildProcess::Spawn(strand, spec, children).status(),
-                      StatusCode::kNotFound, {"'/nonexistent/program'", "No such file"}));
+  EXPECT_TRUE(IsError(ChildProcess::Spawn(strand, spec, children).status(), StatusCode::kNotFound,
+                      {"'/nonexistent/program'", "No such file"}));
   cairn::testing::TempDir dir("cairn-child-");
   spec.program = dir.path();  // a directory
   EXPECT_TRUE(IsError(ChildProcess::Spawn(strand, spec, children).status(),
@@ -153,8 +150,7 @@ TEST(ChildProcess, EnvironmentHelpers) {
   ::setenv("CAIRN_CHILD_TEST", "a=b", 1);
   Environment environment = EnvironmentFromProcess();
   EXPECT_EQ(environment.at("CAIRN_CHILD_TEST"), "a=b");
-  EXPECT_EQ(EnvironmentEntries({{"B", "2"}, {"A", "1"}}),
-            (std::vector<std::string>{"A=1", "B=2"}));
+  EXPECT_EQ(EnvironmentEntries({{"B", "2"}, {"A", "1"}}), (std::vector<std::string>{"A=1", "B=2"}));
 }
 
 TEST(ExitStatus, ShellCodes) {

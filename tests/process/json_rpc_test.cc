@@ -98,8 +98,8 @@ TEST(ParseRpcLine, RefusesWhatIsNotJsonRpc) {
            {R"({"jsonrpc":"2.0","id":1,"error":"bad"})", "error that is not an object"},
            {"[]", "empty batch"},
        }) {
-    EXPECT_TRUE(IsError(ParseRpcLine(c.line, 1000).status(), StatusCode::kInvalidArgument,
-                        {c.expected}))
+    EXPECT_TRUE(
+        IsError(ParseRpcLine(c.line, 1000).status(), StatusCode::kInvalidArgument, {c.expected}))
         << c.line;
   }
   EXPECT_FALSE(ParseRpcLine(std::string(2000, ' ') + "{}", 1000).ok());

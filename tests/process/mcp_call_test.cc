@@ -15,9 +15,11 @@ const Json kClient = {{"name", "cairn"}, {"version", "0.1.0"}};
 Json With(Json extra = Json::object()) {
   Json with = {{"method", "tools/call"},
                {"parameters", {{"name", "send"}, {"arguments", {{"to", "x"}}}}},
-               {"transport", {{"stdio", {{"command", "npx"},
-                                         {"arguments", {"server", "--stdio"}},
-                                         {"environment", {{"TOKEN", "t"}}}}}}}};
+               {"transport",
+                {{"stdio",
+                  {{"command", "npx"},
+                   {"arguments", {"server", "--stdio"}},
+                   {"environment", {{"TOKEN", "t"}}}}}}}};
   with.merge_patch(extra);
   return with;
 }
@@ -38,10 +40,10 @@ TEST(McpCall, ParsesTheWithObject) {
 TEST(McpCall, OneServerPerTransportVersionAndClient) {
   std::string key = Must(ParseMcpRequest(With(), kClient)).server.key;
   // Another method or parameters: the same server.
-  EXPECT_EQ(Must(ParseMcpRequest(With({{"method", "tools/list"}, {"parameters", nullptr}}),
-                                 kClient))
-                .server.key,
-            key);
+  EXPECT_EQ(
+      Must(ParseMcpRequest(With({{"method", "tools/list"}, {"parameters", nullptr}}), kClient))
+          .server.key,
+      key);
   for (const Json& change : {Json{{"protocolVersion", "2025-03-26"}},
                              Json{{"client", {{"name", "other"}, {"version", "1"}}}},
                              Json{{"transport", {{"stdio", {{"environment", {{"TOKEN", "u"}}}}}}}},
@@ -51,25 +53,24 @@ TEST(McpCall, OneServerPerTransportVersionAndClient) {
 }
 
 TEST(McpCall, IdempotencyKeyGoesInMetaForToolsCallOnly) {
-  McpRequest request = Must(ParseMcpRequest(
-      With({{"parameters", {{"_meta", {{"progressToken", "p"}}}}}}), kClient));
+  McpRequest request =
+      Must(ParseMcpRequest(With({{"parameters", {{"_meta", {{"progressToken", "p"}}}}}}), kClient));
   Json params = WireParams(request, "k1");
   EXPECT_EQ(params["_meta"], (Json{{"io.cairn/idempotency-key", "k1"}, {"progressToken", "p"}}));
   EXPECT_EQ(params["name"], "send");
   // No parameters at all: still a params object with _meta.
   McpRequest bare = Must(ParseMcpRequest(With({{"parameters", nullptr}}), kClient));
   EXPECT_EQ(WireParams(bare, "k2"), (Json{{"_meta", {{"io.cairn/idempotency-key", "k2"}}}}));
-  McpRequest list = Must(ParseMcpRequest(
-      With({{"method", "tools/list"}, {"parameters", nullptr}}), kClient));
+  McpRequest list =
+      Must(ParseMcpRequest(With({{"method", "tools/list"}, {"parameters", nullptr}}), kClient));
   EXPECT_TRUE(WireParams(list, "k3").is_null());
 }
 
 TEST(McpCall, InitializeParams) {
   McpRequest request = Must(ParseMcpRequest(With(), kClient));
-  EXPECT_EQ(InitializeParams(request.server),
-            (Json{{"protocolVersion", "2025-06-18"},
-                  {"capabilities", Json::object()},
-                  {"clientInfo", kClient}}));
+  EXPECT_EQ(InitializeParams(request.server), (Json{{"protocolVersion", "2025-06-18"},
+                                                    {"capabilities", Json::object()},
+                                                    {"clientInfo", kClient}}));
 }
 
 TEST(McpCall, Results) {
@@ -83,9 +84,10 @@ TEST(McpCall, Results) {
 
   RpcMessage tool_error = ok;
   tool_error.result = {{"isError", true},
-                       {"content", {{{"type", "text"}, {"text", "first"}},
-                                    {{"type", "image"}, {"data", "..."}},
-                                    {{"type", "text"}, {"text", "second"}}}}};
+                       {"content",
+                        {{{"type", "text"}, {"text", "first"}},
+                         {{"type", "image"}, {"data", "..."}},
+                         {{"type", "text"}, {"text", "second"}}}}};
   ToolResponse failed = McpResult(request, tool_error);
   EXPECT_EQ(failed.status, ToolResponse::Status::kFailed);
   EXPECT_EQ(failed.error.type, error_type::kRuntime);
@@ -101,7 +103,8 @@ TEST(McpCall, Results) {
   rpc_error.error = {{"code", -32602}, {"message", "bad params"}};
   ToolResponse rpc = McpResult(request, rpc_error);
   EXPECT_EQ(rpc.error.status, 400);
-  EXPECT_TRUE(HasSubstr(rpc.error.detail, "answered tools/call 'send' with error -32602: bad params"));
+  EXPECT_TRUE(
+      HasSubstr(rpc.error.detail, "answered tools/call 'send' with error -32602: bad params"));
 }
 
 }  // namespace

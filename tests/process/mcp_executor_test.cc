@@ -28,9 +28,9 @@ ToolRequest Mcp(const std::string& method, Json parameters,
                 std::chrono::milliseconds timeout = 30s) {
   ToolRequest request;
   request.tool = "mcp";
-  request.arguments = {{"method", method},
-                       {"transport", {{"stdio", {{"command", CAIRN_MCP_STUB},
-                                                 {"arguments", stub_arguments}}}}}};
+  request.arguments = {
+      {"method", method},
+      {"transport", {{"stdio", {{"command", CAIRN_MCP_STUB}, {"arguments", stub_arguments}}}}}};
   if (!parameters.is_null()) request.arguments["parameters"] = std::move(parameters);
   request.idempotency_key = "key-1";
   request.run_id = RunId::FromTrusted("run-1");
@@ -42,8 +42,8 @@ ToolRequest Mcp(const std::string& method, Json parameters,
 ToolRequest Tool(const std::string& name, Json arguments = Json::object(),
                  const std::vector<std::string>& stub_arguments = {},
                  std::chrono::milliseconds timeout = 30s) {
-  return Mcp("tools/call", {{"name", name}, {"arguments", std::move(arguments)}},
-             stub_arguments, timeout);
+  return Mcp("tools/call", {{"name", name}, {"arguments", std::move(arguments)}}, stub_arguments,
+             timeout);
 }
 
 std::string Show(const ToolResponse& response) {
@@ -87,8 +87,7 @@ TEST_F(McpExecutorTest, InitializeHandshake) {
   ToolResponse other = CallAndWait(executor, custom);
   ASSERT_EQ(other.status, ToolResponse::Status::kOk) << Show(other);
   EXPECT_EQ(other.output["structuredContent"]["initialize"]["protocolVersion"], "2025-03-26");
-  EXPECT_EQ(other.output["structuredContent"]["initialize"]["clientInfo"]["name"],
-            "billing-flow");
+  EXPECT_EQ(other.output["structuredContent"]["initialize"]["clientInfo"]["name"], "billing-flow");
   EXPECT_EQ(executor.LiveChildren(), 2u);
 }
 
@@ -111,8 +110,7 @@ TEST_F(McpExecutorTest, ToolsCallResultIsTheJsonRpcResult) {
 
 TEST_F(McpExecutorTest, IdempotencyKeyGoesInMetaNextToTheCallersMeta) {
   McpExecutor executor(pool_.executor(), Options());
-  ToolRequest request =
-      Mcp("tools/call", {{"name", "meta"}, {"_meta", {{"progressToken", 7}}}});
+  ToolRequest request = Mcp("tools/call", {{"name", "meta"}, {"_meta", {{"progressToken", 7}}}});
   request.idempotency_key = "run-1/effect-42";
   ToolResponse response = CallAndWait(executor, request);
   ASSERT_EQ(response.status, ToolResponse::Status::kOk) << Show(response);

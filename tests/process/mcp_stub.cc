@@ -29,10 +29,9 @@
 #include <cstdlib>
 #include <deque>
 #include <iostream>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 using Json = nlohmann::json;
 
@@ -56,8 +55,7 @@ struct State {
 };
 
 void Send(const Json& message) {
-  std::cout << message.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n"
-            << std::flush;
+  std::cout << message.dump(-1, ' ', false, Json::error_handler_t::replace) << "\n" << std::flush;
 }
 
 void Reply(const Json& id, Json result) {
@@ -90,10 +88,13 @@ bool ReadLine(State& state, std::string* line) {
 
 // Sends a ping and a sampling request to the client; returns both answers.
 Json PingClient(State& state) {
-  Send({{"jsonrpc", "2.0"}, {"method", "notifications/message"},
+  Send({{"jsonrpc", "2.0"},
+        {"method", "notifications/message"},
         {"params", {{"level", "info"}, {"data", "about to ping"}}}});
   Send({{"jsonrpc", "2.0"}, {"id", "srv-ping"}, {"method", "ping"}});
-  Send({{"jsonrpc", "2.0"}, {"id", "srv-sampling"}, {"method", "sampling/createMessage"},
+  Send({{"jsonrpc", "2.0"},
+        {"id", "srv-sampling"},
+        {"method", "sampling/createMessage"},
         {"params", Json::object()}});
   Json answers = Json::object();
   std::string line;
@@ -154,7 +155,8 @@ void Handle(const Options& options, State& state, const Json& message) {
   Json id = message.contains("id") ? message["id"] : Json(nullptr);
   if (options.noisy) {
     std::cerr << "mcp_stub: got " << method << std::endl;
-    Send({{"jsonrpc", "2.0"}, {"method", "notifications/message"},
+    Send({{"jsonrpc", "2.0"},
+          {"method", "notifications/message"},
           {"params", {{"level", "debug"}, {"data", "got " + method}}}});
   }
   if (method == "initialize") {
@@ -180,8 +182,8 @@ void Handle(const Options& options, State& state, const Json& message) {
   }
   if (method == "tools/list") {
     Json tools = Json::array();
-    for (const char* name : {"echo", "meta", "pid", "state", "fail", "hang", "big", "die",
-                             "garbage", "ping_client"}) {
+    for (const char* name :
+         {"echo", "meta", "pid", "state", "fail", "hang", "big", "die", "garbage", "ping_client"}) {
       tools.push_back({{"name", name}, {"inputSchema", {{"type", "object"}}}});
     }
     Reply(id, {{"tools", tools}});
@@ -201,13 +203,20 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string arg = argv[i];
     auto next = [&] { return i + 1 < argc ? std::atol(argv[++i]) : 0L; };
-    if (arg == "--die-on-call") options.die_on_call = next();
-    else if (arg == "--garbage-on-call") options.garbage_on_call = next();
-    else if (arg == "--hang-on-init") options.hang_on_init = true;
-    else if (arg == "--init-error") options.init_error = true;
-    else if (arg == "--start-delay-ms") options.start_delay_ms = next();
-    else if (arg == "--ignore-eof") options.ignore_eof = true;
-    else if (arg == "--noisy") options.noisy = true;
+    if (arg == "--die-on-call")
+      options.die_on_call = next();
+    else if (arg == "--garbage-on-call")
+      options.garbage_on_call = next();
+    else if (arg == "--hang-on-init")
+      options.hang_on_init = true;
+    else if (arg == "--init-error")
+      options.init_error = true;
+    else if (arg == "--start-delay-ms")
+      options.start_delay_ms = next();
+    else if (arg == "--ignore-eof")
+      options.ignore_eof = true;
+    else if (arg == "--noisy")
+      options.noisy = true;
     else {
       std::cerr << "mcp_stub: unknown argument " << arg << std::endl;
       return 2;

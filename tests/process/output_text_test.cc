@@ -21,12 +21,12 @@ TEST(SanitizeUtf8, KeepsValidText) {
 
 TEST(SanitizeUtf8, ReplacesEachInvalidByte) {
   EXPECT_EQ(SanitizeUtf8("a\xffz"), std::string("a") + kReplacement + "z");
-  EXPECT_EQ(SanitizeUtf8("\x80"), kReplacement);                       // stray continuation
-  EXPECT_EQ(SanitizeUtf8("\xC3"), kReplacement);                       // truncated
+  EXPECT_EQ(SanitizeUtf8("\x80"), kReplacement);  // stray continuation
+  EXPECT_EQ(SanitizeUtf8("\xC3"), kReplacement);  // truncated
   EXPECT_EQ(SanitizeUtf8("\xC0\xAF"), std::string(kReplacement) + kReplacement);  // overlong
-  EXPECT_EQ(SanitizeUtf8("\xE0\x80\xAF").size(), 9u);                  // overlong, 3 bytes
-  EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80").size(), 9u);                  // surrogate
-  EXPECT_EQ(SanitizeUtf8("\xF4\x90\x80\x80").size(), 12u);             // above U+10FFFF
+  EXPECT_EQ(SanitizeUtf8("\xE0\x80\xAF").size(), 9u);       // overlong, 3 bytes
+  EXPECT_EQ(SanitizeUtf8("\xED\xA0\x80").size(), 9u);       // surrogate
+  EXPECT_EQ(SanitizeUtf8("\xF4\x90\x80\x80").size(), 12u);  // above U+10FFFF
   EXPECT_EQ(SanitizeUtf8("\xF0\x9F\x98"), std::string(kReplacement) + kReplacement + kReplacement);
 }
 

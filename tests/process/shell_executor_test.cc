@@ -70,14 +70,13 @@ TEST_F(ShellExecutorTest, ArgumentsArePositionalAndNeverParsed) {
   ShellExecutor executor(pool_.executor());
   ToolResponse response =
       RunShell(executor, {{"command", R"(printf '%s|%s|%s' "$1" "$2" "$#")"},
-                     {"arguments", {"a b", "$(touch /tmp/cairn-pwned); `id`; 'q' \"d\""}}});
-  EXPECT_EQ(response.output, "a b|$(touch /tmp/cairn-pwned); `id`; 'q' \"d\"|2")
-      << Show(response);
+                          {"arguments", {"a b", "$(touch /tmp/cairn-pwned); `id`; 'q' \"d\""}}});
+  EXPECT_EQ(response.output, "a b|$(touch /tmp/cairn-pwned); `id`; 'q' \"d\"|2") << Show(response);
   // Numbers and booleans are taken as their JSON text.
-  EXPECT_EQ(RunShell(executor, {{"command", R"(printf '%s %s' "$1" "$2")"},
-                           {"arguments", {8080, true}}})
-                .output,
-            "8080 true");
+  EXPECT_EQ(
+      RunShell(executor, {{"command", R"(printf '%s %s' "$1" "$2")"}, {"arguments", {8080, true}}})
+          .output,
+      "8080 true");
 
   // Random printable arguments come back byte for byte.
   uint64_t seed = cairn::testing::TestSeed();
@@ -88,9 +87,9 @@ TEST_F(ShellExecutorTest, ArgumentsArePositionalAndNeverParsed) {
     for (size_t k = 0; k < length; ++k) {
       argument.push_back(static_cast<char>(random.Range(' ', '~')));
     }
-    ToolResponse echoed = RunShell(executor, {{"command", R"(printf '%s' "$1")"},
-                                         {"arguments", {argument}},
-                                         {"return", "all"}});
+    ToolResponse echoed = RunShell(
+        executor,
+        {{"command", R"(printf '%s' "$1")"}, {"arguments", {argument}}, {"return", "all"}});
     ASSERT_EQ(echoed.status, ToolResponse::Status::kOk) << Show(echoed);
     EXPECT_EQ(echoed.output["stdout"], argument) << "seed=" << seed;
   }
@@ -117,8 +116,8 @@ TEST_F(ShellExecutorTest, EngineEnvironmentIsInheritedByDefault) {
 
 TEST_F(ShellExecutorTest, StdinStringJsonOrNothing) {
   ShellExecutor executor(pool_.executor());
-  ToolResponse text =
-      RunShell(executor, {{"command", "cat"}, {"stdin", "line one\nline two\n"}, {"return", "all"}});
+  ToolResponse text = RunShell(
+      executor, {{"command", "cat"}, {"stdin", "line one\nline two\n"}, {"return", "all"}});
   EXPECT_EQ(text.output["stdout"], "line one\nline two\n") << Show(text);
 
   Json value = {{"x", 1}, {"list", {true, nullptr, "s"}}};
@@ -134,11 +133,12 @@ TEST_F(ShellExecutorTest, CatalogCommandToolTakesJsonOnStdinAndAnswersJson) {
   // What the engine does for a catalog "command" tool: arguments on stdin, JSON back.
   ShellExecutor executor(pool_.executor());
   Json arguments = {{"plan", "pro"}, {"seats", 12}};
-  ToolResponse response =
-      RunShell(executor, {{"command", R"(read -r line; printf '{"received": %s, "tool": "%s"}' "$line" "$1")"},
-                     {"arguments", {"billing.change_plan"}},
-                     {"stdin", arguments},
-                     {"return", "stdout"}});
+  ToolResponse response = RunShell(
+      executor,
+      {{"command", R"(read -r line; printf '{"received": %s, "tool": "%s"}' "$line" "$1")"},
+       {"arguments", {"billing.change_plan"}},
+       {"stdin", arguments},
+       {"return", "stdout"}});
   ASSERT_EQ(response.status, ToolResponse::Status::kOk) << Show(response);
   EXPECT_EQ(response.output, (Json{{"received", arguments}, {"tool", "billing.change_plan"}}));
 }
@@ -160,8 +160,8 @@ TEST_F(ShellExecutorTest, EachReturnMode) {
   EXPECT_EQ(code.output, 3);
   ToolResponse all = RunShell(executor, {{"command", command}, {"return", "all"}});
   ASSERT_EQ(all.status, ToolResponse::Status::kOk) << Show(all);
-  EXPECT_EQ(all.output, (Json{{"code", 3}, {"stdout", "{\"out\": 1}\n"},
-                              {"stderr", "{\"err\": 2}\n"}}));
+  EXPECT_EQ(all.output,
+            (Json{{"code", 3}, {"stdout", "{\"out\": 1}\n"}, {"stderr", "{\"err\": 2}\n"}}));
   EXPECT_EQ(RunShell(executor, {{"command", "true"}, {"return", "code"}}).output, 0);
 }
 
@@ -182,8 +182,8 @@ TEST_F(ShellExecutorTest, NonZeroExitFailsWithStderrTail) {
   ShellOptions options;
   options.stderr_tail_bytes_max = 100;
   ShellExecutor small(pool_.executor(), options);
-  ToolResponse long_stderr =
-      RunShell(small, {{"command", "head -c 100000 /dev/zero | tr '\\0' a >&2; echo THE-END >&2; exit 1"}});
+  ToolResponse long_stderr = RunShell(
+      small, {{"command", "head -c 100000 /dev/zero | tr '\\0' a >&2; echo THE-END >&2; exit 1"}});
   ASSERT_EQ(long_stderr.status, ToolResponse::Status::kFailed);
   EXPECT_TRUE(HasSubstr(long_stderr.error.detail, "aaaa THE-END") ||
               HasSubstr(long_stderr.error.detail, "aaaaTHE-END"))
@@ -198,7 +198,8 @@ TEST_F(ShellExecutorTest, KilledBySignal) {
   EXPECT_TRUE(HasSubstr(response.error.detail, "was killed by signal 9 (SIGKILL)"));
   EXPECT_TRUE(HasSubstr(response.error.detail, "about to die"));
   // As data, like a shell's $?.
-  EXPECT_EQ(RunShell(executor, {{"command", "kill -TERM $$"}, {"return", "code"}}).output, 128 + 15);
+  EXPECT_EQ(RunShell(executor, {{"command", "kill -TERM $$"}, {"return", "code"}}).output,
+            128 + 15);
 }
 
 TEST_F(ShellExecutorTest, TimeoutKillsTheWholeProcessGroup) {
@@ -223,9 +224,9 @@ TEST_F(ShellExecutorTest, BackgroundLeftoversAreKilledWhenTheShellExits) {
   LineFifo fifo(dir_);
   // The background sleep holds stdout open; the call must still end with the shell.
   auto started = std::chrono::steady_clock::now();
-  ToolResponse response =
-      RunShell(executor, {{"command", "sleep 1000 & echo $! > \"$1\"; echo done"},
-                     {"arguments", {fifo.path()}}});
+  ToolResponse response = RunShell(
+      executor,
+      {{"command", "sleep 1000 & echo $! > \"$1\"; echo done"}, {"arguments", {fifo.path()}}});
   EXPECT_EQ(response.output, "done") << Show(response);
   EXPECT_LT(std::chrono::steady_clock::now() - started, 1500ms);  // not the drain period
   std::vector<pid_t> pids = fifo.ReadPids(1);
@@ -246,21 +247,21 @@ TEST_F(ShellExecutorTest, HugeOutputIsCappedAndTheProcessKilled) {
   ToolResponse endless_stderr = RunShell(executor, {{"command", "yes >&2"}, {"return", "stderr"}});
   EXPECT_TRUE(HasSubstr(endless_stderr.error.detail, "bytes to stderr")) << Show(endless_stderr);
   // Output that is not returned is not captured, so not capped.
-  ToolResponse ignored =
-      RunShell(executor, {{"command", "head -c 5000000 /dev/zero; echo x >&2"}, {"return", "none"}});
+  ToolResponse ignored = RunShell(
+      executor, {{"command", "head -c 5000000 /dev/zero; echo x >&2"}, {"return", "none"}});
   EXPECT_EQ(ignored.status, ToolResponse::Status::kOk) << Show(ignored);
 }
 
 TEST_F(ShellExecutorTest, DefaultCapIsTheToolOutputLimit) {
   ShellExecutor executor(pool_.executor());
-  ToolResponse at_limit = RunShell(
-      executor, {{"command", "head -c " + std::to_string(limits::tool_output_bytes_max) +
-                                 " /dev/zero | tr '\\0' a"}});
+  ToolResponse at_limit =
+      RunShell(executor, {{"command", "head -c " + std::to_string(limits::tool_output_bytes_max) +
+                                          " /dev/zero | tr '\\0' a"}});
   ASSERT_EQ(at_limit.status, ToolResponse::Status::kOk) << Show(at_limit).substr(0, 300);
   EXPECT_EQ(at_limit.output.get_ref<const std::string&>().size(), limits::tool_output_bytes_max);
   ToolResponse over = RunShell(
-      executor, {{"command", "head -c " + std::to_string(limits::tool_output_bytes_max + 1) +
-                                 " /dev/zero"}});
+      executor,
+      {{"command", "head -c " + std::to_string(limits::tool_output_bytes_max + 1) + " /dev/zero"}});
   EXPECT_EQ(over.error.title, "Command output too large") << Show(over).substr(0, 300);
 }
 
@@ -268,15 +269,18 @@ TEST_F(ShellExecutorTest, GarbageAndInvalidUtf8NeverThrow) {
   ShellExecutor executor(pool_.executor());
   ToolResponse bytes = RunShell(executor, {{"command", R"(printf '\377\376ab\300\257c\n')"}});
   ASSERT_EQ(bytes.status, ToolResponse::Status::kOk) << Show(bytes);
-  EXPECT_EQ(bytes.output, "\xEF\xBF\xBD\xEF\xBF\xBD" "ab\xEF\xBF\xBD\xEF\xBF\xBD" "c");
+  EXPECT_EQ(bytes.output,
+            "\xEF\xBF\xBD\xEF\xBF\xBD"
+            "ab\xEF\xBF\xBD\xEF\xBF\xBD"
+            "c");
   EXPECT_NO_THROW(static_cast<void>(bytes.output.dump()));  // strict dump: valid UTF-8
 
   EXPECT_EQ(RunShell(executor, {{"command", R"(printf '{"a": ')"}}).output, "{\"a\": ");
   EXPECT_EQ(RunShell(executor, {{"command", R"(printf '[1, 2] trailing')"}}).output,
             "[1, 2] trailing");
 
-  ToolResponse all = RunShell(executor, {{"command", R"(printf '\377'; printf '\376' >&2)"},
-                                    {"return", "all"}});
+  ToolResponse all =
+      RunShell(executor, {{"command", R"(printf '\377'; printf '\376' >&2)"}, {"return", "all"}});
   EXPECT_NO_THROW(static_cast<void>(all.output.dump()));
   ToolResponse failed = RunShell(executor, {{"command", R"(printf 'bad \377 bytes' >&2; exit 1)"}});
   EXPECT_TRUE(HasSubstr(failed.error.detail, "bad \xEF\xBF\xBD bytes")) << Show(failed);
@@ -371,9 +375,9 @@ TEST_F(ShellExecutorTest, AwaitFalseAnswersAtOnceAndReapsTheChild) {
   LineFifo fifo(dir_);
   ToolResponse response =
       RunShell(executor, {{"command", "read -r line; echo \"$line $$\" > \"$1\""},
-                     {"arguments", {fifo.path()}},
-                     {"stdin", "hello\n"},
-                     {"await", false}});
+                          {"arguments", {fifo.path()}},
+                          {"stdin", "hello\n"},
+                          {"await", false}});
   ASSERT_EQ(response.status, ToolResponse::Status::kOk) << Show(response);
   EXPECT_EQ(response.output, nullptr);
   std::vector<std::string> lines = fifo.ReadLines(1);
@@ -389,8 +393,8 @@ TEST_F(ShellExecutorTest, ShutdownKillsDetachedCommands) {
   ShellExecutor executor(pool_.executor());
   LineFifo fifo(dir_);
   ToolResponse response = RunShell(executor, {{"command", "echo $$ > \"$1\"; exec sleep 1000"},
-                                         {"arguments", {fifo.path()}},
-                                         {"await", false}});
+                                              {"arguments", {fifo.path()}},
+                                              {"await", false}});
   ASSERT_EQ(response.status, ToolResponse::Status::kOk) << Show(response);
   std::vector<pid_t> pids = fifo.ReadPids(1);
   EXPECT_EQ(executor.LiveChildren(), 1u);
@@ -405,14 +409,14 @@ TEST_F(ShellExecutorTest, ShutdownWithCallsInFlight) {
   std::vector<std::unique_ptr<PendingCall>> calls;
   for (int i = 0; i < 4; ++i) {
     calls.push_back(std::make_unique<PendingCall>(
-        executor, Shell({{"command", "echo $$ > \"$1\"; exec sleep 1000"},
-                         {"arguments", {fifo.path()}}})));
+        executor,
+        Shell({{"command", "echo $$ > \"$1\"; exec sleep 1000"}, {"arguments", {fifo.path()}}})));
   }
   std::vector<pid_t> pids = fifo.ReadPids(4);
   // A few more that may not have started yet.
   for (int i = 0; i < 4; ++i) {
-    calls.push_back(std::make_unique<PendingCall>(
-        executor, Shell({{"command", "exec sleep 1000"}})));
+    calls.push_back(
+        std::make_unique<PendingCall>(executor, Shell({{"command", "exec sleep 1000"}})));
   }
   executor.Shutdown();
   EXPECT_EQ(executor.InFlight(), 0u);
