@@ -134,7 +134,9 @@ Result<std::string> ParseAuthentication(const Json& auth) {
     return Bad(kField, "expected an object, got " + std::string(JsonTypeName(auth)));
   }
   if (auth.size() != 1) return Bad(kField, "expected exactly one scheme (basic or bearer)");
-  const auto& [scheme, policy] = *auth.items().begin();
+  auto first = auth.begin();
+  const std::string& scheme = first.key();
+  const Json& policy = first.value();
   std::string field = std::string(kField) + "." + scheme;
   if (scheme == "basic" || scheme == "bearer") {
     if (!policy.is_object()) return Bad(field, "expected an object");

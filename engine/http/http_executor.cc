@@ -116,7 +116,9 @@ class Session : public std::enable_shared_from_this<Session> {
   void Run() {
     if (finished_) return;  // cancelled before it started
     if (initial_error_) return Finish(std::move(*initial_error_));
-    deadline_.expires_after(request_.timeout);
+    // Clamped: a huge timeout must not overflow the clock's time_point.
+    deadline_.expires_after(std::clamp<std::chrono::milliseconds>(
+        request_.timeout, std::chrono::milliseconds(0), std::chrono::hours(24 * 365)));
     deadline_.async_wait([self = shared_from_this()](error_code ec) { self->OnDeadline(ec); });
     StartHop();
   }

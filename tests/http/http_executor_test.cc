@@ -682,5 +682,42 @@ TEST_F(HttpExecutorTest, StubRoutingAndRecording) {
   EXPECT_EQ(server_->Count("GET", "/a/b/c"), 0u);
 }
 
+// The stub keeps HTTP/1.1 connections open between requests unless told to close.
+TEST_F(HttpExecutorTest, StubKeepsConnectionsAlive) {
+  server_->Route("GET", "/k", [](const StubRequest& request) {
+    return StubResponse::Text(200, "n=" + request.QueryParam("n"));
+  });
+  int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  ASSERT_GE(fd, 0);
+  timeval receive_timeout{10, 0};
+  ::setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &receive_timeout, sizeof(receive_timeout));
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  address.sin_port = htons(server_->port());
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)), 0);
+  auto exchange = [&](const std::string& request, const std::string& expected_tail) {
+    EXPECT_EQ(::write(fd, request.data(), request.size()), static_cast<ssize_t>(request.size()));
+    std::string received;
+    char chunk[512];
+    while (received.size() < expected_tail.size() ||
+           received.compare(received.size() - expected_tail.size(), expected_tail.size(),
+                            expected_tail) != 0) {
+      ssize_t n = ::read(fd, chunk, sizeof(chunk));
+      if (n <= 0) break;
+      received.append(chunk, static_cast<size_t>(n));
+    }
+    return received;
+  };
+  EXPECT_TRUE(HasSubstr(exchange("GET /k?n=1 HTTP/1.1\r\nHost: x\r\n\r\n", "n=1"), "200 OK"));
+  EXPECT_TRUE(HasSubstr(exchange("GET /k?n=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "n=2"),
+                        "Connection: close"));
+  char byte;
+  EXPECT_EQ(::read(fd, &byte, 1), 0);  // closed after the second answer
+  ::close(fd);
+  EXPECT_EQ(server_->ConnectionCount(), 1u);
+  EXPECT_EQ(server_->Count("GET", "/k"), 2u);
+}
+
 }  // namespace
 }  // namespace cairn::engine::http

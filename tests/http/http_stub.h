@@ -15,6 +15,15 @@
 //   EXPECT_EQ(server->Count("GET", "/v2/pet/1"), 1u);
 //   EXPECT_EQ(server->Requests()[0].Header("idempotency-key"), "k1");
 //
+// Serving an external https URI (e.g. the OWS conformance scenarios' petstore) without
+// leaving the machine:
+//   StubServerOptions options{.tls = true, .tls_host_names = {"petstore.swagger.io"}};
+//   auto server = Must(StubServer::Start(options));
+//   HttpOptions http;  // engine/http/http_executor.h
+//   http.use_system_ca_store = false;
+//   http.extra_ca_pem = server->CertificatePem();
+//   http.connect_overrides["petstore.swagger.io:443"] = server->Address();
+//
 // Routing: an exact route (Route) wins over prefix routes (RoutePrefix); among prefixes
 // the longest wins; the method matches case-insensitively, "*" matches any method. Paths
 // are matched on the request target without its query. A request with no route gets 404
