@@ -771,6 +771,7 @@ std::optional<std::string> PercentDecode(std::string_view fragment) {
 // Splits a JSON pointer ("" or "/a/b~1c") into unescaped tokens; nullopt if a '~' is not
 // followed by 0 or 1.
 std::optional<std::vector<std::string>> SplitPointer(std::string_view pointer) {
+  CAIRN_ASSERT(pointer.empty() || pointer[0] == '/', "a JSON pointer starts with '/'");
   std::vector<std::string> tokens;
   for (size_t pos = 0; pos < pointer.size(); ++pos) {
     if (pointer[pos] == '/') {

@@ -34,8 +34,13 @@
 //   - Numbers compare exactly (the integer 9007199254740993 is not equal to the double
 //     9007199254740992.0); enum, const and uniqueItems compare numbers by value, so 1 and
 //     1.0 are equal.
-//   - multipleOf is exact for integers. For fractions it accepts a quotient within 1e-9
-//     (relative) of an integer, so 0.3 is a multiple of 0.1 despite binary rounding.
+//   - multipleOf is exact for integers. For fractions it accepts a quotient within 8 ulp
+//     (about 2e-15, relative) of an integer, so 0.3 is a multiple of 0.1 despite binary
+//     rounding, and 0.31 is not.
+//   - Strings that are not valid UTF-8 (never the case after ParseJson) count each bad byte
+//     as one character.
+//   - Messages cut long strings, enum/const listings and object keys in pointers to a
+//     readable length (marked "...").
 //   - pattern is an ECMAScript regular expression (std::regex), matched anywhere in the
 //     string (not anchored) over Unicode code points, with these restrictions checked at
 //     load time: at most schema_pattern_bytes_max bytes; no backreferences, lookbehind,

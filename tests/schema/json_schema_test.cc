@@ -69,9 +69,10 @@ TEST(JsonSchemaTest, DefaultConstructedIsTrueAndCopiesShare) {
   EXPECT_EQ(schema.document(), Json(true));
   EXPECT_TRUE(schema.Validate(J("{\"anything\":[1,null]}")).ok());
   const CompiledSchema compiled = Compile("{\"type\":\"string\"}");
-  const CompiledSchema copy = compiled;  // NOLINT(performance-unnecessary-copy-initialization)
-  EXPECT_EQ(copy.document(), J("{\"type\":\"string\"}"));
+  const CompiledSchema copy = compiled;
+  EXPECT_EQ(&copy.document(), &compiled.document());  // shared, not recompiled
   EXPECT_FALSE(copy.Validate(J("1")).ok());
+  EXPECT_FALSE(compiled.Validate(J("1")).ok());
 }
 
 // --- type, enum, const -------------------------------------------------------------------
@@ -193,6 +194,28 @@ TEST(JsonSchemaTest, LengthCountsCodePoints) {
   ExpectInvalid(schema, "\"\\ud83d\\ude00\"", {"has 1 character, fewer than minLength 2"});
   ExpectInvalid(schema, "\"abcd\"", {"\"abcd\" has 4 characters, more than maxLength 3"});
   ExpectValid("{\"maxLength\":0}", {"\"\""});
+}
+
+TEST(JsonSchemaTest, InvalidUtf8CountsEachBadByte) {
+  // ParseJson never produces it, but a value built in memory may hold it.
+  const CompiledSchema schema = Compile("{\"maxLength\":2}");
+  EXPECT_TRUE(schema.Validate(Json(std::string("a\xff"))).ok());
+  EXPECT_TRUE(IsError(schema.Validate(Json(std::string("a\xff\xfe"))), StatusCode::kInvalidArgument,
+                      {"has 3 characters"}));
+  EXPECT_TRUE(IsError(CheckSchema(Json{{"pattern", std::string("a\xff")}}),
+                      StatusCode::kInvalidArgument, {"/pattern: pattern is not valid UTF-8"}));
+}
+
+TEST(JsonSchemaTest, LongKeysAreCutInPointers) {
+  const std::string key(5000, 'k');
+  const Json schema = {{"properties", {{key, {{"type", "string"}}}}}};
+  const Status status = Must(CompiledSchema::Compile(schema)).Validate(Json{{key, 1}});
+  ASSERT_FALSE(status.ok());
+  EXPECT_TRUE(HasSubstr(status.message(), "/" + std::string(128, 'k') + "...: expected string"));
+  EXPECT_LT(status.message().size(), 300u);
+  const Status refused = CheckSchema(Json{{"properties", {{key, {{"minimum", "0"}}}}}});
+  EXPECT_TRUE(IsError(refused, StatusCode::kInvalidArgument,
+                      {"/properties/" + std::string(128, 'k') + ".../minimum: expected a number"}));
 }
 
 TEST(JsonSchemaTest, LongStringsArePreviewedShort) {
@@ -654,7 +677,7 @@ TEST(JsonSchemaTest, ViolationsAreListedInOrderAndCapped) {
   std::string ten = "[";
   for (int i = 0; i < 10; ++i) ten += (i ? ",\"x\"" : "\"x\"");
   ten += "]";
-  const Status exactly = Validate("{\"items\":{\"type\":\"integer\"}}", ten + "");
+  const Status exactly = Validate("{\"items\":{\"type\":\"integer\"}}", ten);
   EXPECT_FALSE(HasSubstr(exactly.message(), "more violations"));
   EXPECT_TRUE(HasSubstr(exactly.message(), "/9: expected integer"));
 }
