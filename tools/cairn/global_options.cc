@@ -1,7 +1,13 @@
 #include "tools/cairn/global_options.h"
 
+#include <spdlog/spdlog.h>
+
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <utility>
 
@@ -17,18 +23,6 @@ std::string OneLine(std::string_view text) {
   return line;
 }
 
-// Makes an open error name the directory, whatever layer produced it.
-Status DescribeOpenError(const GlobalOptions& global, const Status& status) {
-  std::string message = status.message();
-  if (message.find(global.data_dir) == std::string::npos) {
-    message = "cannot open data directory " + global.data_dir + ": " + message;
-  }
-  if (status.code() == StatusCode::kNotFound) {
-    message += "; pick another with --data DIR or CAIRN_DATA ('cairn log demo' writes one)";
-  }
-  return Status(status.code(), std::move(message));
-}
-
 storage::StoreOptions BaseOptions(const GlobalOptions& global) {
   storage::StoreOptions options;
   options.clock = global.clock;
@@ -38,6 +32,81 @@ storage::StoreOptions BaseOptions(const GlobalOptions& global) {
 }
 
 }  // namespace
+
+Status DescribeOpenError(const GlobalOptions& global, const Status& status) {
+  std::string message = status.message();
+  if (message.find(global.data_dir) == std::string::npos) {
+    message = "cannot open data directory " + global.data_dir + ": " + message;
+  }
+  if (status.code() == StatusCode::kNotFound) {
+    message +=
+        "; pick another with --data DIR or CAIRN_DATA ('cairn workflow apply' or 'cairn log "
+        "demo' writes one)";
+  }
+  return Status(status.code(), std::move(message));
+}
+
+Result<std::string> ReadTextFile(const std::string& path, size_t bytes_max, std::string_view what) {
+  std::error_code error;
+  if (std::filesystem::is_directory(path, error)) {
+    return Status::InvalidArgument("cannot read " + std::string(what) + " " + path +
+                                   ": it is a directory");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    const int saved = errno;
+    return Status(saved == ENOENT ? StatusCode::kNotFound : StatusCode::kInvalidArgument,
+                  "cannot read " + std::string(what) + " " + path + ": " + std::strerror(saved));
+  }
+  std::string text;
+  char buffer[8192];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, static_cast<size_t>(in.gcount()));
+    if (text.size() > bytes_max) {
+      return Status::InvalidArgument(std::string(what) + " " + path +
+                                     " is larger than the limit of " + std::to_string(bytes_max) +
+                                     " bytes");
+    }
+  }
+  if (in.bad()) return Status::InvalidArgument("cannot read " + std::string(what) + " " + path);
+  return text;
+}
+
+Result<LoadedCatalog> LoadToolCatalog(const GlobalOptions& global) {
+  LoadedCatalog loaded;
+  if (!global.tools_file.empty()) {
+    loaded.source = global.tools_file;
+  } else {
+    const std::string implicit = global.data_dir + "/tools.yaml";
+    std::error_code error;
+    if (!std::filesystem::exists(implicit, error)) return loaded;
+    loaded.source = implicit;
+  }
+  CAIRN_RETURN_IF_ERROR(loaded.catalog.LoadFile(loaded.source));
+  return loaded;
+}
+
+Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,
+                                                   const LoadedCatalog& tools, EngineUse use,
+                                                   bool must_exist, std::string owner_description) {
+  std::error_code error;
+  if (must_exist && !std::filesystem::exists(global.data_dir, error)) {
+    return DescribeOpenError(
+        global, Status::NotFound("data directory " + global.data_dir + " does not exist"));
+  }
+  engine::EngineOptions options;
+  options.data_dir = global.data_dir;
+  options.clock = global.clock;
+  options.owner_description = std::move(owner_description);
+  // Registered before Open resumes any run (kDriveAll): a resumed run must find its tools.
+  options.tools = tools.catalog;
+  options.resume_on_open = use == EngineUse::kDriveAll;
+  auto engine = engine::Engine::Open(std::move(options));
+  if (!engine.ok()) return DescribeOpenError(global, engine.status());
+  spdlog::info("engine open on {} ({} tools{}{})", global.data_dir, (*engine)->catalog().size(),
+               tools.source.empty() ? "" : " from ", tools.source);
+  return engine;
+}
 
 void SetAction(CLI::App* command, GlobalOptions& global, std::function<int()> action) {
   command->callback([&global, action = std::move(action)] { global.exit_code = action(); });

@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <istream>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
 #include <ostream>
@@ -20,7 +21,10 @@
 #include "base/clock.h"
 #include "base/random.h"
 #include "base/status.h"
+#include "engine/core/engine.h"
+#include "engine/tools/catalog.h"
 #include "storage/store.h"
+#include "tools/cairn/logging.h"
 
 namespace CLI {
 class App;
@@ -46,6 +50,11 @@ struct GlobalOptions {
   std::string data_dir = "cairn-data";
   // -o text|json.
   OutputFormat output = OutputFormat::kText;
+  // --log-level trace|debug|info|warn|error|off and --log-format text|json (stderr).
+  std::string log_level = "warn";
+  LogFormat log_format = LogFormat::kText;
+  // --tools FILE; else $CAIRN_TOOLS; else <data_dir>/tools.yaml if it exists; else none.
+  std::string tools_file;
 
   // How the user invoked cairn (argv[0]), for the commands we suggest next.
   std::string program = "cairn";
@@ -53,6 +62,7 @@ struct GlobalOptions {
   // Wired by main(); not owned; outlive every command.
   const Clock* clock = nullptr;
   Random* random = nullptr;
+  std::istream* in = nullptr;   // `@-` arguments (--input @-)
   std::ostream* out = nullptr;  // data
   std::ostream* err = nullptr;  // errors and notes for people
 
@@ -78,6 +88,43 @@ Result<std::unique_ptr<storage::Store>> OpenStoreForWriting(const GlobalOptions&
                                                             storage::Durability durability,
                                                             std::string owner_description,
                                                             bool salvage_wal = false);
+
+// Makes a Status from opening the data directory name the directory, whatever layer
+// produced it, with a hint when it does not exist.
+Status DescribeOpenError(const GlobalOptions& global, const Status& status);
+
+// Reads a whole file of at most `bytes_max` bytes. kNotFound / kInvalidArgument naming
+// `what` and the path ("cannot read workflow order.yaml: No such file or directory").
+Result<std::string> ReadTextFile(const std::string& path, size_t bytes_max, std::string_view what);
+
+// The tool catalog the commands use, and the file it came from ("" when there is none):
+// --tools / $CAIRN_TOOLS if given (which must exist), else <data_dir>/tools.yaml if it
+// exists, else an empty catalog. Errors: the catalog's (file:line:col: tool '...': ...).
+struct LoadedCatalog {
+  engine::ToolCatalog catalog;
+  std::string source;
+};
+Result<LoadedCatalog> LoadToolCatalog(const GlobalOptions& global);
+
+// How a command uses the engine it opens.
+enum class EngineUse : uint8_t {
+  // Record only (applying definitions, `run start` without --wait, which defers its
+  // start): nothing is resumed on open, nothing is driven.
+  kRecord,
+  // Drive the runs the command touches (`run start --wait`, signal, cancel, ...): nothing
+  // else is resumed on open.
+  kDriveTouched,
+  // Resume every non-terminal run on open and drive them (`run resume`).
+  kDriveAll,
+};
+
+// Opens the data directory as the owner with an embedded engine (synced writes, the
+// clock of `global`), with the tools of `tools` registered. `must_exist`: refuse a missing
+// directory (kNotFound) instead of creating it. The lock error (kFailedPrecondition) names
+// the holding process. The caller closes the engine.
+Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,
+                                                   const LoadedCatalog& tools, EngineUse use,
+                                                   bool must_exist, std::string owner_description);
 
 // One JSON value as one line, never throwing on invalid UTF-8 (replaced by U+FFFD).
 std::string JsonLine(const nlohmann::json& value);

@@ -16,19 +16,25 @@ namespace {
 // Our names: "warn", not spdlog's "warning"; the same as --log-level takes.
 std::string_view LevelName(spdlog::level::level_enum level) {
   switch (level) {
-    case spdlog::level::trace: return "trace";
-    case spdlog::level::debug: return "debug";
-    case spdlog::level::info: return "info";
-    case spdlog::level::warn: return "warn";
-    case spdlog::level::err: return "error";
-    case spdlog::level::critical: return "critical";
-    default: return "off";
+    case spdlog::level::trace:
+      return "trace";
+    case spdlog::level::debug:
+      return "debug";
+    case spdlog::level::info:
+      return "info";
+    case spdlog::level::warn:
+      return "warn";
+    case spdlog::level::err:
+      return "error";
+    case spdlog::level::critical:
+      return "critical";
+    default:
+      return "off";
   }
 }
 
 int64_t Nanos(const spdlog::details::log_msg& msg) {
-  return std::chrono::duration_cast<std::chrono::nanoseconds>(msg.time.time_since_epoch())
-      .count();
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(msg.time.time_since_epoch()).count();
 }
 
 std::string_view View(spdlog::string_view_t text) { return {text.data(), text.size()}; }
@@ -38,7 +44,7 @@ class TextFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
     std::string time = storage::FormatTimeRfc3339(Nanos(msg));  // nine fractional digits
-    if (time.size() > 7) time.erase(time.size() - 7, 6);         // to milliseconds
+    if (time.size() > 7) time.erase(time.size() - 7, 6);        // to milliseconds
     std::string line = time + " " + std::string(LevelName(msg.level)) + " " +
                        std::string(View(msg.logger_name)) + ": " + std::string(View(msg.payload));
     line += '\n';
@@ -53,11 +59,10 @@ class TextFormatter final : public spdlog::formatter {
 class JsonFormatter final : public spdlog::formatter {
  public:
   void format(const spdlog::details::log_msg& msg, spdlog::memory_buf_t& dest) override {
-    const nlohmann::json line = {
-        {"time", storage::FormatTimeRfc3339(Nanos(msg))},
-        {"level", LevelName(msg.level)},
-        {"logger", View(msg.logger_name)},
-        {"message", View(msg.payload)}};
+    const nlohmann::json line = {{"time", storage::FormatTimeRfc3339(Nanos(msg))},
+                                 {"level", LevelName(msg.level)},
+                                 {"logger", View(msg.logger_name)},
+                                 {"message", View(msg.payload)}};
     const std::string text =
         line.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
     dest.append(text.data(), text.data() + text.size());

@@ -8,11 +8,16 @@
 #include <exception>
 #include <iostream>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "base/clock.h"
 #include "base/random.h"
 #include "tools/cairn/global_options.h"
 #include "tools/cairn/log_command.h"
+#include "tools/cairn/logging.h"
+#include "tools/cairn/run_command.h"
+#include "tools/cairn/workflow_command.h"
 
 namespace cairn::cli {
 namespace {
@@ -33,6 +38,24 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
          },
          "Output: text (for people) or json (one JSON object per line)")
       ->check(CLI::IsMember({"text", "json", "jsonl"}, CLI::ignore_case))
+      ->default_str("text");
+  app.add_option("--tools", global.tools_file,
+                 "Tool catalog (YAML); default: DIR/tools.yaml if it exists")
+      ->type_name("FILE")
+      ->envname("CAIRN_TOOLS");
+  app.add_option("--log-level", global.log_level, "Diagnostics on stderr at this level and above")
+      ->type_name("LEVEL")
+      ->check(CLI::IsMember(
+          std::vector<std::string>(std::begin(kLogLevelNames), std::end(kLogLevelNames))))
+      ->capture_default_str();
+  app.add_option_function<std::string>(
+         "--log-format",
+         [&global](const std::string& name) {
+           global.log_format = name == "json" ? LogFormat::kJson : LogFormat::kText;
+         },
+         "Diagnostics as text lines or JSON lines {time, level, logger, message}")
+      ->type_name("FORMAT")
+      ->check(CLI::IsMember({"text", "json"}))
       ->default_str("text");
   app.set_version_flag("--version", std::string("cairn ") + CAIRN_VERSION);
 }
@@ -63,6 +86,7 @@ int Main(int argc, char** argv) {
   global.program = argc > 0 ? argv[0] : "cairn";
   global.clock = &clock;
   global.random = &random;
+  global.in = &std::cin;
   global.out = &std::cout;
   global.err = &std::cerr;
 
@@ -73,7 +97,15 @@ int Main(int argc, char** argv) {
   app.fallthrough();  // global options may follow the subcommand: `cairn log list -o json`
   app.require_subcommand(1);
   AddGlobalOptions(app, global);
+  // Runs once every flag is parsed and before the command's action: the engine and the
+  // commands then log through this logger.
+  app.parse_complete_callback([&global] {
+    auto logger = MakeLogger("cairn", global.log_level, global.log_format, *global.err);
+    if (logger.ok()) InstallDefaultLogger(std::move(logger).value());
+  });
   AddLogCommand(app, global);
+  AddWorkflowCommand(app, global);
+  AddRunCommand(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

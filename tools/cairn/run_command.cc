@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -36,6 +37,9 @@ constexpr size_t kShowValueBytesMax = 80;
 // adding it to a clock cannot overflow.
 constexpr milliseconds kWaitForever = std::chrono::hours(24 * 365);
 constexpr const char* kSignalTimeoutDefault = "30s";
+// Steering commands with --timeout 0 still let the run reach a point where closing the
+// engine cuts off no tool call (see Settle); at most this long.
+constexpr milliseconds kSettleMax = std::chrono::seconds(60);
 
 // ---- arguments ----
 
@@ -69,11 +73,16 @@ Result<milliseconds> ParseDuration(std::string_view text, std::string_view flag)
     if (digits == i || digits - i > 9) return invalid();
     const int64_t number = std::stoll(std::string(text.substr(i, digits - i)));
     const std::string_view unit = text.substr(digits, unit_end - digits);
-    if (unit == "ms") total += number;
-    else if (unit == "s") total += number * 1000;
-    else if (unit == "m") total += number * 60'000;
-    else if (unit == "h") total += number * 3'600'000;
-    else return invalid();
+    if (unit == "ms")
+      total += number;
+    else if (unit == "s")
+      total += number * 1000;
+    else if (unit == "m")
+      total += number * 60'000;
+    else if (unit == "h")
+      total += number * 3'600'000;
+    else
+      return invalid();
     i = unit_end;
   }
   if (text.empty()) return invalid();
@@ -131,6 +140,8 @@ struct RunView {
   storage::ErrorInfo error;    // stopped with an error
   std::string stop_detail;
   storage::Actor stopped_by;
+  // Waiting on an event: the types its listen task accepts (from the definition).
+  std::vector<std::string> awaited_types;
 };
 
 // A payload's JSON value, fetching blobs. Text that does not parse is shown as stored.
@@ -179,12 +190,42 @@ Status ReadStop(const storage::Store& store, RunView& view) {
   return Status::Ok();
 }
 
+// The event types the listen task at `path` accepts ("event for /do/0/approval"), read
+// from the run's definition. Empty when any type will do or it cannot be told.
+std::vector<std::string> AwaitedTypes(const storage::Store& store, const storage::RunHeader& h) {
+  constexpr std::string_view kPrefix = "event for ";
+  std::vector<std::string> types;
+  if (h.waiting_on.rfind(kPrefix, 0) != 0) return types;
+  const std::string path = h.waiting_on.substr(kPrefix.size());
+  auto canonical = store.GetDefinition(h.definition_hash);
+  if (!canonical.ok()) return types;
+  auto definition = engine::LoadCanonicalDefinition(*canonical);
+  if (!definition.ok()) return types;
+  for (const engine::Task* task : (*definition)->tasks) {
+    if (task == nullptr || task->path != path) continue;
+    const auto* listen = std::get_if<engine::ListenBody>(&task->body);
+    if (listen == nullptr) break;
+    for (const engine::EventFilter& filter : listen->filters) {
+      auto type = filter.with.find("type");
+      if (type != filter.with.end() && type->is_string()) types.push_back(type->get<std::string>());
+    }
+  }
+  return types;
+}
+
 Result<RunView> ReadRunView(const storage::Store& store, const RunId& run_id) {
   RunView view;
   CAIRN_ASSIGN_OR_RETURN(view.header, store.GetRun(run_id));
   CAIRN_RETURN_IF_ERROR(ReadStart(store, view).WithContext("reading run " + run_id.str()));
   CAIRN_RETURN_IF_ERROR(ReadStop(store, view).WithContext("reading run " + run_id.str()));
+  view.awaited_types = AwaitedTypes(store, view.header);
   return view;
+}
+
+std::string JoinTypes(const std::vector<std::string>& types) {
+  std::string text;
+  for (const std::string& type : types) text += (text.empty() ? "" : ", ") + type;
+  return text;
 }
 
 std::string WorkflowLabel(const storage::RunHeader& h) {
@@ -228,27 +269,29 @@ nlohmann::json ErrorJson(const storage::ErrorInfo& error) {
 nlohmann::json RunViewToJson(const RunView& v) {
   const storage::RunHeader& h = v.header;
   nlohmann::json timers = storage::RunHeaderToJson(h)["timers"];
-  return {{"run_id", h.run_id.str()},
-          {"status", storage::Name(h.status)},
-          {"stop_reason", h.stop_reason == storage::StopReason::kNone
-                              ? nlohmann::json(nullptr)
-                              : nlohmann::json(storage::Name(h.stop_reason))},
-          {"workflow",
-           {{"namespace", h.workflow_namespace},
-            {"name", h.workflow_name},
-            {"version", h.workflow_version},
-            {"hash", h.definition_hash.Hex()}}},
-          {"started_by", ActorJson(v.started_by)},
-          {"created", storage::FormatTimeRfc3339(h.created_at_ns)},
-          {"updated", storage::FormatTimeRfc3339(h.updated_at_ns)},
-          {"events", h.next_seq},
-          {"waiting_on", h.waiting_on.empty() ? nlohmann::json(nullptr) : nlohmann::json(h.waiting_on)},
-          {"timers", std::move(timers)},
-          {"input", v.input},
-          {"output", v.output ? *v.output : nlohmann::json(nullptr)},
-          {"error", ErrorJson(v.error)},
-          {"stop_detail", v.stop_detail},
-          {"stopped_by", ActorJson(v.stopped_by)}};
+  return {
+      {"run_id", h.run_id.str()},
+      {"status", storage::Name(h.status)},
+      {"stop_reason", h.stop_reason == storage::StopReason::kNone
+                          ? nlohmann::json(nullptr)
+                          : nlohmann::json(storage::Name(h.stop_reason))},
+      {"workflow",
+       {{"namespace", h.workflow_namespace},
+        {"name", h.workflow_name},
+        {"version", h.workflow_version},
+        {"hash", h.definition_hash.Hex()}}},
+      {"started_by", ActorJson(v.started_by)},
+      {"created", storage::FormatTimeRfc3339(h.created_at_ns)},
+      {"updated", storage::FormatTimeRfc3339(h.updated_at_ns)},
+      {"events", h.next_seq},
+      {"waiting_on", h.waiting_on.empty() ? nlohmann::json(nullptr) : nlohmann::json(h.waiting_on)},
+      {"timers", std::move(timers)},
+      {"awaited_types", v.awaited_types},
+      {"input", v.input},
+      {"output", v.output ? *v.output : nlohmann::json(nullptr)},
+      {"error", ErrorJson(v.error)},
+      {"stop_detail", v.stop_detail},
+      {"stopped_by", ActorJson(v.stopped_by)}};
 }
 
 std::string Shorten(std::string text, size_t bytes_max) {
@@ -283,7 +326,12 @@ void PrintRunViewText(std::ostream& out, const RunView& v) {
                       (v.started_by.name.empty() ? "" : " by " + v.started_by.name)},
       {"updated", TimeToMillis(h.updated_at_ns)},
       {"events", std::to_string(h.next_seq)}};
-  if (!h.waiting_on.empty()) rows.emplace_back("waiting on", h.waiting_on);
+  if (!h.waiting_on.empty()) {
+    rows.emplace_back(
+        "waiting on",
+        h.waiting_on +
+            (v.awaited_types.empty() ? "" : " (type " + JoinTypes(v.awaited_types) + ")"));
+  }
   for (const storage::TimerRef& t : h.timers) {
     rows.emplace_back("timer", t.timer_id + " (" + std::string(storage::Name(t.purpose)) +
                                    ") due " + TimeToMillis(t.due_at_ns));
@@ -307,12 +355,14 @@ void PrintRunView(const GlobalOptions& global, const RunView& view) {
 }
 
 // What to say about a run that has not stopped, and which command moves it on.
-std::string ParkedNote(const GlobalOptions& global, const storage::RunHeader& h) {
+std::string ParkedNote(const GlobalOptions& global, const RunView& view) {
+  const storage::RunHeader& h = view.header;
   const std::string run = h.run_id.str();
   std::string note = "run " + run + " is " + std::string(storage::Name(h.status));
   if (!h.waiting_on.empty()) note += " on " + h.waiting_on;
   if (h.waiting_on.rfind("event", 0) == 0) {
-    note += "; deliver it with '" + global.program + " run signal " + run + " --type TYPE'";
+    note += "; deliver it with '" + global.program + " run signal " + run + " --type " +
+            (view.awaited_types.size() == 1 ? view.awaited_types.front() : "TYPE") + "'";
   } else if (h.waiting_on.rfind("indeterminate_effect", 0) == 0 ||
              h.stop_reason == storage::StopReason::kIndeterminateEffect) {
     note += "; an operator decides with '" + global.program + " run resolve " + run +
@@ -343,16 +393,41 @@ int ReportState(const GlobalOptions& global, const RunView& view, bool timed_out
   }
   if (timed_out) {
     *global.err << "run " << h.run_id.str() << " is still " << storage::Name(h.status)
-                << " after " << engine::FormatDurationMs(static_cast<uint64_t>(waited.count()))
+                << (waited.count() > 0 ? " after " + engine::FormatDurationMs(
+                                                         static_cast<uint64_t>(waited.count()))
+                                       : std::string())
                 << "; it goes on when an engine next runs ('" << global.program
                 << " run resume')\n";
     return expect == Expect::kCompletion ? kExitFailed : kExitOk;
   }
-  *global.err << ParkedNote(global, h) << '\n';
+  *global.err << ParkedNote(global, view) << '\n';
   return kExitOk;
 }
 
-// Waits for the run (unless `timeout` is 0), then reads and reports its state.
+// Lets a run that the engine is driving reach a point where closing the engine cuts off
+// no tool call: until it is no longer `running` (it parked on a timer, an event or an
+// operator, or stopped), at most `bound`. True if it got there.
+//
+// Why: Engine::Close abandons tool calls in flight, and the next engine parks a run whose
+// non-idempotent call was cut off as an indeterminate effect for an operator. A request
+// delivered with --timeout 0 (do not wait) still sets the run going in this engine, so it
+// is let settle before the engine closes. Polls the header: the engine offers no
+// notification for "not running".
+bool Settle(const GlobalOptions& global, engine::Engine& engine, const RunId& run,
+            milliseconds bound) {
+  const int64_t deadline = global.clock->MonotonicNanos() + bound.count() * 1'000'000;
+  milliseconds pause(1);
+  for (;;) {
+    auto header = engine.store().GetRun(run);
+    if (!header.ok() || header->status != storage::RunStatus::kRunning) return true;
+    if (global.clock->MonotonicNanos() >= deadline) return false;
+    std::this_thread::sleep_for(pause);
+    pause = std::min(pause * 2, milliseconds(50));
+  }
+}
+
+// Waits for the run (for `timeout`; 0: only until it settles), then reads and reports its
+// state.
 int DriveAndReport(const GlobalOptions& global, engine::Engine& engine, const RunId& run,
                    milliseconds timeout, Expect expect) {
   bool timed_out = false;
@@ -364,8 +439,9 @@ int DriveAndReport(const GlobalOptions& global, engine::Engine& engine, const Ru
       }
       timed_out = true;
     }
-  } else {
+  } else if (!Settle(global, engine, run, kSettleMax)) {
     timed_out = true;
+    timeout = kSettleMax;
   }
   auto view = ReadRunView(engine.store(), run);
   if (!view.ok()) return Fail(global, view.status());
@@ -413,9 +489,8 @@ int PrintStarted(const GlobalOptions& global, const engine::StartResult& started
   }
   global.out->flush();
   if (started.created) {
-    *global.err << "started run " << started.run_id.str() << " of " << workflow
-                << "; it runs when an engine next runs ('" << global.program
-                << " run resume')\n";
+    *global.err << "recorded run " << started.run_id.str() << " of " << workflow
+                << "; it runs when an engine next runs ('" << global.program << " run resume')\n";
   } else {
     *global.err << "run " << started.run_id.str()
                 << " was started before with this --id: nothing new started\n";
@@ -446,6 +521,9 @@ int RunStart(const GlobalOptions& global, const StartOptions& options) {
     timeout = *parsed;
   }
   request.started_by = ActorFrom(options.actor);
+  // Without --wait the start is only recorded: this short-lived engine must not begin side
+  // effects it will not see through. The next engine begins the run.
+  request.defer = !options.wait;
   const EngineUse use = options.wait ? EngineUse::kDriveTouched : EngineUse::kRecord;
   return WithEngine(global, use, "cairn run start", [&](engine::Engine& engine) {
     auto started = engine.Start(std::move(request));
@@ -454,8 +532,13 @@ int RunStart(const GlobalOptions& global, const StartOptions& options) {
     }
     if (!options.wait) return PrintStarted(global, *started, options.workflow);
     if (!started->created) {
-      *global.err << "run " << started->run_id.str()
-                  << " was started before with this --id; waiting for it\n";
+      // This engine drives only the runs it touches; one started before (perhaps deferred)
+      // is shown as it is. `run resume` drives it if it has not finished.
+      *global.err << "run " << started->run_id.str() << " was started before with this --id\n";
+      auto view = ReadRunView(engine.store(), started->run_id);
+      if (!view.ok()) return Fail(global, view.status());
+      const bool running = view->header.status == storage::RunStatus::kRunning;
+      return ReportState(global, *view, running, milliseconds(0), Expect::kCompletion);
     }
     return DriveAndReport(global, engine, started->run_id, timeout, Expect::kCompletion);
   });
@@ -464,8 +547,7 @@ int RunStart(const GlobalOptions& global, const StartOptions& options) {
 void AddStart(CLI::App& run, GlobalOptions& global) {
   auto options = std::make_shared<StartOptions>();
   CLI::App* start = run.add_subcommand(
-      "start",
-      "Start a run of an applied workflow; print its id, or with --wait its final state");
+      "start", "Start a run of an applied workflow; print its id, or with --wait its final state");
   start
       ->add_option("workflow", options->workflow,
                    "NAME, NAMESPACE/NAME, NAMESPACE/NAME:VERSION or sha256:HEX (newest version "
@@ -474,8 +556,9 @@ void AddStart(CLI::App& run, GlobalOptions& global) {
       ->required();
   start->add_option("--input", options->input, "The run's input: JSON, @FILE (JSON) or @- (stdin)")
       ->type_name("JSON|@FILE");
-  start->add_option("--id", options->id,
-                    "Run id to use: starting again with the same id returns the same run")
+  start
+      ->add_option("--id", options->id,
+                   "Run id to use: starting again with the same id returns the same run")
       ->type_name("ID");
   start->add_flag("--wait", options->wait,
                   "Drive the run here until it stops or parks; exit 0 completed or parked, 1 "
@@ -578,8 +661,8 @@ int RunList(const GlobalOptions& global, const ListOptions& options) {
   if (listed->more) {
     *global.err << "more runs follow: add --after " << listed->runs.back().run_id.str() << '\n';
   } else if (!listed->scanned_until.empty()) {
-    *global.err << "stopped after looking at " << kListScanMax
-                << " runs: add --after " << listed->scanned_until << " to look further\n";
+    *global.err << "stopped after looking at " << kListScanMax << " runs: add --after "
+                << listed->scanned_until << " to look further\n";
   }
   return kExitOk;
 }
@@ -619,9 +702,10 @@ int RunDescribe(const GlobalOptions& global, const std::string& run_text) {
 
 void AddDescribe(CLI::App& run, GlobalOptions& global) {
   auto run_text = std::make_shared<std::string>();
-  CLI::App* describe = run.add_subcommand(
-      "describe", "A run's state: status, stop reason, workflow, times, what it waits on, "
-                  "input, output or error");
+  CLI::App* describe =
+      run.add_subcommand("describe",
+                         "A run's state: status, stop reason, workflow, times, what it waits on, "
+                         "input, output or error");
   describe->add_option("run", *run_text, "Run id")->type_name("RUN")->required();
   SetAction(describe, global, [&global, run_text] { return RunDescribe(global, *run_text); });
 }
@@ -669,7 +753,7 @@ std::string Summary(const std::string& kind, const nlohmann::json& b) {
   }
   if (kind == "task_routed") {
     std::string text = Str(b, "task_name") + " (" + Str(b, "task_kind") + ")";
-    if (b.value("attempt", 0) > 0) text += " attempt " + Str(b, "attempt");
+    if (b.value("attempt", 0) > 1) text += " attempt " + Str(b, "attempt");
     return text;
   }
   if (kind == "task_completed") {
@@ -687,7 +771,7 @@ std::string Summary(const std::string& kind, const nlohmann::json& b) {
     std::string text = "key " + Str(b, "idempotency_key") + " " + Str(b, "status") + " in " +
                        Str(b, "duration_ms") + "ms" + ActorSuffix(b["resolved_by"]);
     return text + (Str(b, "status") == "ok" ? " → " + Value(b["result"])
-                                           : ": " + ErrorSummary(b["error"]));
+                                            : ": " + ErrorSummary(b["error"]));
   }
   if (kind == "timer_scheduled" || kind == "timer_fired") return TimerSummary(b);
   if (kind == "timer_cancelled") return Str(b, "timer_id");
@@ -820,11 +904,10 @@ int RunSignal(const GlobalOptions& global, const SteerOptions& options) {
     if (!data.ok()) return Fail(global, data.status());
     signal.data = std::move(data).value();
   }
-  return SteerRun(global, *steer, "cairn run signal", Expect::kProgress,
-                  [&](engine::Engine& engine) {
-                    return engine.SendSignal(steer->run, std::move(signal))
-                        .WithContext("signalling run " + steer->run.str());
-                  });
+  return SteerRun(
+      global, *steer, "cairn run signal", Expect::kProgress, [&](engine::Engine& engine) {
+        return engine.SendSignal(steer->run, std::move(signal)).WithContext("cannot signal");
+      });
 }
 
 int RunStop(const GlobalOptions& global, const SteerOptions& options, bool kill) {
@@ -834,8 +917,7 @@ int RunStop(const GlobalOptions& global, const SteerOptions& options, bool kill)
                   [&](engine::Engine& engine) {
                     Status stopped = kill ? engine.Kill(steer->run, options.reason, steer->actor)
                                           : engine.Cancel(steer->run, options.reason, steer->actor);
-                    return stopped.WithContext((kill ? "killing run " : "cancelling run ") +
-                                               steer->run.str());
+                    return stopped.WithContext(kill ? "cannot kill" : "cannot cancel");
                   });
 }
 
@@ -857,7 +939,7 @@ int RunResolve(const GlobalOptions& global, const SteerOptions& options) {
   return SteerRun(global, *steer, "cairn run resolve", Expect::kProgress,
                   [&](engine::Engine& engine) {
                     return engine.ResolveEffect(steer->run, std::move(resolution))
-                        .WithContext("resolving the effect of run " + steer->run.str());
+                        .WithContext("cannot resolve");
                   });
 }
 
@@ -903,8 +985,9 @@ void AddSteering(CLI::App& run, GlobalOptions& global) {
       ->type_name("OUTCOME")
       ->required()
       ->check(CLI::IsMember({"ok", "failed", "abandon"}));
-  resolve->add_option("--result", resolve_options->result,
-                      "With ok: the call's result as the task sees it (JSON, @FILE or @-)")
+  resolve
+      ->add_option("--result", resolve_options->result,
+                   "With ok: the call's result as the task sees it (JSON, @FILE or @-)")
       ->type_name("JSON|@FILE");
   resolve->add_option("--reason", resolve_options->reason, "Why, recorded in the run")
       ->type_name("TEXT");
@@ -936,9 +1019,12 @@ int PrintResumed(const GlobalOptions& global, const std::vector<storage::RunHead
   ResumeTally tally;
   std::vector<std::vector<std::string>> rows;
   for (const storage::RunHeader& h : runs) {
-    if (h.status == storage::RunStatus::kCompleted) ++tally.completed;
-    else if (storage::IsTerminal(h.status)) ++tally.stopped;
-    else ++tally.parked;
+    if (h.status == storage::RunStatus::kCompleted)
+      ++tally.completed;
+    else if (storage::IsTerminal(h.status))
+      ++tally.stopped;
+    else
+      ++tally.parked;
     if (global.output == OutputFormat::kJson) {
       *global.out << JsonLine({{"run_id", h.run_id.str()},
                                {"status", storage::Name(h.status)},

@@ -22,10 +22,9 @@ struct FilesOptions {
 };
 
 // "namespace/name:version"
-std::string RefLabel(std::string_view namespace_, std::string_view name,
-                     std::string_view version) {
-  std::string label = namespace_.empty() ? std::string(name)
-                                         : std::string(namespace_) + "/" + std::string(name);
+std::string RefLabel(std::string_view namespace_, std::string_view name, std::string_view version) {
+  std::string label =
+      namespace_.empty() ? std::string(name) : std::string(namespace_) + "/" + std::string(name);
   if (!version.empty()) label += ":" + std::string(version);
   return label;
 }
@@ -100,8 +99,12 @@ std::vector<Checked> CheckFiles(const GlobalOptions& global, const std::vector<s
 nlohmann::json CheckedToJson(const Checked& c) {
   if (c.definition) {
     const engine::Definition& d = *c.definition;
-    return {{"file", c.file},         {"ok", true},           {"namespace", d.namespace_},
-            {"name", d.name},         {"version", d.version}, {"hash", d.hash.Hex()},
+    return {{"file", c.file},
+            {"ok", true},
+            {"namespace", d.namespace_},
+            {"name", d.name},
+            {"version", d.version},
+            {"hash", d.hash.Hex()},
             {"problems", nlohmann::json::array()}};
   }
   return {{"file", c.file}, {"ok", false}, {"problems", c.problems}};
@@ -173,10 +176,10 @@ int ApplyAll(const GlobalOptions& global, engine::Engine& engine,
     auto ref = engine.ApplyDefinition(c.text, c.file);
     if (!ref.ok()) {
       const StatusCode sc = ref.status().code();
-      code = Fail(global, ref.status().WithContext(c.file),
-                  sc == StatusCode::kInvalidArgument || sc == StatusCode::kAlreadyExists
-                      ? kExitFailed
-                      : kExitError);
+      code =
+          Fail(global, ref.status().WithContext(c.file),
+               sc == StatusCode::kInvalidArgument || sc == StatusCode::kAlreadyExists ? kExitFailed
+                                                                                      : kExitError);
       continue;
     }
     const std::string label = RefLabel(ref->namespace_, ref->name, ref->version);
@@ -207,8 +210,8 @@ int RunApply(const GlobalOptions& global, const FilesOptions& options) {
     *global.err << "cairn: nothing applied\n";
     return code;
   }
-  auto engine = OpenEngine(global, *tools, EngineUse::kRecord, /*must_exist=*/false,
-                           "cairn workflow apply");
+  auto engine =
+      OpenEngine(global, *tools, EngineUse::kRecord, /*must_exist=*/false, "cairn workflow apply");
   if (!engine.ok()) return Fail(global, engine.status());
   const int code = ApplyAll(global, **engine, checked);
   global.out->flush();
@@ -223,9 +226,7 @@ void AddApply(CLI::App& workflow, GlobalOptions& global) {
       "apply",
       "Store workflow definitions in the data directory (creating it) and make each the "
       "newest version of its name; idempotent");
-  apply->add_option("files", options->files, "Definition files")
-      ->type_name("FILE...")
-      ->required();
+  apply->add_option("files", options->files, "Definition files")->type_name("FILE...")->required();
   SetAction(apply, global, [&global, options] { return RunApply(global, *options); });
 }
 
@@ -250,7 +251,8 @@ int RunListWorkflows(const GlobalOptions& global) {
     return kExitOk;
   }
   if (versions->empty()) {
-    *global.err << "no workflows in " << global.data_dir << " ('cairn workflow apply FILE' adds one)\n";
+    *global.err << "no workflows in " << global.data_dir
+                << " ('cairn workflow apply FILE' adds one)\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows;
