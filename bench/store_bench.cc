@@ -37,6 +37,7 @@
 #include <vector>
 
 #include "base/clock.h"
+#include "bench/bench_support.h"
 #include "base/random.h"
 #include "storage/codec.h"
 #include "storage/keys.h"
@@ -44,6 +45,12 @@
 
 namespace cairn {
 namespace {
+
+using bench::kCeilingSeconds;
+using bench::MeasureRawSyncedWrites;
+using bench::OpenRaw;
+using bench::ScratchDir;
+using bench::SetRatio;
 
 using storage::Durability;
 using storage::Event;
@@ -53,31 +60,6 @@ using storage::RunStatus;
 using storage::Store;
 using storage::StoreOptions;
 using storage::Transition;
-
-constexpr size_t kCeilingBatchEvents = 64;
-constexpr double kCeilingSeconds = 1.0;
-
-// A scratch directory removed on destruction.
-class ScratchDir {
- public:
-  explicit ScratchDir(const std::string& name) {
-    const char* base = std::getenv("CAIRN_BENCH_DIR");
-    std::filesystem::path root = base != nullptr ? base : std::filesystem::temp_directory_path();
-    Random rng(Random::SeedFromEntropy());
-    path_ = (root / ("cairn-bench-" + name + "-" + std::to_string(rng.Next64() % 1000000)))
-                .string();
-    std::filesystem::remove_all(path_);
-    std::filesystem::create_directories(path_);
-  }
-  ~ScratchDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 // A typical event: a task completing with a small JSON output (about 200 bytes encoded).
 storage::EventBody TypicalBody(uint64_t i) {
@@ -122,48 +104,6 @@ Event TypicalEvent() {
 size_t TypicalEventBytes() {
   auto bytes = storage::EncodeEvent(TypicalEvent());
   return bytes.ok() ? bytes->size() : 200;
-}
-
-std::unique_ptr<rocksdb::DB> OpenRaw(const std::string& path) {
-  rocksdb::Options options;
-  options.create_if_missing = true;
-  rocksdb::DB* db = nullptr;
-  rocksdb::Status s = rocksdb::DB::Open(options, path, &db);
-  if (!s.ok()) {
-    std::fprintf(stderr, "raw rocksdb open failed: %s\n", s.ToString().c_str());
-    std::abort();
-  }
-  return std::unique_ptr<rocksdb::DB>(db);
-}
-
-// Raw ceiling: synced WriteBatches of 64 events of `event_bytes`, events per second.
-double MeasureRawSyncedWrites(size_t event_bytes) {
-  ScratchDir dir("raw-write");
-  auto db = OpenRaw(dir.path());
-  const std::string value(event_bytes, 'v');
-  rocksdb::WriteOptions wo;
-  wo.sync = true;
-  uint64_t events = 0;
-  const auto start = std::chrono::steady_clock::now();
-  double elapsed = 0;
-  while (elapsed < kCeilingSeconds) {
-    rocksdb::WriteBatch batch;
-    for (size_t i = 0; i < kCeilingBatchEvents; ++i, ++events) {
-      std::string key = "01JBENCHRUN000000000000000";
-      key.push_back('\0');
-      storage::keys::AppendBigEndian64(&key, events);
-      batch.Put(key, value);
-    }
-    if (!db->Write(wo, &batch).ok()) std::abort();
-    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  }
-  return static_cast<double>(events) / elapsed;
-}
-
-void SetRatio(benchmark::State& state, double engine_per_s, double ceiling_per_s) {
-  state.counters["events_per_s"] = engine_per_s;
-  state.counters["ceiling_per_s"] = ceiling_per_s;
-  state.counters["ratio"] = ceiling_per_s > 0 ? engine_per_s / ceiling_per_s : 0;
 }
 
 std::unique_ptr<Store> OpenStore(const std::string& dir, Durability durability,

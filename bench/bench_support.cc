@@ -1,0 +1,72 @@
+#include "bench/bench_support.h"
+
+#include <rocksdb/options.h>
+#include <rocksdb/write_batch.h>
+
+#include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+
+#include "base/random.h"
+#include "storage/keys.h"
+
+namespace cairn::bench {
+
+ScratchDir::ScratchDir(const std::string& name) {
+  const char* base = std::getenv("CAIRN_BENCH_DIR");
+  std::filesystem::path root = base != nullptr ? base : std::filesystem::temp_directory_path();
+  Random rng(Random::SeedFromEntropy());
+  path_ = (root / ("cairn-bench-" + name + "-" + std::to_string(rng.Next64() % 1000000)))
+              .string();
+  std::filesystem::remove_all(path_);
+  std::filesystem::create_directories(path_);
+}
+
+ScratchDir::~ScratchDir() {
+  std::error_code ec;
+  std::filesystem::remove_all(path_, ec);
+}
+
+std::unique_ptr<rocksdb::DB> OpenRaw(const std::string& path) {
+  rocksdb::Options options;
+  options.create_if_missing = true;
+  rocksdb::DB* db = nullptr;
+  rocksdb::Status s = rocksdb::DB::Open(options, path, &db);
+  if (!s.ok()) {
+    std::fprintf(stderr, "raw rocksdb open failed: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+  return std::unique_ptr<rocksdb::DB>(db);
+}
+
+double MeasureRawSyncedWrites(size_t event_bytes) {
+  ScratchDir dir("raw-write");
+  auto db = OpenRaw(dir.path());
+  const std::string value(event_bytes, 'v');
+  rocksdb::WriteOptions wo;
+  wo.sync = true;
+  uint64_t events = 0;
+  const auto start = std::chrono::steady_clock::now();
+  double elapsed = 0;
+  while (elapsed < kCeilingSeconds) {
+    rocksdb::WriteBatch batch;
+    for (size_t i = 0; i < kCeilingBatchEvents; ++i, ++events) {
+      std::string key = "01JBENCHRUN000000000000000";
+      key.push_back('\0');
+      storage::keys::AppendBigEndian64(&key, events);
+      batch.Put(key, value);
+    }
+    if (!db->Write(wo, &batch).ok()) std::abort();
+    elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  }
+  return static_cast<double>(events) / elapsed;
+}
+
+void SetRatio(benchmark::State& state, double engine_per_s, double ceiling_per_s) {
+  state.counters["events_per_s"] = engine_per_s;
+  state.counters["ceiling_per_s"] = ceiling_per_s;
+  state.counters["ratio"] = ceiling_per_s > 0 ? engine_per_s / ceiling_per_s : 0;
+}
+
+}  // namespace cairn::bench
