@@ -202,7 +202,7 @@ std::optional<RetryPolicy> Loader::ParseRetry(const SourceNode& node, std::strin
                     "expected an integer from 0 to " +
                         std::to_string(limits::retry_attempts_max) + ", got " +
                         (count->kind == SourceNode::Kind::kScalar
-                             ? value.dump()
+                             ? DumpJson(value)
                              : std::string(DescribeNode(*count))));
             } else {
               policy.attempt_count = value.get<uint32_t>();

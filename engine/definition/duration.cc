@@ -139,11 +139,11 @@ Result<uint64_t> DurationFromObject(const Json& object, uint64_t ms_max) {
         (!value.is_number_unsigned() && value.get<int64_t>() < 0)) {
       return Status::InvalidArgument("duration property '" + key +
                                      "' must be a non-negative integer, got " +
-                                     value.dump());
+                                     DumpJson(value));
     }
     uint64_t count = value.get<uint64_t>();
     if (count > ms_max / unit || count * unit > ms_max - total) {
-      return Status::InvalidArgument("duration " + value.dump() + " " + key + " " +
+      return Status::InvalidArgument("duration " + DumpJson(value) + " " + key + " " +
                                      TooLong(ms_max).message());
     }
     total += count * unit;

@@ -92,7 +92,7 @@ std::optional<std::string> Loader::String(const SourceNode& node, std::string_vi
   if (node.IsString()) return node.scalar.get<std::string>();
   std::string message = "expected a string, got " + std::string(DescribeNode(node));
   if (node.kind == SourceNode::Kind::kScalar && !node.IsNull()) {
-    message += " (quote it: '" + node.scalar.dump() + "')";
+    message += " (quote it: '" + DumpJson(node.scalar) + "')";
   }
   Error(node, path, message);
   return std::nullopt;

@@ -12,7 +12,8 @@
 // floats numbers; everything else, and every quoted or block scalar, is a string. `.inf`
 // and `.nan` are refused (JSON cannot hold them). Tags other than the core ones
 // (`!!str`, `!!int`, `!!float`, `!!bool`, `!!null`, `!!map`, `!!seq`) are refused.
-// Mapping keys must be scalars; each key appears once per mapping.
+// Mapping keys must be scalars; each key appears once per mapping. Keys and strings must
+// be well-formed UTF-8 (so the canonical JSON is faithful, never a lossy repair).
 //
 // Trees are immutable once built and may share subtrees (an alias points at its anchor's
 // node), so they are safe to read from several threads.

@@ -147,6 +147,20 @@ TEST(YamlSourceTest, DuplicateKeys) {
                       {"duplicate key 'a'"}));
 }
 
+TEST(YamlSourceTest, StringsMustBeValidUtf8) {
+  EXPECT_FALSE(Error("v: \xd0").ok());
+  EXPECT_TRUE(IsError(Error("v: a\xff" "b"), StatusCode::kInvalidArgument,
+                      {"t.yaml:1:4: /v: the text is not valid UTF-8"}));
+  EXPECT_TRUE(IsError(Error("k\xc0\xaf: 1"), StatusCode::kInvalidArgument,
+                      {"not valid UTF-8"}));                          // overlong '/'
+  EXPECT_TRUE(IsError(Error("v: \xed\xa0\x80"), StatusCode::kInvalidArgument,
+                      {"not valid UTF-8"}));                          // a surrogate
+  EXPECT_TRUE(IsError(Error("v: \xf4\x90\x80\x80"), StatusCode::kInvalidArgument,
+                      {"not valid UTF-8"}));                          // above U+10FFFF
+  EXPECT_EQ(Value("\xc3\xa9\xf0\x9f\x98\x80"), "\xc3\xa9\xf0\x9f\x98\x80");
+  EXPECT_EQ(Value("\"\\xe9\""), "\xc3\xa9");  // a YAML escape is a code point
+}
+
 TEST(YamlSourceTest, DescribeAndEscape) {
   EXPECT_EQ(EscapePointerToken("a/b~c"), "a~1b~0c");
   EXPECT_EQ(EscapePointerToken(""), "");
