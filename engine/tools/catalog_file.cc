@@ -30,11 +30,15 @@
 //                                  {"http": {endpoint, headers?}}}
 // `cpp` tools are registered in code, never in a file.
 //
-// A command (of a command tool or an MCP stdio server) that contains a '/' but is not
-// absolute is resolved against the catalog file's directory (LoadFile) and stored absolute,
-// so that a catalog means the same thing whatever directory cairn runs in; LoadText keeps it
-// relative to the working directory. Such a path must name an executable file. A bare name
-// ("python3") is looked up in PATH when the tool runs.
+// A command tool's `command` is a shell command line, run as `/bin/sh -c COMMAND sh
+// ARGUMENTS...` like `run.shell` (so `arguments` are $1, $2, ...; the call's arguments come
+// as JSON on stdin). When its first word names a program by a path (contains a '/'), that
+// path is checked to be an executable file and, when relative, resolved against the
+// catalog file's directory (LoadFile; LoadText keeps it relative to the working
+// directory) and written absolute (shell-quoted if need be), so that a catalog means the
+// same thing wherever cairn runs. An MCP stdio server's `command` is a program, executed
+// directly with its `arguments`, resolved and checked the same way. Bare names ("python3")
+// are looked up in PATH when the tool runs.
 //
 // Errors: every problem found (at most kProblemsMax), one per line, as
 //   "FILE:LINE:COL: tool 'NAME': what is wrong (expected ...)".
@@ -303,17 +307,17 @@ void ParseTimeout(const ToolContext& ctx, const YAML::Node& node, ToolSpec& spec
   }
 }
 
-// A command path: resolved against the catalog's directory when relative with a '/',
-// and then checked to be an executable file.
-std::optional<std::string> ResolveCommand(const ToolContext& ctx, const YAML::Node& node,
-                                          const std::string& command) {
-  if (command.find('/') == std::string::npos) return command;  // looked up in PATH
-  std::filesystem::path path(command);
-  if (path.is_relative() && ctx.base_dir != nullptr)
+// `path` resolved against the catalog's directory when relative, and checked to be an
+// executable file; `shown` is how messages name it.
+std::optional<std::string> ResolveProgram(const ToolContext& ctx, const YAML::Node& node,
+                                          const std::string& program) {
+  std::filesystem::path path(program);
+  if (path.is_relative() && ctx.base_dir != nullptr) {
     path = (*ctx.base_dir / path).lexically_normal();
+  }
   const std::string resolved = path.string();
   const std::string shown =
-      resolved == command ? "'" + command + "'" : "'" + command + "' (" + resolved + ")";
+      resolved == program ? "'" + program + "'" : "'" + program + "' (" + resolved + ")";
   std::error_code error;
   if (!std::filesystem::is_regular_file(path, error)) {
     ctx.Add(node, "command: " + shown + " is not a file");
@@ -326,13 +330,55 @@ std::optional<std::string> ResolveCommand(const ToolContext& ctx, const YAML::No
   return resolved;
 }
 
+// `text` as one word for /bin/sh: as is when it holds only safe characters, else quoted.
+std::string ShellWord(const std::string& text) {
+  const bool safe = !text.empty() && std::all_of(text.begin(), text.end(), [](unsigned char c) {
+    return std::isalnum(c) || (c != 0 && std::strchr("/._-+:@%,=", c) != nullptr);
+  });
+  if (safe) return text;
+  std::string quoted = "'";
+  for (char c : text) quoted += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return quoted + "'";
+}
+
+// The command of a command tool: a shell command line, run as `/bin/sh -c COMMAND sh
+// ARGUMENTS...` (like `run.shell`). Its first word, when it names a program by a path
+// (contains a '/'), is resolved and checked; a bare name is looked up in PATH when the
+// tool runs. A line that starts with a quote is kept as written.
+std::optional<std::string> ResolveShellCommand(const ToolContext& ctx, const YAML::Node& node,
+                                               const std::string& command) {
+  const size_t start = command.find_first_not_of(" \t");
+  if (start == std::string::npos || command[start] == '\'' || command[start] == '"') {
+    return command;
+  }
+  const size_t end = std::min(command.find_first_of(" \t", start), command.size());
+  const std::string program = command.substr(start, end - start);
+  if (program.find('/') == std::string::npos) return command;
+  auto resolved = ResolveProgram(ctx, node, program);
+  if (!resolved) return std::nullopt;
+  return ShellWord(*resolved) + command.substr(end);
+}
+
+// The command of an MCP stdio server: a program, executed directly.
+std::optional<std::string> ResolveExecCommand(const ToolContext& ctx, const YAML::Node& node,
+                                              const std::string& command) {
+  if (command.find('/') == std::string::npos) return command;  // looked up in PATH
+  return ResolveProgram(ctx, node, command);
+}
+
 // {command, arguments?, environment?}, or a string: the command alone.
+// `shell_line`: the command is a shell command line (command tools), else a program
+// (MCP stdio servers).
 std::optional<Json> ParseProcess(const ToolContext& ctx, const YAML::Node& node,
-                                 std::string_view what) {
+                                 std::string_view what, bool shell_line) {
+  auto resolve = [&](const YAML::Node& at, const std::string& command) {
+    return shell_line ? ResolveShellCommand(ctx, at, command)
+                      : ResolveExecCommand(ctx, at, command);
+  };
   if (node.IsScalar()) {
     auto command = NonEmptyString(ctx, node, what);
     if (!command) return std::nullopt;
-    auto resolved = ResolveCommand(ctx, node, *command);
+    auto resolved = resolve(node, *command);
     if (!resolved) return std::nullopt;
     return Json{{"command", *resolved}};
   }
@@ -350,7 +396,7 @@ std::optional<Json> ParseProcess(const ToolContext& ctx, const YAML::Node& node,
     ctx.Add(node, std::string(what) + ": missing 'command'");
     ok = false;
   } else if (auto command = NonEmptyString(ctx, node["command"], "command")) {
-    auto resolved = ResolveCommand(ctx, node["command"], *command);
+    auto resolved = resolve(node["command"], *command);
     if (resolved)
       config["command"] = *resolved;
     else
@@ -470,9 +516,9 @@ std::optional<Json> ParseMcp(const ToolContext& ctx, const YAML::Node& node) {
     ctx.Add(transport, "transport: expected exactly one of stdio and http");
     return std::nullopt;
   }
-  std::optional<Json> chosen = transport["stdio"]
-                                   ? ParseProcess(ctx, transport["stdio"], "stdio")
-                                   : ParseHttp(ctx, transport["http"], "http", false);
+  std::optional<Json> chosen =
+      transport["stdio"] ? ParseProcess(ctx, transport["stdio"], "stdio", /*shell_line=*/false)
+                         : ParseHttp(ctx, transport["http"], "http", false);
   if (!chosen) return std::nullopt;
   config["transport"] = Json{{transport["stdio"] ? "stdio" : "http", std::move(*chosen)}};
   return ok ? std::optional<Json>(std::move(config)) : std::nullopt;
@@ -568,7 +614,7 @@ std::optional<ToolSpec> ParseTool(const ToolContext& ctx, const YAML::Node& key_
   spec.executor = *executor;
   std::optional<Json> config;
   if (*executor == "command") {
-    config = ParseProcess(ctx, tool["command"], "command");
+    config = ParseProcess(ctx, tool["command"], "command", /*shell_line=*/true);
   } else if (*executor == "http") {
     config = ParseHttp(ctx, tool["http"], "http", true);
   } else {

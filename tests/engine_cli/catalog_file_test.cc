@@ -288,6 +288,33 @@ TEST(CatalogFileTest, LoadFileResolvesRelativeCommandsAgainstItsDirectory) {
                        dir.Sub("conf/bin/plain.txt") + ") is not executable"}));
 }
 
+TEST(CatalogFileTest, CommandToolsAreShellLinesWhoseProgramIsResolved) {
+  TempDir dir;
+  ASSERT_EQ(::mkdir(dir.Sub("my tools").c_str(), 0755), 0);
+  WriteFile(dir.Sub("my tools/crm.py"), "#!/bin/sh\necho {}\n", 0755);
+  WriteFile(dir.Sub("my tools/tools.yaml"),
+            "tools:\n"
+            "  flags: {command: './crm.py --verbose \"$1\"', effect: read}\n"
+            "  quoted: {command: \"'kept as written' x\"}\n"
+            "  line: {command: 'cat | wc -l'}\n"
+            "  server: {mcp: {tool: t, transport: {stdio: {command: ./crm.py}}}}\n");
+  ToolCatalog catalog;
+  Must(catalog.LoadFile(dir.Sub("my tools/tools.yaml")));
+  // The program's path has a space: it is quoted for the shell, the rest kept.
+  EXPECT_EQ(catalog.Find("flags")->spec.config["command"],
+            "'" + dir.Sub("my tools/crm.py") + "' --verbose \"$1\"");
+  EXPECT_EQ(catalog.Find("quoted")->spec.config["command"], "'kept as written' x");
+  EXPECT_EQ(catalog.Find("line")->spec.config["command"], "cat | wc -l");
+  // An MCP server is executed directly: its path is not quoted.
+  EXPECT_EQ(catalog.Find("server")->spec.config["transport"]["stdio"]["command"],
+            dir.Sub("my tools/crm.py"));
+
+  ToolCatalog other;
+  EXPECT_TRUE(IsError(other.LoadText("tools:\n  t: {command: './nope.sh --x'}\n", "t.yaml"),
+                      StatusCode::kInvalidArgument,
+                      {"t.yaml:2:16: tool 't': command: './nope.sh' is not a file"}));
+}
+
 TEST(CatalogFileTest, LoadFileErrorsNameTheFile) {
   TempDir dir;
   ToolCatalog catalog;

@@ -55,6 +55,9 @@ struct GlobalOptions {
   LogFormat log_format = LogFormat::kText;
   // --tools FILE; else $CAIRN_TOOLS; else <data_dir>/tools.yaml if it exists; else none.
   std::string tools_file;
+  // --as NAME: who asks, as recorded in runs (started_by, signals, controls); else $USER;
+  // else "cli".
+  std::string actor;
 
   // How the user invoked cairn (argv[0]), for the commands we suggest next.
   std::string program = "cairn";

@@ -43,6 +43,9 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
                  "Tool catalog (YAML); default: DIR/tools.yaml if it exists")
       ->type_name("FILE")
       ->envname("CAIRN_TOOLS");
+  app.add_option("--as", global.actor, "Who asks, as recorded in runs (default: $USER, else cli)")
+      ->type_name("NAME")
+      ->envname("USER");
   app.add_option("--log-level", global.log_level, "Diagnostics on stderr at this level and above")
       ->type_name("LEVEL")
       ->check(CLI::IsMember(

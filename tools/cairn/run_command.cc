@@ -118,15 +118,9 @@ Result<RunId> ParseRunArgument(const std::string& text) {
   return run;
 }
 
-// --as NAME: who asks. $USER, else "cli".
-storage::Actor ActorFrom(const std::string& name) {
-  return storage::Actor{name.empty() ? "cli" : name, "operator"};
-}
-
-void AddActorOption(CLI::App* command, std::string& actor) {
-  command->add_option("--as", actor, "Who asks, as recorded in the run (default: $USER)")
-      ->type_name("NAME")
-      ->envname("USER");
+// --as NAME (global): who asks. $USER, else "cli".
+storage::Actor ActorFrom(const GlobalOptions& global) {
+  return storage::Actor{global.actor.empty() ? "cli" : global.actor, "operator"};
 }
 
 // ---- what a run looks like ----
@@ -474,7 +468,6 @@ struct StartOptions {
   std::string id;
   bool wait = false;
   std::string timeout;
-  std::string actor;
 };
 
 int PrintStarted(const GlobalOptions& global, const engine::StartResult& started,
@@ -520,7 +513,7 @@ int RunStart(const GlobalOptions& global, const StartOptions& options) {
     if (!parsed.ok()) return Fail(global, parsed.status());
     timeout = *parsed;
   }
-  request.started_by = ActorFrom(options.actor);
+  request.started_by = ActorFrom(global);
   // Without --wait the start is only recorded: this short-lived engine must not begin side
   // effects it will not see through. The next engine begins the run.
   request.defer = !options.wait;
@@ -565,7 +558,6 @@ void AddStart(CLI::App& run, GlobalOptions& global) {
                   "stopped otherwise or still running at --timeout");
   start->add_option("--timeout", options->timeout, "With --wait: give up waiting after DUR")
       ->type_name("DUR");
-  AddActorOption(start, options->actor);
   SetAction(start, global, [&global, options] { return RunStart(global, *options); });
 }
 
@@ -845,7 +837,6 @@ void AddShow(CLI::App& run, GlobalOptions& global) {
 struct SteerOptions {
   std::string run;
   std::string timeout = kSignalTimeoutDefault;
-  std::string actor;
   std::string reason;
   // signal
   std::string type;
@@ -864,7 +855,6 @@ void AddSteerOptions(CLI::App* command, SteerOptions& options) {
                    "Drive the run on for at most DUR, then print its state (0: do not wait)")
       ->type_name("DUR")
       ->capture_default_str();
-  AddActorOption(command, options.actor);
 }
 
 // Parses what every steering command shares: the run and the timeout.
@@ -873,11 +863,11 @@ struct Steer {
   milliseconds timeout{0};
   storage::Actor actor;
 };
-Result<Steer> ParseSteer(const SteerOptions& options) {
+Result<Steer> ParseSteer(const GlobalOptions& global, const SteerOptions& options) {
   Steer steer;
   CAIRN_ASSIGN_OR_RETURN(steer.run, ParseRunArgument(options.run));
   CAIRN_ASSIGN_OR_RETURN(steer.timeout, ParseDuration(options.timeout, "--timeout"));
-  steer.actor = ActorFrom(options.actor);
+  steer.actor = ActorFrom(global);
   return steer;
 }
 
@@ -892,7 +882,7 @@ int SteerRun(const GlobalOptions& global, const Steer& steer, const std::string&
 }
 
 int RunSignal(const GlobalOptions& global, const SteerOptions& options) {
-  auto steer = ParseSteer(options);
+  auto steer = ParseSteer(global, options);
   if (!steer.ok()) return Fail(global, steer.status());
   engine::Signal signal;
   signal.type = options.type;
@@ -911,7 +901,7 @@ int RunSignal(const GlobalOptions& global, const SteerOptions& options) {
 }
 
 int RunStop(const GlobalOptions& global, const SteerOptions& options, bool kill) {
-  auto steer = ParseSteer(options);
+  auto steer = ParseSteer(global, options);
   if (!steer.ok()) return Fail(global, steer.status());
   return SteerRun(global, *steer, kill ? "cairn run kill" : "cairn run cancel", Expect::kStop,
                   [&](engine::Engine& engine) {
@@ -922,7 +912,7 @@ int RunStop(const GlobalOptions& global, const SteerOptions& options, bool kill)
 }
 
 int RunResolve(const GlobalOptions& global, const SteerOptions& options) {
-  auto steer = ParseSteer(options);
+  auto steer = ParseSteer(global, options);
   if (!steer.ok()) return Fail(global, steer.status());
   engine::EffectResolution resolution;
   resolution.outcome = options.outcome == "ok"       ? engine::EffectResolution::Outcome::kOk
