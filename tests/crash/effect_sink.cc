@@ -1,5 +1,7 @@
 #include "tests/crash/effect_sink.h"
 
+#include <signal.h>
+
 #include <chrono>
 #include <utility>
 
@@ -106,7 +108,25 @@ testing::StubResponse EffectSink::Handle(const testing::StubRequest& request) {
     ++stats_.delayed;
     response.WithDelay(std::chrono::milliseconds(delay_ms));
   }
+  if (kill_pid_ > 0 && --kill_countdown_ == 0) {
+    ::kill(kill_pid_, SIGKILL);
+    kill_pid_ = 0;
+    kill_fired_ = true;
+  }
   return response;
+}
+
+void EffectSink::KillOnRequest(pid_t pid, uint64_t nth) {
+  std::lock_guard lock(mu_);
+  kill_pid_ = nth == 0 ? 0 : pid;
+  kill_countdown_ = nth;
+  kill_fired_ = false;
+}
+
+bool EffectSink::Disarm() {
+  std::lock_guard lock(mu_);
+  kill_pid_ = 0;
+  return std::exchange(kill_fired_, false);
 }
 
 std::map<std::string, SinkKey> EffectSink::Keys() const {

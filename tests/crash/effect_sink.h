@@ -20,6 +20,8 @@
 // Lifecycle: Start, serve, Stop (or destroy).
 #pragma once
 
+#include <sys/types.h>
+
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -72,6 +74,14 @@ class EffectSink {
   std::vector<std::string> Problems() const;
   SinkStats stats() const;
 
+  // Arms a kill: while handling the `nth` request from now on, after applying it and
+  // before answering, the sink sends SIGKILL to `pid` -- the moment an effect has happened
+  // and the engine has not heard of it. Call Disarm() before reaping the process, so that
+  // a recycled pid is never hit.
+  void KillOnRequest(pid_t pid, uint64_t nth);
+  // Disarms the kill; true if it fired since KillOnRequest.
+  bool Disarm();
+
   void Stop();
 
  private:
@@ -86,6 +96,9 @@ class EffectSink {
   std::map<std::string, SinkKey> keys_;
   std::vector<std::string> problems_;
   SinkStats stats_;
+  pid_t kill_pid_ = 0;  // armed when > 0
+  uint64_t kill_countdown_ = 0;
+  bool kill_fired_ = false;
 };
 
 }  // namespace cairn::crash

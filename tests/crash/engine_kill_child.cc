@@ -2,9 +2,9 @@
 //
 //   engine_kill_child DIR SINK_URL SEED TAG NEW_RUNS kill|final
 //
-// Opens an Engine (Durability::kSync) on DIR -- which resumes every run an earlier child
-// left unfinished --, registers the order workflow's write tools (executor "http",
-// idempotent, POST to SINK_URL/sink/<tool>), applies the workflow, starts NEW_RUNS runs
+// Opens an Engine (Durability::kSync) on DIR with the order workflow's write tools (executor
+// "http", idempotent, POST to SINK_URL/sink/<tool>) -- which resumes every run an earlier
+// child left unfinished --, applies the workflow, starts NEW_RUNS runs
 // with ids TAG-0 .. TAG-<NEW_RUNS-1>, and drives every run until none is active.
 //
 // It writes to stdout, one write(2) per line (below PIPE_BUF, never torn):
@@ -73,7 +73,9 @@ struct Args {
   std::_Exit(code);
 }
 
+// Writes a line to stdout (for the test) and to the log (for a person reading it).
 void Say(const std::string& text) {
+  spdlog::info("child: {}", text);
   const std::string line = text + "\n";
   const char* p = line.data();
   size_t left = line.size();
@@ -114,7 +116,7 @@ Args ParseArgs(int argc, char** argv) {
   return a;
 }
 
-void RegisterTools(engine::Engine& engine, const std::string& sink_url) {
+void RegisterTools(engine::ToolCatalog& catalog, const std::string& sink_url) {
   for (std::string_view name : kTools) {
     engine::ToolSpec spec;
     spec.name = std::string(name);
@@ -126,7 +128,7 @@ void RegisterTools(engine::Engine& engine, const std::string& sink_url) {
     spec.config = Json{{"method", "post"},
                        {"endpoint", sink_url + "/sink/" + spec.name.substr(spec.name.find('.') + 1)}};
     spec.timeout_ms = kToolTimeoutMs;
-    Status st = engine.RegisterTool(std::move(spec));
+    Status st = catalog.Register(std::move(spec));
     if (!st.ok()) Die(3, "RegisterTool " + std::string(name) + ": " + st.ToString());
   }
 }
@@ -209,6 +211,8 @@ int Main(int argc, char** argv) {
 
   SystemClock clock;
   engine::EngineOptions options;
+  // Before Open: Open resumes runs at once, and they may call these tools.
+  RegisterTools(options.tools, args.sink_url);
   options.data_dir = args.dir;
   options.durability = storage::Durability::kSync;
   options.clock = &clock;
@@ -218,9 +222,7 @@ int Main(int argc, char** argv) {
   auto opened = engine::Engine::Open(std::move(options));
   if (!opened.ok()) Die(2, "open " + args.dir + ": " + opened.status().ToString());
   engine::Engine& engine = **opened;
-  // As early as the API allows: Open has already started resuming runs (see the report in
-  // engine_kill_test.cc on the race this leaves).
-  RegisterTools(engine, args.sink_url);
+  spdlog::info("child: engine open");
   auto applied = engine.ApplyDefinition(OrderWorkflowYaml(), "order.yaml");
   if (!applied.ok()) Die(3, "ApplyDefinition: " + applied.status().ToString());
   Say("open");

@@ -3,8 +3,9 @@
 // external sink (effect_sink.h) that lives here, in the test, and survives every kill.
 // The test SIGKILLs the child at random moments many times -- while it opens and resumes
 // runs, while it starts runs, while calls are in flight or their outcomes are being
-// committed -- and restarts it on the same directory each time; each new child resumes the
-// runs the last one left and starts a few of its own. A final child then runs to idle
+// committed, and (from the sink) the moment an effect has been applied but not answered --
+// and restarts it on the same directory each time; each new child resumes the runs the
+// last one left and starts a few of its own. A final child then runs to idle
 // without being killed, and the test checks:
 //   - no acknowledged start was lost: every run whose Start returned ok exists (also
 //     checked after every kill);
@@ -26,7 +27,8 @@
 // of kills (default 20). On failure the tail of the relevant child's log (stderr) is shown;
 // CAIRN_KEEP_TEMP=1 keeps the data directory and every child's log.
 //
-// No sleeps: the test waits on the child's stdout with poll(2), until the random kill time.
+// No sleeps: the test waits on the child's stdout with poll(2), until the random kill time
+// or until the sink kills the child.
 #include <gtest/gtest.h>
 #include <sys/wait.h>
 
@@ -74,15 +76,24 @@ constexpr int kDefaultIterations = 20;
 constexpr milliseconds kChildOpenTimeout{60'000};  // "open"; generous for sanitizers
 constexpr milliseconds kChildExitTimeout{60'000};  // EOF after SIGKILL
 constexpr milliseconds kFinalTimeout{240'000};     // the final child's whole run
-// Kills land this long after the child said "open"; one kill in kEarlyKillOneIn lands
-// instead up to kEarlyKillMsMax after the spawn, while the engine opens and resumes.
-constexpr int64_t kKillDelayMsMax = 700;
-constexpr int64_t kEarlyKillMsMax = 150;
+// How each kill is timed (KillPlan): a third of the kills come from the sink, while it
+// handles the 1st..kOnRequestMax-th request of the child (an effect applied, its answer not
+// yet sent); one in kEarlyKillOneIn comes 0..kEarlyKillMsMax after the spawn, while the
+// engine opens and resumes runs; the others 0..kKillDelayMsMax after the child said "open".
 constexpr uint64_t kEarlyKillOneIn = 6;
+constexpr int64_t kEarlyKillMsMax = 150;
+constexpr int64_t kKillDelayMsMax = 1000;
+constexpr int64_t kOnRequestMax = 12;
+// A kill planned on a request that never comes (the child went idle first) lands this
+// late at the latest.
+constexpr milliseconds kOnRequestFallback{20'000};
 constexpr int64_t kNewRunsMin = 3;
 constexpr int64_t kNewRunsMax = 10;
 constexpr int64_t kFinalNewRuns = 2;
 constexpr size_t kLogTailLines = 40;
+// With this many kills, some must have interrupted calls (the sink delays half of its
+// answers) and left runs to resume; fewer kills may all land elsewhere.
+constexpr int kIterationsForCoverage = 10;
 
 int Iterations() {
   const char* env = std::getenv("CAIRN_KILL_ITERATIONS");
@@ -124,6 +135,7 @@ struct ChildReports {
 struct Summary {
   int kills = 0;
   int early_kills = 0;       // while the engine was opening (or before "open")
+  int kills_by_sink = 0;     // while the sink handled a request
   int kills_after_idle = 0;  // the child had nothing left to do
   uint64_t runs_resumed = 0; // over the kills: runs left active for the next child
   size_t runs = 0;
@@ -411,51 +423,71 @@ class EngineKillTest : public ::testing::Test {
                                LogPath(tag));
   }
 
+  enum class KillPlan : uint8_t { kEarly, kAfterOpen, kOnRequest };
+
   // One spawn-kill-check cycle. False if the test cannot go on.
   bool KillOnce(int iteration) {
     const std::string tag = "r" + std::to_string(iteration);
-    const bool early = random_->OneIn(kEarlyKillOneIn);
     const int64_t new_runs = random_->Range(kNewRunsMin, kNewRunsMax);
-    const int64_t kill_after_ms =
-        early ? random_->Range(0, kEarlyKillMsMax) : random_->Range(0, kKillDelayMsMax);
+    KillPlan plan = KillPlan::kAfterOpen;
+    if (random_->OneIn(kEarlyKillOneIn)) {
+      plan = KillPlan::kEarly;
+    } else if (random_->OneIn(3)) {
+      plan = KillPlan::kOnRequest;
+    }
+    const int64_t kill_param = plan == KillPlan::kEarly       ? random_->Range(0, kEarlyKillMsMax)
+                               : plan == KillPlan::kOnRequest ? random_->Range(1, kOnRequestMax)
+                                                              : random_->Range(0, kKillDelayMsMax);
+    const std::string plan_text =
+        plan == KillPlan::kEarly ? std::to_string(kill_param) + " ms after the spawn"
+        : plan == KillPlan::kOnRequest
+            ? "by the sink on its request " + std::to_string(kill_param)
+            : std::to_string(kill_param) + " ms after \"open\"";
     auto child = Spawn(tag, new_runs, "kill");
     if (child == nullptr) return false;
+    if (plan == KillPlan::kOnRequest) {
+      sink_->KillOnRequest(child->pid(), static_cast<uint64_t>(kill_param));
+    }
     std::vector<std::string> lines;
-    bool idle = false;
-    if (!early) {
+    auto said = [&](std::string_view what) {
+      return std::find(lines.begin(), lines.end(), what) != lines.end();
+    };
+    bool alive = true;
+    if (plan != KillPlan::kEarly) {
       const auto open_deadline = SteadyClock::now() + kChildOpenTimeout;
-      auto opened = [&] { return std::find(lines.begin(), lines.end(), "open") != lines.end(); };
-      while (!opened() && SteadyClock::now() < open_deadline &&
-             child->Read(Remaining(open_deadline), &lines)) {
-      }
-      if (!opened()) {
-        child->Kill();
-        const int status = child->Reap(kChildExitTimeout, &lines);
-        ADD_FAILURE() << "the child did not open the engine: " << DescribeWaitStatus(status)
-                      << "\n" << FileTail(LogPath(tag), kLogTailLines);
-        return false;
+      while (!said("open") && alive && SteadyClock::now() < open_deadline) {
+        alive = child->Read(Remaining(open_deadline), &lines);
       }
     }
-    const auto kill_at = SteadyClock::now() + milliseconds(kill_after_ms);
-    while (SteadyClock::now() < kill_at && !idle && child->Read(Remaining(kill_at), &lines)) {
-      idle = std::find(lines.begin(), lines.end(), "idle") != lines.end();
+    const auto kill_at =
+        SteadyClock::now() + (plan == KillPlan::kOnRequest ? kOnRequestFallback
+                                                           : milliseconds(kill_param));
+    while (alive && !said("idle") && SteadyClock::now() < kill_at) {
+      alive = child->Read(Remaining(kill_at), &lines);
     }
+    const bool killed_by_sink = sink_->Disarm();
     child->Kill();
     const int status = child->Reap(kChildExitTimeout, &lines);
+    bool idle = false;
     ReadReports(lines, &reports_, &idle);
+    if (plan != KillPlan::kEarly && !said("open") && !killed_by_sink) {
+      ADD_FAILURE() << "the child did not open the engine: " << DescribeWaitStatus(status)
+                    << "\n" << FileTail(LogPath(tag), kLogTailLines);
+      return false;
+    }
     if (!(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)) {
       ADD_FAILURE() << "the child ended on its own: " << DescribeWaitStatus(status) << "\n"
                     << FileTail(LogPath(tag), kLogTailLines);
       return false;
     }
     ++summary_.kills;
-    summary_.early_kills += early;
+    summary_.early_kills += plan == KillPlan::kEarly;
+    summary_.kills_by_sink += killed_by_sink;
     summary_.kills_after_idle += idle;
     summary_.runs_resumed += CheckAfterKill(dir_, reports_);
     if (::testing::Test::HasFailure()) {
       ADD_FAILURE() << "after kill " << iteration << " (" << tag << ", " << new_runs
-                    << " new runs, killed " << kill_after_ms << " ms after "
-                    << (early ? "the spawn" : "\"open\"") << "); its log:\n"
+                    << " new runs, killed " << plan_text << "); its log:\n"
                     << FileTail(LogPath(tag), kLogTailLines);
       return false;
     }
@@ -509,11 +541,13 @@ TEST_F(EngineKillTest, RunsFinishAndEffectsApplyOnceAcrossSigkills) {
   const auto elapsed =
       std::chrono::duration_cast<milliseconds>(SteadyClock::now() - started).count();
   std::fprintf(stderr,
-               "engine kill test: %d kills (%d early, %d after idle), %zu starts acknowledged, "
+               "engine kill test: %d kills (%d early, %d by the sink, %d after idle), %zu starts "
+               "acknowledged, "
                "%llu runs left active for the next child, %zu runs, %llu effects, %llu sink "
                "requests (%llu re-deliveries, %llu keys delivered more than once, %llu "
                "declined, %llu delayed), %lld ms, seed=%llu\n",
-               summary_.kills, summary_.early_kills, summary_.kills_after_idle,
+               summary_.kills, summary_.early_kills, summary_.kills_by_sink,
+               summary_.kills_after_idle,
                reports_.acked.size(), static_cast<unsigned long long>(summary_.runs_resumed),
                summary_.runs, static_cast<unsigned long long>(summary_.effects),
                static_cast<unsigned long long>(sink.requests),
@@ -522,6 +556,12 @@ TEST_F(EngineKillTest, RunsFinishAndEffectsApplyOnceAcrossSigkills) {
                static_cast<unsigned long long>(sink.declined),
                static_cast<unsigned long long>(sink.delayed), static_cast<long long>(elapsed),
                static_cast<unsigned long long>(seed_));
+  if (!HasFailure() && iterations >= kIterationsForCoverage) {
+    // Otherwise the test passed without testing what it is for.
+    EXPECT_GT(summary_.runs_resumed, 0u) << "no kill left a run for the next child to resume";
+    EXPECT_GT(summary_.effects_redelivered, 0u)
+        << "no kill interrupted a call that had reached the sink";
+  }
   if (HasFailure()) {
     std::fprintf(stderr, "re-run with CAIRN_TEST_SEED=%llu (CAIRN_KEEP_TEMP=1 keeps the logs)\n",
                  static_cast<unsigned long long>(seed_));
