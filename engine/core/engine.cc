@@ -491,8 +491,11 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
     } else if (const auto* f = std::get_if<storage::TimerFired>(&*input.step.body)) {
       key = f->timer_id;
     }
+    const bool event = std::holds_alternative<storage::EventReceived>(*input.step.body);
     for (const Frame& f : a.state.stack) {
-      if (!key.empty() && !f.is_list && (f.key == key || f.timeout_timer == key)) {
+      if (f.is_list) continue;
+      if ((!key.empty() && (f.key == key || f.timeout_timer == key)) ||
+          (event && f.phase == TaskPhase::kListen)) {
         path = a.definition->tasks.at(f.task)->path;
       }
     }
