@@ -51,8 +51,7 @@ size_t ValidSequenceLength(std::string_view text, size_t i) {
   if (b0 >= 0xF0 && b0 <= 0xF4) {
     uint8_t low = b0 == 0xF0 ? 0x90 : 0x80;   // overlong
     uint8_t high = b0 == 0xF4 ? 0x8F : 0xBF;  // above U+10FFFF
-    return continuation(i + 1, low, high) && continuation(i + 2) && continuation(i + 3) ? 4
-                                                                                        : 0;
+    return continuation(i + 1, low, high) && continuation(i + 2) && continuation(i + 3) ? 4 : 0;
   }
   return 0;
 }

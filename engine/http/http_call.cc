@@ -21,8 +21,8 @@ std::string LowerCopy(std::string_view text) {
 }
 
 bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
-  return a.size() == b.size() &&
-         std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) { return Lower(x) == Lower(y); });
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(),
+                                            [](char x, char y) { return Lower(x) == Lower(y); });
 }
 
 // RFC 9110 token characters (methods and header names).
@@ -47,8 +47,8 @@ std::string Quote(const Json& value) {
 // Headers the executor owns: setting them from a workflow would break the framing.
 bool IsReservedHeader(std::string_view name) {
   static constexpr std::array<std::string_view, 8> kReserved = {
-      "content-length", "transfer-encoding", "connection", "keep-alive",
-      "upgrade",        "te",                "trailer",    "proxy-connection"};
+      "content-length", "transfer-encoding", "connection", "keep-alive", "upgrade", "te",
+      "trailer",        "proxy-connection"};
   return std::any_of(kReserved.begin(), kReserved.end(),
                      [&](std::string_view reserved) { return EqualsIgnoreCase(name, reserved); });
 }
@@ -67,8 +67,8 @@ Status ParseHeaders(const Json& with, HttpCall& call) {
   const Json& headers = with["headers"];
   if (headers.is_null()) return Status::Ok();
   if (!headers.is_object()) {
-    return Bad("headers", "expected an object of name: value, got " +
-                              std::string(JsonTypeName(headers)));
+    return Bad("headers",
+               "expected an object of name: value, got " + std::string(JsonTypeName(headers)));
   }
   for (const auto& [name, value] : headers.items()) {
     std::string field = "headers." + name;
@@ -88,8 +88,8 @@ Status ParseQuery(const Json& with, HttpCall& call) {
   if (!with.contains("query") || with["query"].is_null()) return Status::Ok();
   const Json& query = with["query"];
   if (!query.is_object()) {
-    return Bad("query", "expected an object of name: value, got " +
-                            std::string(JsonTypeName(query)));
+    return Bad("query",
+               "expected an object of name: value, got " + std::string(JsonTypeName(query)));
   }
   for (const auto& [name, value] : query.items()) {
     std::string field = "query." + name;
@@ -141,14 +141,17 @@ Result<std::string> ParseAuthentication(const Json& auth) {
   if (scheme == "basic" || scheme == "bearer") {
     if (!policy.is_object()) return Bad(field, "expected an object");
     if (policy.contains("use")) {
-      return Bad(field + ".use", "secrets are not supported by the HTTP executor; the engine "
-                                 "must resolve them before the call");
+      return Bad(field + ".use",
+                 "secrets are not supported by the HTTP executor; the engine "
+                 "must resolve them before the call");
     }
   }
   if (scheme == "basic") {
     CAIRN_RETURN_IF_ERROR(CheckKeys(policy, field, {"username", "password"}));
-    CAIRN_ASSIGN_OR_RETURN(std::string user, RequiredString(policy, "username", field + ".username"));
-    CAIRN_ASSIGN_OR_RETURN(std::string pass, RequiredString(policy, "password", field + ".password"));
+    CAIRN_ASSIGN_OR_RETURN(std::string user,
+                           RequiredString(policy, "username", field + ".username"));
+    CAIRN_ASSIGN_OR_RETURN(std::string pass,
+                           RequiredString(policy, "password", field + ".password"));
     if (user.find(':') != std::string::npos) {
       return Bad(field + ".username", "may not contain ':' (RFC 7617)");
     }
@@ -163,12 +166,14 @@ Result<std::string> ParseAuthentication(const Json& auth) {
     return "Bearer " + token;
   }
   if (scheme == "use") {
-    return Bad(field, "named authentication policies are not supported by the HTTP executor; "
-                      "the engine must resolve them before the call");
+    return Bad(field,
+               "named authentication policies are not supported by the HTTP executor; "
+               "the engine must resolve them before the call");
   }
   if (scheme == "digest" || scheme == "oauth2" || scheme == "oidc") {
-    return Bad(field, "the " + scheme + " authentication scheme is not supported "
-                      "(supported: basic, bearer)");
+    return Bad(field, "the " + scheme +
+                          " authentication scheme is not supported "
+                          "(supported: basic, bearer)");
   }
   return Bad(field, "unknown authentication scheme (supported: basic, bearer)");
 }
@@ -195,9 +200,8 @@ Status ParseEndpoint(const Json& with, HttpCall& call) {
   call.uri = std::move(uri).value();
   if (authorization) {
     // The endpoint's authentication wins over an Authorization header in `headers`.
-    std::erase_if(call.headers, [](const HttpHeader& h) {
-      return EqualsIgnoreCase(h.name, "authorization");
-    });
+    std::erase_if(call.headers,
+                  [](const HttpHeader& h) { return EqualsIgnoreCase(h.name, "authorization"); });
     call.headers.push_back({"Authorization", std::move(*authorization)});
   }
   return Status::Ok();
@@ -312,7 +316,8 @@ Result<HttpCall> ParseHttpCall(const Json& with, const HttpCallDefaults& default
       with, "", {"method", "endpoint", "headers", "body", "query", "output", "redirect"}));
   HttpCall call;
   CAIRN_ASSIGN_OR_RETURN(call.method, RequiredString(with, "method", "method"));
-  if (!IsToken(call.method)) return Bad("method", "not a valid HTTP method: " + Quote(with["method"]));
+  if (!IsToken(call.method))
+    return Bad("method", "not a valid HTTP method: " + Quote(with["method"]));
   std::transform(call.method.begin(), call.method.end(), call.method.begin(), Upper);
 
   CAIRN_RETURN_IF_ERROR(ParseHeaders(with, call));
@@ -349,9 +354,8 @@ Status ApplyRedirect(HttpCall& call, int status, std::string_view location) {
   if (status == 303 || ((status == 301 || status == 302) && call.method == "POST")) {
     if (call.method != "HEAD") call.method = "GET";
     call.body.reset();
-    std::erase_if(call.headers, [](const HttpHeader& h) {
-      return EqualsIgnoreCase(h.name, "content-type");
-    });
+    std::erase_if(call.headers,
+                  [](const HttpHeader& h) { return EqualsIgnoreCase(h.name, "content-type"); });
   }
   call.uri = std::move(target).value();
   return Status::Ok();
@@ -380,8 +384,8 @@ ToolResponse InterpretResponse(const HttpCall& call, const HttpResponseData& res
   if (call.output != OutputFormat::kRaw && !response.body.empty()) {
     std::string type = MediaType(response);
     if (IsJsonMediaType(type)) {
-      Result<Json> parsed = ParseJson(response.body, "HTTP response body",
-                                      std::max(response.body.size(), size_t{1}));
+      Result<Json> parsed =
+          ParseJson(response.body, "HTTP response body", std::max(response.body.size(), size_t{1}));
       if (!parsed.ok()) {
         return ToolResponse::Failed(
             error_type::kCommunication, 502, "Invalid JSON in HTTP response",

@@ -5,15 +5,6 @@
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
-#include <condition_variable>
-#include <cstdint>
-#include <functional>
-#include <mutex>
-#include <optional>
-#include <unordered_map>
-#include <utility>
-#include <vector>
-
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -23,6 +14,14 @@
 #include <boost/asio/strand.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+#include <utility>
+#include <vector>
 
 #include "engine/http/http_call.h"
 
@@ -85,8 +84,8 @@ class Session : public std::enable_shared_from_this<Session> {
     if (call.ok()) {
       call_ = std::move(call).value();
     } else {
-      initial_error_ = ToolResponse::Failed(error_type::kConfiguration, 400,
-                                            "Invalid HTTP call", call.status().message());
+      initial_error_ = ToolResponse::Failed(error_type::kConfiguration, 400, "Invalid HTTP call",
+                                            call.status().message());
     }
   }
 
@@ -102,11 +101,16 @@ class Session : public std::enable_shared_from_this<Session> {
 
   static const char* PhaseName(Phase phase) {
     switch (phase) {
-      case Phase::kResolving: return "resolving the host";
-      case Phase::kConnecting: return "connecting";
-      case Phase::kHandshaking: return "in the TLS handshake";
-      case Phase::kSending: return "sending the request";
-      case Phase::kReading: return "reading the response";
+      case Phase::kResolving:
+        return "resolving the host";
+      case Phase::kConnecting:
+        return "connecting";
+      case Phase::kHandshaking:
+        return "in the TLS handshake";
+      case Phase::kSending:
+        return "sending the request";
+      case Phase::kReading:
+        return "reading the response";
     }
     return "?";
   }
@@ -139,17 +143,16 @@ class Session : public std::enable_shared_from_this<Session> {
     connect_target_ = host + ":" + port;
     phase_ = Phase::kResolving;
     connect_timer_.expires_after(shared_->options.connect_timeout);
-    connect_timer_.async_wait([self = shared_from_this(), hop](error_code ec) {
-      self->OnConnectTimeout(ec, hop);
-    });
+    connect_timer_.async_wait(
+        [self = shared_from_this(), hop](error_code ec) { self->OnConnectTimeout(ec, hop); });
     resolver_.async_resolve(host, port, tcp::resolver::numeric_service,
-                            [self = shared_from_this(), hop](error_code ec,
-                                                             tcp::resolver::results_type results) {
-                              self->OnResolved(ec, std::move(results), hop);
+                            [self = shared_from_this(), hop](
+                                error_code ec, const tcp::resolver::results_type& results) {
+                              self->OnResolved(ec, results, hop);
                             });
   }
 
-  void OnResolved(error_code ec, tcp::resolver::results_type results, uint32_t hop) {
+  void OnResolved(error_code ec, const tcp::resolver::results_type& results, uint32_t hop) {
     if (Stale(hop)) return;
     if (ec) return FailConnect("cannot resolve " + connect_target_ + ": " + ec.message());
     phase_ = Phase::kConnecting;
@@ -198,10 +201,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (ec) return FailConnect("cannot connect to " + connect_target_ + ": " + ec.message());
     if (!tls_) return SendRequest(hop);
     phase_ = Phase::kHandshaking;
-    tls_->async_handshake(ssl::stream_base::client,
-                          [self = shared_from_this(), hop](error_code ec) {
-                            self->OnHandshake(ec, hop);
-                          });
+    tls_->async_handshake(
+        ssl::stream_base::client,
+        [self = shared_from_this(), hop](error_code ec) { self->OnHandshake(ec, hop); });
   }
 
   void OnHandshake(error_code ec, uint32_t hop) {
@@ -233,10 +235,9 @@ class Session : public std::enable_shared_from_this<Session> {
     if (call_.body) request_message_.body() = *call_.body;
     request_message_.prepare_payload();
     WithStream([&](auto& stream) {
-      bhttp::async_write(stream, request_message_,
-                         [self = shared_from_this(), hop](error_code ec, size_t) {
-                           self->OnWritten(ec, hop);
-                         });
+      bhttp::async_write(
+          stream, request_message_,
+          [self = shared_from_this(), hop](error_code ec, size_t) { self->OnWritten(ec, hop); });
     });
   }
 
@@ -256,10 +257,9 @@ class Session : public std::enable_shared_from_this<Session> {
     // The header first: Beast 1.74 loses the body_limit error for a Content-Length over
     // the limit when http::async_read (eager) gets the header and body in one buffer.
     WithStream([&](auto& stream) {
-      bhttp::async_read_header(stream, buffer_, *parser_,
-                               [self = shared_from_this(), hop](error_code ec, size_t) {
-                                 self->OnHeader(ec, hop);
-                               });
+      bhttp::async_read_header(
+          stream, buffer_, *parser_,
+          [self = shared_from_this(), hop](error_code ec, size_t) { self->OnHeader(ec, hop); });
     });
   }
 
@@ -271,10 +271,9 @@ class Session : public std::enable_shared_from_this<Session> {
       return FailRead(bhttp::error::body_limit);
     }
     WithStream([&](auto& stream) {
-      bhttp::async_read(stream, buffer_, *parser_,
-                        [self = shared_from_this(), hop](error_code ec, size_t) {
-                          self->OnRead(ec, hop);
-                        });
+      bhttp::async_read(
+          stream, buffer_, *parser_,
+          [self = shared_from_this(), hop](error_code ec, size_t) { self->OnRead(ec, hop); });
     });
   }
 
@@ -309,8 +308,8 @@ class Session : public std::enable_shared_from_this<Session> {
                                                     " redirects (the limit)");
     }
     if (Status applied = ApplyRedirect(call_, status, location); !applied.ok()) {
-      return FailResponse("Invalid redirect", from + " returned " + std::to_string(status) +
-                                                  ": " + applied.message());
+      return FailResponse("Invalid redirect",
+                          from + " returned " + std::to_string(status) + ": " + applied.message());
     }
     ++redirects_;
     CloseConnection();
@@ -335,21 +334,21 @@ class Session : public std::enable_shared_from_this<Session> {
                   ec == net::error::connection_reset;
     if (closed) {
       // end_of_stream: not one byte came back; otherwise something did, or may have.
-      bool nothing = ec == bhttp::error::end_of_stream ||
-                     (ec != bhttp::error::partial_message && !parser_->got_some() &&
-                      buffer_.size() == 0);
+      bool nothing =
+          ec == bhttp::error::end_of_stream ||
+          (ec != bhttp::error::partial_message && !parser_->got_some() && buffer_.size() == 0);
       if (nothing) {
-        return FailResponse("Connection closed before the response",
-                            "the server closed the connection without answering (" +
-                                ec.message() + ")");
+        return FailResponse(
+            "Connection closed before the response",
+            "the server closed the connection without answering (" + ec.message() + ")");
       }
       return FailResponse("Connection closed mid-response",
                           "the server closed the connection before the response was "
-                          "complete (" + ec.message() + ")");
+                          "complete (" +
+                              ec.message() + ")");
     }
     if (ec.category() == bhttp::make_error_code(bhttp::error::bad_version).category()) {
-      return FailResponse("Malformed HTTP response",
-                          "cannot parse the response: " + ec.message());
+      return FailResponse("Malformed HTTP response", "cannot parse the response: " + ec.message());
     }
     FailResponse("Reading the HTTP response failed", ec.message());
   }
@@ -369,11 +368,11 @@ class Session : public std::enable_shared_from_this<Session> {
                 ")");
   }
 
-  void FailConnect(std::string detail) {
+  void FailConnect(const std::string& detail) {
     Finish(ToolResponse::Failed(error_type::kCommunication, 503, "Service unavailable",
                                 DescribeRequest(call_) + ": " + detail));
   }
-  void FailResponse(std::string title, std::string detail) {
+  void FailResponse(std::string title, const std::string& detail) {
     Finish(ToolResponse::Failed(error_type::kCommunication, 502, std::move(title),
                                 DescribeRequest(call_) + ": " + detail));
   }
@@ -425,8 +424,8 @@ class Session : public std::enable_shared_from_this<Session> {
   tcp::resolver resolver_;
   net::steady_timer deadline_;
   net::steady_timer connect_timer_;
-  std::optional<tcp::socket> socket_;             // http
-  std::optional<ssl::stream<tcp::socket>> tls_;   // https
+  std::optional<tcp::socket> socket_;            // http
+  std::optional<ssl::stream<tcp::socket>> tls_;  // https
   bhttp::request<bhttp::string_body> request_message_;
   beast::flat_buffer buffer_;
   std::optional<bhttp::response_parser<bhttp::string_body>> parser_;

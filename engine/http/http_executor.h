@@ -28,13 +28,12 @@
 //                                kFailed kCommunication 503 "HTTP executor shutting down".
 #pragma once
 
+#include <boost/asio/any_io_executor.hpp>
 #include <chrono>
 #include <cstddef>
 #include <map>
 #include <memory>
 #include <string>
-
-#include <boost/asio/any_io_executor.hpp>
 
 #include "base/limits.h"
 #include "base/status.h"

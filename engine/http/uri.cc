@@ -46,9 +46,8 @@ std::string Normalize(std::string_view text, bool (*allowed)(char)) {
   out.reserve(text.size());
   for (size_t i = 0; i < text.size(); ++i) {
     char c = text[i];
-    if (c == '%' && i + 2 < text.size() && IsHex(text[i + 1]) && IsHex(text[i + 2])) {
-      out += c;
-    } else if (c != '%' && allowed(c)) {
+    bool valid_escape = c == '%' && i + 2 < text.size() && IsHex(text[i + 1]) && IsHex(text[i + 2]);
+    if (valid_escape || (c != '%' && allowed(c))) {
       out += c;
     } else {
       AppendEscaped(out, c);
@@ -77,9 +76,8 @@ Status ParseAuthority(std::string_view text, std::string_view authority, Uri& ur
     std::string_view rest = authority.substr(close + 1);
     if (!rest.empty() && rest.front() != ':') return Invalid(text, "junk after the IPv6 address");
     if (!rest.empty()) port = rest.substr(1);
-    bool ok = !host.empty() && std::all_of(host.begin(), host.end(), [](char c) {
-      return IsHex(c) || c == ':' || c == '.';
-    });
+    bool ok = !host.empty() && std::all_of(host.begin(), host.end(),
+                                           [](char c) { return IsHex(c) || c == ':' || c == '.'; });
     if (!ok) return Invalid(text, "malformed IPv6 address");
   } else {
     size_t colon = authority.rfind(':');
@@ -92,8 +90,9 @@ Status ParseAuthority(std::string_view text, std::string_view authority, Uri& ur
       return IsAlpha(c) || IsDigit(c) || c == '-' || c == '.' || c == '_';
     });
     if (!ok) {
-      return Invalid(text, "the host may hold only letters, digits, '-', '.' and '_' "
-                           "(write international names in their xn-- form)");
+      return Invalid(text,
+                     "the host may hold only letters, digits, '-', '.' and '_' "
+                     "(write international names in their xn-- form)");
     }
   }
   uri.host = LowerCopy(host);

@@ -13,7 +13,7 @@ using cairn::testing::HasSubstr;
 using cairn::testing::IsError;
 using cairn::testing::Must;
 
-HttpCall Parse(const Json& with, HttpCallDefaults defaults = {}) {
+HttpCall Parse(const Json& with, const HttpCallDefaults& defaults = {}) {
   return Must(ParseHttpCall(with, defaults));
 }
 
@@ -30,8 +30,8 @@ TEST(HttpCallTest, MinimalGet) {
 }
 
 TEST(HttpCallTest, DefaultsAddUserAgentAndIdempotencyKeyUnlessGiven) {
-  HttpCall call = Parse({{"method", "post"}, {"endpoint", "http://h/"}},
-                        {"run-1/do/0/pay#1", "cairn/test"});
+  HttpCall call =
+      Parse({{"method", "post"}, {"endpoint", "http://h/"}}, {"run-1/do/0/pay#1", "cairn/test"});
   EXPECT_EQ(FindHeader(call.headers, "idempotency-key").value_or(""), "run-1/do/0/pay#1");
   EXPECT_EQ(FindHeader(call.headers, "USER-AGENT").value_or(""), "cairn/test");
   HttpCall given = Parse({{"method", "post"},
@@ -44,17 +44,16 @@ TEST(HttpCallTest, DefaultsAddUserAgentAndIdempotencyKeyUnlessGiven) {
 }
 
 TEST(HttpCallTest, EndpointObjectWithAuthentication) {
-  HttpCall basic = Parse(
-      {{"method", "GET"},
-       {"endpoint",
-        {{"uri", "https://h/basic-auth/u/p"},
-         {"authentication", {{"basic", {{"username", "u"}, {"password", "p:w"}}}}}}}});
+  HttpCall basic =
+      Parse({{"method", "GET"},
+             {"endpoint",
+              {{"uri", "https://h/basic-auth/u/p"},
+               {"authentication", {{"basic", {{"username", "u"}, {"password", "p:w"}}}}}}}});
   EXPECT_EQ(FindHeader(basic.headers, "authorization").value_or(""), "Basic dTpwOnc=");
-  HttpCall bearer = Parse({{"method", "GET"},
-                           {"endpoint",
-                            {{"uri", "https://h/"},
-                             {"authentication", {{"bearer", {{"token", "t0k"}}}}}}},
-                           {"headers", {{"authorization", "overridden"}}}});
+  HttpCall bearer = Parse(
+      {{"method", "GET"},
+       {"endpoint", {{"uri", "https://h/"}, {"authentication", {{"bearer", {{"token", "t0k"}}}}}}},
+       {"headers", {{"authorization", "overridden"}}}});
   ASSERT_EQ(bearer.headers.size(), 1u);
   EXPECT_EQ(bearer.headers[0].value, "Bearer t0k");
 }
@@ -73,8 +72,7 @@ TEST(HttpCallTest, UnsupportedAuthenticationIsRefusedByName) {
   EXPECT_TRUE(IsError(
       ParseError({{"method", "GET"},
                   {"endpoint",
-                   {{"uri", "https://h/"},
-                    {"authentication", {{"basic", {{"use", "secret"}}}}}}}}),
+                   {{"uri", "https://h/"}, {"authentication", {{"basic", {{"use", "secret"}}}}}}}}),
       StatusCode::kInvalidArgument, {"basic.use", "secrets"}));
 }
 
@@ -90,14 +88,15 @@ TEST(HttpCallTest, QueryIsEncodedAndAppended) {
                            {"tags", {"x", "y"}}}}});
   EXPECT_EQ(call.uri.Target(),
             "/find?x=1&flag=true&n=5&q=a%20b%26c%2F%C3%A9&status=available&tags=x&tags=y");
-  EXPECT_TRUE(IsError(ParseError({{"method", "GET"},
-                                  {"endpoint", "http://h/"},
-                                  {"query", {{"o", {{"nested", 1}}}}}}),
-                      StatusCode::kInvalidArgument, {"query.o", "object"}));
+  EXPECT_TRUE(IsError(
+      ParseError(
+          {{"method", "GET"}, {"endpoint", "http://h/"}, {"query", {{"o", {{"nested", 1}}}}}}),
+      StatusCode::kInvalidArgument, {"query.o", "object"}));
 }
 
 TEST(HttpCallTest, BodyEncoding) {
-  HttpCall json = Parse({{"method", "POST"}, {"endpoint", "http://h/"}, {"body", {{"b", 2}, {"a", 1}}}});
+  HttpCall json =
+      Parse({{"method", "POST"}, {"endpoint", "http://h/"}, {"body", {{"b", 2}, {"a", 1}}}});
   EXPECT_EQ(json.body.value_or(""), R"({"a":1,"b":2})");
   EXPECT_EQ(FindHeader(json.headers, "content-type").value_or(""), "application/json");
 
@@ -141,34 +140,34 @@ TEST(HttpCallTest, RefusesBadArgumentsNamingTheField) {
                       StatusCode::kInvalidArgument, {"with.endpoint", "number"}));
   EXPECT_TRUE(IsError(ParseError({{"method", "GET"}, {"endpoint", "http://h/"}, {"output", "xml"}}),
                       StatusCode::kInvalidArgument, {"with.output", "xml"}));
-  EXPECT_TRUE(IsError(ParseError({{"method", "GET"}, {"endpoint", "http://h/"}, {"redirect", "yes"}}),
-                      StatusCode::kInvalidArgument, {"with.redirect"}));
+  EXPECT_TRUE(
+      IsError(ParseError({{"method", "GET"}, {"endpoint", "http://h/"}, {"redirect", "yes"}}),
+              StatusCode::kInvalidArgument, {"with.redirect"}));
   EXPECT_TRUE(IsError(ParseError({{"method", "GET"}, {"endpoint", "http://h/"}, {"timeout", 5}}),
                       StatusCode::kInvalidArgument, {"with.timeout", "unknown field"}));
-  EXPECT_TRUE(IsError(
-      ParseError({{"method", "GET"}, {"endpoint", {{"uri", "http://h/"}, {"extra", 1}}}}),
-      StatusCode::kInvalidArgument, {"with.endpoint.extra", "unknown field"}));
+  EXPECT_TRUE(
+      IsError(ParseError({{"method", "GET"}, {"endpoint", {{"uri", "http://h/"}, {"extra", 1}}}}),
+              StatusCode::kInvalidArgument, {"with.endpoint.extra", "unknown field"}));
   EXPECT_TRUE(IsError(ParseError({{"method", "GET"},
                                   {"endpoint", "http://h/"},
                                   {"headers", {{"X-Evil", "a\r\nInjected: 1"}}}}),
                       StatusCode::kInvalidArgument, {"with.headers.X-Evil", "CR"}));
-  EXPECT_TRUE(IsError(ParseError({{"method", "GET"},
-                                  {"endpoint", "http://h/"},
-                                  {"headers", {{"Content-Length", "5"}}}}),
-                      StatusCode::kInvalidArgument, {"with.headers.Content-Length", "executor"}));
-  EXPECT_TRUE(IsError(ParseError({{"method", "GET"},
-                                  {"endpoint", "http://h/"},
-                                  {"headers", {{"bad name", "x"}}}}),
-                      StatusCode::kInvalidArgument, {"not a valid header name"}));
+  EXPECT_TRUE(IsError(
+      ParseError(
+          {{"method", "GET"}, {"endpoint", "http://h/"}, {"headers", {{"Content-Length", "5"}}}}),
+      StatusCode::kInvalidArgument, {"with.headers.Content-Length", "executor"}));
+  EXPECT_TRUE(IsError(
+      ParseError({{"method", "GET"}, {"endpoint", "http://h/"}, {"headers", {{"bad name", "x"}}}}),
+      StatusCode::kInvalidArgument, {"not a valid header name"}));
 }
 
 TEST(HttpCallTest, RedirectRewritesTheCall) {
-  HttpCall call = Parse({{"method", "POST"},
-                         {"endpoint",
-                          {{"uri", "https://a.example/x"},
-                           {"authentication", {{"bearer", {{"token", "t"}}}}}}},
-                         {"body", {{"k", 1}}},
-                         {"redirect", true}});
+  HttpCall call =
+      Parse({{"method", "POST"},
+             {"endpoint",
+              {{"uri", "https://a.example/x"}, {"authentication", {{"bearer", {{"token", "t"}}}}}}},
+             {"body", {{"k", 1}}},
+             {"redirect", true}});
   HttpCall kept = call;
   ASSERT_TRUE(ApplyRedirect(kept, 307, "/y").ok());
   EXPECT_EQ(kept.method, "POST");
@@ -184,14 +183,14 @@ TEST(HttpCallTest, RedirectRewritesTheCall) {
   EXPECT_FALSE(FindHeader(seeOther.headers, "authorization").has_value());  // other origin
 
   HttpCall bad = call;
-  EXPECT_TRUE(IsError(ApplyRedirect(bad, 302, "ftp://x/"), StatusCode::kInvalidArgument,
-                      {"Location"}));
+  EXPECT_TRUE(
+      IsError(ApplyRedirect(bad, 302, "ftp://x/"), StatusCode::kInvalidArgument, {"Location"}));
   EXPECT_TRUE(IsFollowableRedirect(308));
   EXPECT_FALSE(IsFollowableRedirect(304));
   EXPECT_FALSE(IsFollowableRedirect(300));
 }
 
-HttpResponseData Response(int status, std::string content_type, std::string body) {
+HttpResponseData Response(int status, const std::string& content_type, std::string body) {
   HttpResponseData response;
   response.status = status;
   response.reason = status == 200 ? "OK" : "Not Found";
@@ -202,7 +201,8 @@ HttpResponseData Response(int status, std::string content_type, std::string body
 
 TEST(HttpCallTest, InterpretsContent) {
   HttpCall call = Parse({{"method", "GET"}, {"endpoint", "http://h/p"}});
-  ToolResponse json = InterpretResponse(call, Response(200, "application/json; charset=utf-8", R"({"id":1})"));
+  ToolResponse json =
+      InterpretResponse(call, Response(200, "application/json; charset=utf-8", R"({"id":1})"));
   ASSERT_EQ(json.status, ToolResponse::Status::kOk);
   EXPECT_EQ(json.output, Json({{"id", 1}}));
   EXPECT_EQ(InterpretResponse(call, Response(200, "application/problem+json", "[1]")).output,
@@ -221,7 +221,8 @@ TEST(HttpCallTest, InterpretsContent) {
 
 TEST(HttpCallTest, InterpretsErrors) {
   HttpCall call = Parse({{"method", "GET"}, {"endpoint", "http://h/p"}});
-  ToolResponse not_found = InterpretResponse(call, Response(404, "text/plain", std::string(2000, 'x')));
+  ToolResponse not_found =
+      InterpretResponse(call, Response(404, "text/plain", std::string(2000, 'x')));
   EXPECT_EQ(not_found.status, ToolResponse::Status::kFailed);
   EXPECT_EQ(not_found.error.status, 404);
   EXPECT_EQ(not_found.error.title, "Not Found");
@@ -240,12 +241,12 @@ TEST(HttpCallTest, InterpretsErrors) {
 }
 
 TEST(HttpCallTest, InterpretsResponseAndRaw) {
-  HttpCall call = Parse({{"method", "get"},
-                         {"endpoint",
-                          {{"uri", "http://h/p"},
-                           {"authentication", {{"bearer", {{"token", "secret"}}}}}}},
-                         {"output", "response"}},
-                        {"key-1", ""});
+  HttpCall call =
+      Parse({{"method", "get"},
+             {"endpoint",
+              {{"uri", "http://h/p"}, {"authentication", {{"bearer", {{"token", "secret"}}}}}}},
+             {"output", "response"}},
+            {"key-1", ""});
   HttpResponseData response = Response(200, "application/json", R"({"id":1})");
   response.headers.push_back({"X-Multi", "a"});
   response.headers.push_back({"x-multi", "b"});

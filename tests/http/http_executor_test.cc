@@ -3,19 +3,18 @@
 #include "engine/http/http_executor.h"
 
 #include <gtest/gtest.h>
-#include <sys/socket.h>
 #include <netinet/in.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <condition_variable>
 #include <future>
 #include <mutex>
 #include <thread>
 #include <vector>
-
-#include <boost/asio/executor_work_guard.hpp>
-#include <boost/asio/io_context.hpp>
 
 #include "engine/http/encoding.h"
 #include "tests/http/http_stub.h"
@@ -174,7 +173,8 @@ void ExpectFailed(const ToolResponse& response, const char* type, int status,
 
 TEST_F(HttpExecutorTest, GetJsonContent) {
   Json pet = {{"id", 1}, {"name", "milou"}, {"status", "pending"}};
-  server_->Route("GET", "/v2/pet/1", [&](const StubRequest&) { return StubResponse::Json(200, pet); });
+  server_->Route("GET", "/v2/pet/1",
+                 [&](const StubRequest&) { return StubResponse::Json(200, pet); });
   ToolResponse response = Get(Url("/v2/pet/1"));
   ExpectOk(response);
   EXPECT_EQ(response.output, pet);
@@ -193,10 +193,10 @@ TEST_F(HttpExecutorTest, PostJsonBody) {
   server_->Route("POST", "/v2/pet", [](const StubRequest& request) {
     return StubResponse::Json(201, {{"echo", Must(ParseJson(request.body, "body"))}});
   });
-  ToolResponse response = CallSync(
-      executor(), Request({{"method", "post"},
-                           {"endpoint", Url("/v2/pet")},
-                           {"body", {{"name", "milou"}, {"tags", {"dog", true}}}}}));
+  ToolResponse response =
+      CallSync(executor(), Request({{"method", "post"},
+                                    {"endpoint", Url("/v2/pet")},
+                                    {"body", {{"name", "milou"}, {"tags", {"dog", true}}}}}));
   ExpectOk(response);
   EXPECT_EQ(response.output["echo"]["name"], "milou");
   StubRequest seen = server_->Requests().at(0);
@@ -207,11 +207,10 @@ TEST_F(HttpExecutorTest, PostJsonBody) {
 
 TEST_F(HttpExecutorTest, StringBodyWithContentTypeIsSentAsIs) {
   server_->Route("PUT", "/text", [](const StubRequest&) { return StubResponse::Bare(204); });
-  ToolResponse response = CallSync(
-      executor(), Request({{"method", "PUT"},
-                           {"endpoint", Url("/text")},
-                           {"headers", {{"Content-Type", "text/csv"}}},
-                           {"body", "a,b\n1,2\n"}}));
+  ToolResponse response = CallSync(executor(), Request({{"method", "PUT"},
+                                                        {"endpoint", Url("/text")},
+                                                        {"headers", {{"Content-Type", "text/csv"}}},
+                                                        {"body", "a,b\n1,2\n"}}));
   ExpectOk(response);
   EXPECT_TRUE(response.output.is_null());
   StubRequest seen = server_->Requests().at(0);
@@ -235,7 +234,8 @@ TEST_F(HttpExecutorTest, QueryIsPercentEncoded) {
 
 TEST_F(HttpExecutorTest, HeadersAreSent) {
   server_->Route("GET", "/h", [](const StubRequest&) { return StubResponse::Text(200, "ok"); });
-  ExpectOk(Get(Url("/h"), {{"headers", {{"X-Trace", "abc"}, {"X-Count", 7}, {"Accept", "text/plain"}}}}));
+  ExpectOk(Get(Url("/h"),
+               {{"headers", {{"X-Trace", "abc"}, {"X-Count", 7}, {"Accept", "text/plain"}}}}));
   StubRequest seen = server_->Requests().at(0);
   EXPECT_EQ(seen.Header("x-trace"), "abc");
   EXPECT_EQ(seen.Header("X-COUNT"), "7");
@@ -255,10 +255,11 @@ TEST_F(HttpExecutorTest, BasicAuthentication) {
     return StubResponse::Json(200, {{"authenticated", true}, {"user", user}});
   });
   auto call = [&](const std::string& password) {
-    return Get("", {{"endpoint",
-                     {{"uri", Url("/basic-auth/serverless-workflow/conformance-test")},
-                      {"authentication",
-                       {{"basic", {{"username", "serverless-workflow"}, {"password", password}}}}}}}});
+    return Get("",
+               {{"endpoint",
+                 {{"uri", Url("/basic-auth/serverless-workflow/conformance-test")},
+                  {"authentication",
+                   {{"basic", {{"username", "serverless-workflow"}, {"password", password}}}}}}}});
   };
   ToolResponse ok = call("conformance-test");
   ExpectOk(ok);
@@ -271,17 +272,21 @@ TEST_F(HttpExecutorTest, BearerAuthentication) {
   server_->Route("GET", "/me", [](const StubRequest& request) {
     return StubResponse::Text(200, request.Header("authorization"));
   });
-  ToolResponse response = Get("", {{"endpoint",
-                                    {{"uri", Url("/me")},
-                                     {"authentication", {{"bearer", {{"token", "t0k3n"}}}}}}}});
+  ToolResponse response =
+      Get("", {{"endpoint",
+                {{"uri", Url("/me")}, {"authentication", {{"bearer", {{"token", "t0k3n"}}}}}}}});
   ExpectOk(response);
   EXPECT_EQ(response.output, "Bearer t0k3n");
 }
 
 TEST_F(HttpExecutorTest, IdempotencyKeyIsSent) {
-  server_->Route("POST", "/pay", [](const StubRequest&) { return StubResponse::Json(200, {{"ok", true}}); });
-  ExpectOk(CallSync(executor(), Request({{"method", "POST"}, {"endpoint", Url("/pay")}, {"body", {{"cents", 100}}}},
-                                        10s, "run-42/do/1/pay#0")));
+  server_->Route("POST", "/pay", [](const StubRequest&) {
+    return StubResponse::Json(200, {{"ok", true}});
+  });
+  ExpectOk(
+      CallSync(executor(),
+               Request({{"method", "POST"}, {"endpoint", Url("/pay")}, {"body", {{"cents", 100}}}},
+                       10s, "run-42/do/1/pay#0")));
   ExpectOk(CallSync(executor(), Request({{"method", "POST"}, {"endpoint", Url("/pay")}}, 10s, "")));
   auto requests = server_->Requests();
   ASSERT_EQ(requests.size(), 2u);
@@ -294,12 +299,13 @@ TEST_F(HttpExecutorTest, ResponseOutput) {
     return StubResponse::Json(200, {{"id", 1}, {"name", "milou"}, {"status", "pending"}})
         .WithHeader("X-Rate", "5");
   });
-  ToolResponse response = CallSync(
-      executor(), Request({{"method", "get"},
-                           {"endpoint", {{"uri", Url("/v2/pet/1")},
-                                         {"authentication", {{"bearer", {{"token", "s3cret"}}}}}}},
-                           {"output", "response"}},
-                          10s, "k1"));
+  ToolResponse response =
+      CallSync(executor(), Request({{"method", "get"},
+                                    {"endpoint",
+                                     {{"uri", Url("/v2/pet/1")},
+                                      {"authentication", {{"bearer", {{"token", "s3cret"}}}}}}},
+                                    {"output", "response"}},
+                                   10s, "k1"));
   ExpectOk(response);
   const Json& out = response.output;
   EXPECT_EQ(out["statusCode"], 200);
@@ -349,7 +355,8 @@ TEST_F(HttpExecutorTest, ServerErrorQuotesTheStartOfTheBody) {
   server_->Route("POST", "/boom", [](const StubRequest&) {
     return StubResponse::Text(500, "trace: " + std::string(4000, 'x'));
   });
-  ToolResponse response = CallSync(executor(), Request({{"method", "POST"}, {"endpoint", Url("/boom")}}));
+  ToolResponse response =
+      CallSync(executor(), Request({{"method", "POST"}, {"endpoint", Url("/boom")}}));
   ExpectFailed(response, error_type::kCommunication, 500, {"POST", "trace: xxx", "(4007 bytes)"});
   EXPECT_EQ(response.error.title, "Internal Server Error");
   EXPECT_LT(response.error.detail.size(), 800u);
@@ -362,7 +369,8 @@ TEST_F(HttpExecutorTest, RedirectIsAnErrorUnlessAllowed) {
   server_->Route("GET", "/new", [](const StubRequest& request) {
     return StubResponse::Json(200, {{"x", request.QueryParam("x")}});
   });
-  ExpectFailed(Get(Url("/old")), error_type::kCommunication, 302, {"Location: /new?x=1", "redirect: true"});
+  ExpectFailed(Get(Url("/old")), error_type::kCommunication, 302,
+               {"Location: /new?x=1", "redirect: true"});
   EXPECT_EQ(server_->Count("GET", "/new"), 0u);
 
   ToolResponse followed = Get(Url("/old"), {{"redirect", true}, {"output", "response"}});
@@ -423,7 +431,8 @@ TEST_F(HttpExecutorTest, ConnectionRefused) {
 TEST_F(HttpExecutorTest, ServerThatNeverAnswersTimesOut) {
   server_->Route("GET", "/hang", [](const StubRequest&) { return StubResponse::Hang(); });
   auto started = std::chrono::steady_clock::now();
-  ToolResponse response = CallSync(executor(), Request({{"method", "GET"}, {"endpoint", Url("/hang")}}, 300ms));
+  ToolResponse response =
+      CallSync(executor(), Request({{"method", "GET"}, {"endpoint", Url("/hang")}}, 300ms));
   auto took = std::chrono::steady_clock::now() - started;
   EXPECT_EQ(response.status, ToolResponse::Status::kTimedOut);
   EXPECT_EQ(response.error.type, error_type::kTimeout);
@@ -438,7 +447,8 @@ TEST_F(HttpExecutorTest, SlowServerWithinTheDeadlineIsFine) {
   server_->Route("GET", "/slow", [](const StubRequest&) {
     return StubResponse::Text(200, "late").WithDelay(100ms);
   });
-  ToolResponse response = CallSync(executor(), Request({{"method", "GET"}, {"endpoint", Url("/slow")}}, 5s));
+  ToolResponse response =
+      CallSync(executor(), Request({{"method", "GET"}, {"endpoint", Url("/slow")}}, 5s));
   ExpectOk(response);
   EXPECT_EQ(response.output, "late");
 }
@@ -453,7 +463,8 @@ TEST_F(HttpExecutorTest, HandshakeThatHangsHitsTheConnectTimeout) {
   ToolResponse response = CallSync(executor, Request({{"method", "GET"}, {"endpoint", uri}}, 10s));
   ExpectFailed(response, error_type::kCommunication, 503, {"within 200 ms", "TLS handshake"});
   // With a shorter call deadline, the deadline wins.
-  ToolResponse timed_out = CallSync(executor, Request({{"method", "GET"}, {"endpoint", uri}}, 50ms));
+  ToolResponse timed_out =
+      CallSync(executor, Request({{"method", "GET"}, {"endpoint", uri}}, 50ms));
   EXPECT_EQ(timed_out.status, ToolResponse::Status::kTimedOut);
   EXPECT_TRUE(HasSubstr(timed_out.error.detail, "TLS handshake"));
 }
@@ -498,10 +509,12 @@ TEST_F(HttpExecutorTest, OversizedBodyAndHeaderAreRefused) {
   });
   ExpectFailed(CallSync(small, Request({{"method", "GET"}, {"endpoint", Url("/big-chunked")}})),
                error_type::kCommunication, 502, {"larger than 1000 bytes"});
-  ToolResponse chunked = CallSync(small, Request({{"method", "GET"}, {"endpoint", Url("/fits-chunked")}}));
+  ToolResponse chunked =
+      CallSync(small, Request({{"method", "GET"}, {"endpoint", Url("/fits-chunked")}}));
   ExpectOk(chunked);
   EXPECT_EQ(chunked.output, std::string(1000, 'c'));
-  ToolResponse header = CallSync(small, Request({{"method", "GET"}, {"endpoint", Url("/big-header")}}));
+  ToolResponse header =
+      CallSync(small, Request({{"method", "GET"}, {"endpoint", Url("/big-header")}}));
   ExpectFailed(header, error_type::kCommunication, 502, {"header is larger than 1024 bytes"});
 }
 
@@ -510,7 +523,8 @@ TEST_F(HttpExecutorTest, InvalidJsonWithJsonContentType) {
     return StubResponse::Text(200, "{\"id\": 1,", "application/json");
   });
   ToolResponse response = Get(Url("/bad-json"));
-  ExpectFailed(response, error_type::kCommunication, 502, {"application/json", "invalid JSON", "{\"id\": 1,"});
+  ExpectFailed(response, error_type::kCommunication, 502,
+               {"application/json", "invalid JSON", "{\"id\": 1,"});
   EXPECT_EQ(response.error.title, "Invalid JSON in HTTP response");
   // raw does not parse.
   ExpectOk(Get(Url("/bad-json"), {{"output", "raw"}}));
@@ -518,9 +532,10 @@ TEST_F(HttpExecutorTest, InvalidJsonWithJsonContentType) {
 
 TEST_F(HttpExecutorTest, InvalidArgumentsAreConfigurationErrors) {
   ToolResponse response = CallSync(
-      executor(), Request({{"method", "GET"},
-                           {"endpoint", {{"uri", Url("/x")},
-                                         {"authentication", {{"oauth2", {{"authority", "x"}}}}}}}}));
+      executor(),
+      Request({{"method", "GET"},
+               {"endpoint",
+                {{"uri", Url("/x")}, {"authentication", {{"oauth2", {{"authority", "x"}}}}}}}}));
   ExpectFailed(response, error_type::kConfiguration, 400, {"oauth2", "not supported"});
   ExpectFailed(CallSync(executor(), Request({{"endpoint", Url("/x")}})), error_type::kConfiguration,
                400, {"with.method"});
@@ -547,7 +562,8 @@ TEST_F(HttpExecutorTest, HttpsWithTrustedStub) {
   options.extra_ca_pem = tls.CertificatePem();
   options.use_system_ca_store = false;
   HttpExecutor& executor = MakeExecutor(options);
-  ToolResponse by_ip = CallSync(executor, Request({{"method", "GET"}, {"endpoint", tls.BaseUrl() + "/v2/pet/1"}}));
+  ToolResponse by_ip =
+      CallSync(executor, Request({{"method", "GET"}, {"endpoint", tls.BaseUrl() + "/v2/pet/1"}}));
   ExpectOk(by_ip);
   EXPECT_EQ(by_ip.output, Json({{"id", 1}, {"tls", true}}));
   // By name: SNI and host name verification against "localhost".
@@ -563,20 +579,24 @@ TEST_F(HttpExecutorTest, HttpsWithUntrustedCertificateFails) {
   tls.Route("GET", "/x", [](const StubRequest&) { return StubResponse::Text(200, "secret"); });
   HttpOptions options;
   options.use_system_ca_store = false;
-  ToolResponse response = CallSync(MakeExecutor(options), Request({{"method", "GET"}, {"endpoint", tls.BaseUrl() + "/x"}}));
-  ExpectFailed(response, error_type::kCommunication, 503, {"TLS handshake", "certificate verify failed"});
+  ToolResponse response = CallSync(
+      MakeExecutor(options), Request({{"method", "GET"}, {"endpoint", tls.BaseUrl() + "/x"}}));
+  ExpectFailed(response, error_type::kCommunication, 503,
+               {"TLS handshake", "certificate verify failed"});
   EXPECT_EQ(tls.RequestCount(), 0u);
   // Trusting another stub's certificate does not help.
   StubServerOptions other_options;
   other_options.tls = true;
   auto other = Must(StubServer::Start(other_options));
   options.extra_ca_pem = other->CertificatePem();
-  ExpectFailed(CallSync(MakeExecutor(options), Request({{"method", "GET"}, {"endpoint", tls.BaseUrl() + "/x"}})),
+  ExpectFailed(CallSync(MakeExecutor(options),
+                        Request({{"method", "GET"}, {"endpoint", tls.BaseUrl() + "/x"}})),
                error_type::kCommunication, 503, {"certificate verify failed"});
   // Verification off (tests only) connects.
   HttpOptions unverified;
   unverified.verify_peer = false;
-  ExpectOk(CallSync(MakeExecutor(unverified), Request({{"method", "GET"}, {"endpoint", tls.BaseUrl() + "/x"}})));
+  ExpectOk(CallSync(MakeExecutor(unverified),
+                    Request({{"method", "GET"}, {"endpoint", tls.BaseUrl() + "/x"}})));
 }
 
 TEST_F(HttpExecutorTest, HttpsWithWrongHostNameFails) {
@@ -588,8 +608,10 @@ TEST_F(HttpExecutorTest, HttpsWithWrongHostNameFails) {
   // 127.0.0.2 is not in the certificate; the override keeps the connection on the stub
   // (and would only reach the loopback if it were ignored).
   options.connect_overrides["127.0.0.2:443"] = tls.Address();
-  ToolResponse response = CallSync(MakeExecutor(options), Request({{"method", "GET"}, {"endpoint", "https://127.0.0.2/x"}}));
-  ExpectFailed(response, error_type::kCommunication, 503, {"certificate verify failed", "mismatch"});
+  ToolResponse response = CallSync(
+      MakeExecutor(options), Request({{"method", "GET"}, {"endpoint", "https://127.0.0.2/x"}}));
+  ExpectFailed(response, error_type::kCommunication, 503,
+               {"certificate verify failed", "mismatch"});
 }
 
 TEST_F(HttpExecutorTest, ConcurrentCalls) {
@@ -632,15 +654,14 @@ TEST_F(HttpExecutorTest, ShutdownEndsCallsInFlight) {
   std::atomic<int> answered{0};
   std::atomic<int> shutting_down{0};
   for (int i = 0; i < kCalls; ++i) {
-    executor.Call(Request({{"method", "GET"}, {"endpoint", Url("/hang")}}, 60s),
-                  [&](ToolResponse response) {
-                    if (response.status == ToolResponse::Status::kFailed &&
-                        response.error.status == 503 &&
-                        HasSubstr(response.error.title, "shutting down")) {
-                      ++shutting_down;
-                    }
-                    ++answered;
-                  });
+    executor.Call(
+        Request({{"method", "GET"}, {"endpoint", Url("/hang")}}, 60s), [&](ToolResponse response) {
+          if (response.status == ToolResponse::Status::kFailed && response.error.status == 503 &&
+              HasSubstr(response.error.title, "shutting down")) {
+            ++shutting_down;
+          }
+          ++answered;
+        });
   }
   ASSERT_TRUE(arrived.WaitFor(kCalls));
   EXPECT_EQ(executor.InFlight(), static_cast<size_t>(kCalls));
@@ -658,20 +679,23 @@ TEST_F(HttpExecutorTest, ShutdownEndsCallsInFlight) {
 TEST_F(HttpExecutorTest, CreateRefusesBadCaPem) {
   HttpOptions options;
   options.extra_ca_pem = "-----BEGIN CERTIFICATE-----\nnot base64\n-----END CERTIFICATE-----\n";
-  EXPECT_TRUE(cairn::testing::IsError(
-      HttpExecutor::Create(io_.get_executor(), options).status(), StatusCode::kInvalidArgument,
-      {"extra_ca_pem"}));
+  EXPECT_TRUE(cairn::testing::IsError(HttpExecutor::Create(io_.get_executor(), options).status(),
+                                      StatusCode::kInvalidArgument, {"extra_ca_pem"}));
 }
 
 // The stub's own routing rules, seen through the executor.
 TEST_F(HttpExecutorTest, StubRoutingAndRecording) {
-  server_->RoutePrefix("*", "/a/", [](const StubRequest&) { return StubResponse::Text(200, "prefix"); });
-  server_->RoutePrefix("GET", "/a/b/", [](const StubRequest&) { return StubResponse::Text(200, "longer"); });
-  server_->Route("GET", "/a/b/c", [](const StubRequest&) { return StubResponse::Text(200, "exact"); });
+  server_->RoutePrefix("*", "/a/",
+                       [](const StubRequest&) { return StubResponse::Text(200, "prefix"); });
+  server_->RoutePrefix("GET", "/a/b/",
+                       [](const StubRequest&) { return StubResponse::Text(200, "longer"); });
+  server_->Route("GET", "/a/b/c",
+                 [](const StubRequest&) { return StubResponse::Text(200, "exact"); });
   EXPECT_EQ(Get(Url("/a/b/c")).output, "exact");
   EXPECT_EQ(Get(Url("/a/b/d?q=1")).output, "longer");
   EXPECT_EQ(Get(Url("/a/x")).output, "prefix");
-  ExpectFailed(Get(Url("/nowhere")), error_type::kCommunication, 404, {"no route for GET /nowhere"});
+  ExpectFailed(Get(Url("/nowhere")), error_type::kCommunication, 404,
+               {"no route for GET /nowhere"});
   EXPECT_EQ(server_->Count("GET", "/a/b/c"), 1u);
   EXPECT_EQ(server_->Count("GET", "/a/b/"), 1u);
   EXPECT_EQ(server_->Count("*", "/a/"), 1u);
@@ -710,8 +734,9 @@ TEST_F(HttpExecutorTest, StubKeepsConnectionsAlive) {
     return received;
   };
   EXPECT_TRUE(HasSubstr(exchange("GET /k?n=1 HTTP/1.1\r\nHost: x\r\n\r\n", "n=1"), "200 OK"));
-  EXPECT_TRUE(HasSubstr(exchange("GET /k?n=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "n=2"),
-                        "Connection: close"));
+  EXPECT_TRUE(
+      HasSubstr(exchange("GET /k?n=2 HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n", "n=2"),
+                "Connection: close"));
   char byte;
   EXPECT_EQ(::read(fd, &byte, 1), 0);  // closed after the second answer
   ::close(fd);

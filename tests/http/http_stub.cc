@@ -11,10 +11,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <mutex>
-#include <optional>
-#include <thread>
-
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -24,6 +20,9 @@
 #include <boost/asio/write.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/http.hpp>
+#include <mutex>
+#include <optional>
+#include <thread>
 
 namespace cairn::testing {
 
@@ -113,7 +112,7 @@ Result<Certificate> MakeSelfSignedCertificate(const std::vector<std::string>& ho
   BN_rand(serial.get(), 64, BN_RAND_TOP_ANY, BN_RAND_BOTTOM_ANY);
   BN_to_ASN1_INTEGER(serial.get(), X509_get_serialNumber(cert.get()));
   X509_gmtime_adj(X509_getm_notBefore(cert.get()), -3600);
-  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24 * 3600);
+  X509_gmtime_adj(X509_getm_notAfter(cert.get()), 24L * 3600);
   X509_set_pubkey(cert.get(), key.get());
   X509_NAME* name = X509_get_subject_name(cert.get());
   X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
@@ -133,8 +132,8 @@ Result<Certificate> MakeSelfSignedCertificate(const std::vector<std::string>& ho
   BioPtr cert_bio(BIO_new(BIO_s_mem()));
   BioPtr key_bio(BIO_new(BIO_s_mem()));
   if (PEM_write_bio_X509(cert_bio.get(), cert.get()) != 1 ||
-      PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr,
-                               nullptr) != 1) {
+      PEM_write_bio_PrivateKey(key_bio.get(), key.get(), nullptr, nullptr, 0, nullptr, nullptr) !=
+          1) {
     return Status::Internal("stub: cannot write PEM");
   }
   return Certificate{BioText(cert_bio.get()), BioText(key_bio.get())};
@@ -209,7 +208,7 @@ class StubServer::Impl {
   Status Open();
   void Stop();
   // On the server thread: records the request and picks the response.
-  StubResponse Dispatch(StubRequest request);
+  StubResponse Dispatch(const StubRequest& request);
 
   struct Route {
     std::string method;  // upper case, or "*"
@@ -282,9 +281,9 @@ class StubServer::Impl::Connection : public std::enable_shared_from_this<Connect
     parser_->header_limit(64 << 10);
     parser_->body_limit(server_->options_.request_body_bytes_max);
     WithStream([&](auto& stream) {
-      bhttp::async_read(stream, buffer_, *parser_, [self = shared_from_this()](error_code ec, size_t) {
-        self->OnRequest(ec);
-      });
+      bhttp::async_read(
+          stream, buffer_, *parser_,
+          [self = shared_from_this()](error_code ec, size_t) { self->OnRequest(ec); });
     });
   }
 
@@ -310,7 +309,7 @@ class StubServer::Impl::Connection : public std::enable_shared_from_this<Connect
     request.body = std::move(message.body());
     request.tls = tls_.has_value();
     keep_alive_ = message.keep_alive();
-    StubResponse response = server_->Dispatch(std::move(request));
+    StubResponse response = server_->Dispatch(request);
     if (response.delay.count() > 0 && response.action != StubResponse::Action::kHang) {
       timer_.expires_after(response.delay);
       timer_.async_wait([self = shared_from_this(), response = std::move(response)](error_code ec) {
@@ -329,12 +328,14 @@ class StubServer::Impl::Connection : public std::enable_shared_from_this<Connect
       case StubResponse::Action::kHang:
         // Wait for the client to give up (or Stop); whatever arrives ends the connection.
         return WithStream([&](auto& stream) {
-          stream.async_read_some(net::buffer(scratch_),
-                                 [self = shared_from_this()](error_code, size_t) { self->Close(); });
+          stream.async_read_some(net::buffer(scratch_), [self = shared_from_this()](
+                                                            error_code, size_t) { self->Close(); });
         });
       case StubResponse::Action::kTruncate:
         raw_ = "HTTP/1.1 " + std::to_string(response.status) + " Truncated\r\n";
-        for (const auto& [name, value] : response.headers) raw_ += name + ": " + value + "\r\n";
+        for (const auto& [name, value] : response.headers) {
+          raw_.append(name).append(": ").append(value).append("\r\n");
+        }
         raw_ += "Content-Length: " + std::to_string(response.body.size()) + "\r\n\r\n";
         raw_ += response.body.substr(0, response.body.size() / 2);
         return WithStream([&](auto& stream) {
@@ -438,7 +439,7 @@ void StubServer::Impl::Stop() {
   });
 }
 
-StubResponse StubServer::Impl::Dispatch(StubRequest request) {
+StubResponse StubServer::Impl::Dispatch(const StubRequest& request) {
   StubHandler handler;
   {
     std::lock_guard lock(mu_);
@@ -467,7 +468,8 @@ StubResponse StubServer::Impl::Dispatch(StubRequest request) {
       handler = best->handler;
     }
   }
-  if (!handler) return StubResponse::Text(404, "no route for " + request.method + " " + request.path);
+  if (!handler)
+    return StubResponse::Text(404, "no route for " + request.method + " " + request.path);
   try {
     return handler(request);
   } catch (const std::exception& e) {
@@ -527,8 +529,8 @@ size_t StubServer::RequestCount() const {
 
 size_t StubServer::Count(std::string_view method, std::string_view path_or_prefix) const {
   std::lock_guard lock(impl_->mu_);
-  std::string key = (method == "*" ? std::string(method) : Upper(method)) + " " +
-                    std::string(path_or_prefix);
+  std::string key =
+      (method == "*" ? std::string(method) : Upper(method)) + " " + std::string(path_or_prefix);
   auto it = impl_->counts_.find(key);
   return it == impl_->counts_.end() ? 0 : it->second;
 }

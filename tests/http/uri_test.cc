@@ -56,13 +56,15 @@ TEST(UriTest, RejectsWhatCannotBeSent) {
                       {"not an absolute URI"}));
   EXPECT_TRUE(IsError(ParseUri("ftp://h/x").status(), StatusCode::kInvalidArgument,
                       {"http or https", "ftp"}));
-  EXPECT_TRUE(IsError(ParseUri("http://user:pw@h/").status(), StatusCode::kInvalidArgument,
-                      {"user info"}));
+  EXPECT_TRUE(
+      IsError(ParseUri("http://user:pw@h/").status(), StatusCode::kInvalidArgument, {"user info"}));
   EXPECT_TRUE(IsError(ParseUri("http:///x").status(), StatusCode::kInvalidArgument, {"empty"}));
   EXPECT_TRUE(IsError(ParseUri("http://h:0/").status(), StatusCode::kInvalidArgument, {"port"}));
-  EXPECT_TRUE(IsError(ParseUri("http://h:65536/").status(), StatusCode::kInvalidArgument, {"port"}));
+  EXPECT_TRUE(
+      IsError(ParseUri("http://h:65536/").status(), StatusCode::kInvalidArgument, {"port"}));
   EXPECT_TRUE(IsError(ParseUri("http://h:8x/").status(), StatusCode::kInvalidArgument, {"port"}));
-  EXPECT_TRUE(IsError(ParseUri("http://bad host/").status(), StatusCode::kInvalidArgument, {"host"}));
+  EXPECT_TRUE(
+      IsError(ParseUri("http://bad host/").status(), StatusCode::kInvalidArgument, {"host"}));
   EXPECT_TRUE(IsError(ParseUri("http://[::1/").status(), StatusCode::kInvalidArgument, {"IPv6"}));
   EXPECT_TRUE(IsError(ParseUri("http://h\r\nX: y/").status(), StatusCode::kInvalidArgument));
 }
@@ -78,8 +80,8 @@ TEST(UriTest, ResolvesReferences) {
   EXPECT_EQ(Must(ResolveReference(base, "?only")).ToString(), "https://a.example/x/y/z?only");
   EXPECT_EQ(Must(ResolveReference(base, "/a/../../b")).ToString(), "https://a.example/b");
   EXPECT_EQ(Must(ResolveReference(base, "")).ToString(), base.ToString());
-  EXPECT_TRUE(IsError(ResolveReference(base, "mailto:x@y").status(),
-                      StatusCode::kInvalidArgument, {"http or https"}));
+  EXPECT_TRUE(IsError(ResolveReference(base, "mailto:x@y").status(), StatusCode::kInvalidArgument,
+                      {"http or https"}));
 }
 
 TEST(UriTest, PercentEncodeAndAppendQuery) {
@@ -108,11 +110,13 @@ TEST(EncodingTest, RepairUtf8) {
   EXPECT_EQ(RepairUtf8("plain"), "plain");
   EXPECT_EQ(RepairUtf8("h\xC3\xA9llo \xF0\x9F\x98\x80"), "h\xC3\xA9llo \xF0\x9F\x98\x80");
   const std::string kFffd = "\xEF\xBF\xBD";
-  EXPECT_EQ(RepairUtf8("a\xFF" "b"), "a" + kFffd + "b");
-  EXPECT_EQ(RepairUtf8("\xC0\xAF"), kFffd + kFffd);          // overlong '/'
-  EXPECT_EQ(RepairUtf8("\xED\xA0\x80"), kFffd + kFffd + kFffd);  // surrogate
+  EXPECT_EQ(RepairUtf8("a\xFF"
+                       "b"),
+            "a" + kFffd + "b");
+  EXPECT_EQ(RepairUtf8("\xC0\xAF"), kFffd + kFffd);                          // overlong '/'
+  EXPECT_EQ(RepairUtf8("\xED\xA0\x80"), kFffd + kFffd + kFffd);              // surrogate
   EXPECT_EQ(RepairUtf8("\xF4\x90\x80\x80"), kFffd + kFffd + kFffd + kFffd);  // > U+10FFFF
-  EXPECT_EQ(RepairUtf8("ok\xE2\x82"), "ok" + kFffd + kFffd);  // truncated
+  EXPECT_EQ(RepairUtf8("ok\xE2\x82"), "ok" + kFffd + kFffd);                 // truncated
   // The result always dumps as JSON.
   Json value = RepairUtf8(std::string("\x80\x81\xC3", 3));
   EXPECT_NO_THROW(static_cast<void>(value.dump()));
