@@ -31,15 +31,16 @@ std::optional<TaskBody> Loader::ParseCall(const TaskSite& site) {
   body.function = *name;
   if (name->empty() || IsRuntimeExpression(*name)) {
     Error(call, path,
-          (name->empty() ? "empty function name" : "the function to call cannot be a runtime "
-                                                   "expression") +
+          (name->empty() ? "empty function name"
+                         : "the function to call cannot be a runtime "
+                           "expression") +
               std::string(" (") + std::string(kCallExpectation) + ")");
     return std::nullopt;
   }
   if (*name == "asyncapi" || *name == "grpc" || *name == "openapi" || *name == "a2a" ||
       *name == "agent") {
-    Error(call, path, "`call: " + *name + "` is not supported yet (" +
-                          std::string(kCallExpectation) + ")");
+    Error(call, path,
+          "`call: " + *name + "` is not supported yet (" + std::string(kCallExpectation) + ")");
     return std::nullopt;
   }
   if (*name == "http") {
@@ -168,11 +169,11 @@ std::optional<TaskBody> Loader::ParseRun(const TaskSite& site) {
   const SourceNode& run = *site.map->Find("run");
   std::string path = Child(site.path, "run");
   if (!Expect(run, path, SourceNode::Kind::kMapping)) return std::nullopt;
-  bool ok = CheckProperties(
-      run, path, "run", {"shell", "await", "return"},
-      {{"container", "`run.container` is not supported (supported: run.shell)"},
-       {"script", "`run.script` is not supported (supported: run.shell)"},
-       {"workflow", "`run.workflow` is not supported yet (supported: run.shell)"}});
+  bool ok =
+      CheckProperties(run, path, "run", {"shell", "await", "return"},
+                      {{"container", "`run.container` is not supported (supported: run.shell)"},
+                       {"script", "`run.script` is not supported (supported: run.shell)"},
+                       {"workflow", "`run.workflow` is not supported yet (supported: run.shell)"}});
   const SourceNode* shell = run.Find("shell");
   if (shell == nullptr) {
     if (ok) Error(run, path, "run is missing its 'shell' property");
@@ -184,8 +185,10 @@ std::optional<TaskBody> Loader::ParseRun(const TaskSite& site) {
   }
   if (const SourceNode* mode = run.Find("return")) {
     static constexpr std::pair<std::string_view, RunShellBody::Return> kModes[] = {
-        {"stdout", RunShellBody::Return::kStdout}, {"stderr", RunShellBody::Return::kStderr},
-        {"code", RunShellBody::Return::kCode},     {"all", RunShellBody::Return::kAll},
+        {"stdout", RunShellBody::Return::kStdout},
+        {"stderr", RunShellBody::Return::kStderr},
+        {"code", RunShellBody::Return::kCode},
+        {"all", RunShellBody::Return::kAll},
         {"none", RunShellBody::Return::kNone}};
     if (auto text = String(*mode, Child(path, "return"))) {
       auto found = std::find_if(std::begin(kModes), std::end(kModes),
@@ -198,55 +201,56 @@ std::optional<TaskBody> Loader::ParseRun(const TaskSite& site) {
       }
     }
   }
-  std::string shell_path = Child(path, "shell");
-  if (!Expect(*shell, shell_path, SourceNode::Kind::kMapping)) return std::nullopt;
-  CheckProperties(*shell, shell_path, "run.shell", {"command", "arguments", "environment", "stdin"});
-  if (!Require(*shell, shell_path, "run.shell", {"command"})) return std::nullopt;
+  if (!ParseShell(*shell, Child(path, "shell"), site, &body) || !ok) return std::nullopt;
+  return body;
+}
+
+bool Loader::ParseShell(const SourceNode& shell, std::string_view shell_path, const TaskSite& site,
+                        RunShellBody* body) {
+  if (!Expect(shell, shell_path, SourceNode::Kind::kMapping)) return false;
+  CheckProperties(shell, shell_path, "run.shell", {"command", "arguments", "environment", "stdin"});
+  if (!Require(shell, shell_path, "run.shell", {"command"})) return false;
   std::vector<std::string> variables = Variables(Place::kTaskBody, *site.scope);
   size_t errors_before = error_count_;
-  const SourceNode& command = *shell->Find("command");
+  const SourceNode& command = *shell.Find("command");
   if (String(command, Child(shell_path, "command"))) {
-    body.command =
+    body->command =
         TemplateValue(command, Child(shell_path, "command"), variables).value_or(Json());
   }
-  if (const SourceNode* stdin_node = shell->Find("stdin")) {
+  if (const SourceNode* stdin_node = shell.Find("stdin")) {
     if (String(*stdin_node, Child(shell_path, "stdin"))) {
-      body.stdin_value =
+      body->stdin_value =
           TemplateValue(*stdin_node, Child(shell_path, "stdin"), variables).value_or(Json());
     }
   }
-  auto scalars = [&](const SourceNode& container, std::string_view container_path) {
-    auto check = [&](const SourceNode& value, const std::string& value_path) {
-      if (value.kind != SourceNode::Kind::kScalar || value.IsNull()) {
-        Error(value, value_path,
-              "expected a string, number or boolean, got " + std::string(DescribeNode(value)));
-      }
-    };
-    for (size_t i = 0; i < container.items.size(); ++i) {
-      check(*container.items[i], Child(container_path, i));
-    }
-    for (const SourceNode::Entry& entry : container.entries) {
-      check(*entry.value, Child(container_path, entry.key));
+  // arguments: a sequence of scalars; environment: a mapping of scalars (templates).
+  auto check_scalar = [&](const SourceNode& value, const std::string& value_path) {
+    if (value.kind != SourceNode::Kind::kScalar || value.IsNull()) {
+      Error(value, value_path,
+            "expected a string, number or boolean, got " + std::string(DescribeNode(value)));
     }
   };
-  if (const SourceNode* arguments = shell->Find("arguments")) {
+  if (const SourceNode* arguments = shell.Find("arguments")) {
     std::string arguments_path = Child(shell_path, "arguments");
     if (Expect(*arguments, arguments_path, SourceNode::Kind::kSequence)) {
-      scalars(*arguments, arguments_path);
-      if (auto json = TemplateValue(*arguments, arguments_path, variables)) body.arguments = *json;
+      for (size_t i = 0; i < arguments->items.size(); ++i) {
+        check_scalar(*arguments->items[i], Child(arguments_path, i));
+      }
+      if (auto json = TemplateValue(*arguments, arguments_path, variables)) body->arguments = *json;
     }
   }
-  if (const SourceNode* environment = shell->Find("environment")) {
+  if (const SourceNode* environment = shell.Find("environment")) {
     std::string environment_path = Child(shell_path, "environment");
     if (Expect(*environment, environment_path, SourceNode::Kind::kMapping)) {
-      scalars(*environment, environment_path);
+      for (const SourceNode::Entry& entry : environment->entries) {
+        check_scalar(*entry.value, Child(environment_path, entry.key));
+      }
       if (auto json = TemplateValue(*environment, environment_path, variables)) {
-        body.environment = *json;
+        body->environment = *json;
       }
     }
   }
-  if (error_count_ != errors_before || !ok) return std::nullopt;
-  return body;
+  return error_count_ == errors_before;
 }
 
 std::optional<TaskBody> Loader::ParseListen(const TaskSite& site) {
@@ -275,8 +279,8 @@ std::optional<TaskBody> Loader::ParseListen(const TaskSite& site) {
   if (!Expect(to, to_path, SourceNode::Kind::kMapping)) return std::nullopt;
   bool ok = CheckProperties(to, to_path, "listen.to", {"one", "any", "all"},
                             {{"until", "listen.to.until is not supported"}});
-  int strategies = (to.Find("one") != nullptr) + (to.Find("any") != nullptr) +
-                   (to.Find("all") != nullptr);
+  int strategies =
+      (to.Find("one") != nullptr) + (to.Find("any") != nullptr) + (to.Find("all") != nullptr);
   if (strategies != 1) {
     Error(to, to_path, "listen.to needs exactly one of one, any, all");
     return std::nullopt;
@@ -306,8 +310,7 @@ std::optional<TaskBody> Loader::ParseListen(const TaskSite& site) {
   return body;
 }
 
-std::optional<EventFilter> Loader::ParseEventFilter(const SourceNode& node,
-                                                    std::string_view path,
+std::optional<EventFilter> Loader::ParseEventFilter(const SourceNode& node, std::string_view path,
                                                     const std::vector<std::string>& variables) {
   if (!Expect(node, path, SourceNode::Kind::kMapping)) return std::nullopt;
   CheckProperties(node, path, "event filter", {"with"},

@@ -31,8 +31,9 @@ void Loader::LoadUse(const SourceNode& node, Definition* out) {
         "yet)"},
        {"secrets", "use.secrets is not supported (cairn has no secret store)"},
        {"extensions", "use.extensions is not supported"},
-       {"catalogs", "use.catalogs is not supported (call tools registered in cairn's "
-                    "catalog by name instead)"}});
+       {"catalogs",
+        "use.catalogs is not supported (call tools registered in cairn's "
+        "catalog by name instead)"}});
   if (const SourceNode* timeouts = node.Find("timeouts")) {
     std::map<std::string, NamedComponent> named;
     CollectNamed(*timeouts, Child(path, "timeouts"), &named);
@@ -55,10 +56,14 @@ void Loader::LoadUse(const SourceNode& node, Definition* out) {
       ParseErrorTemplate(*component.node, component.path, nullptr);
     }
   }
-  const SourceNode* functions = node.Find("functions");
-  if (functions == nullptr) return;
+  if (const SourceNode* functions = node.Find("functions")) LoadFunctions(*functions, out);
+}
+
+// use.functions: names first (so a function's call can be told from a tool), then bodies.
+void Loader::LoadFunctions(const SourceNode& functions, Definition* out) {
+  const std::string path = "/use/functions";
   std::map<std::string, NamedComponent> named;
-  CollectNamed(*functions, Child(path, "functions"), &named);
+  CollectNamed(functions, path, &named);
   for (const auto& [name, component] : named) {
     bool reserved = false;
     for (std::string_view call_name : kReservedCallNames) reserved |= name == call_name;
@@ -71,12 +76,12 @@ void Loader::LoadUse(const SourceNode& node, Definition* out) {
     functions_.insert(name);
   }
   Scope top;
-  for (const SourceNode::Entry& entry : functions->entries) {
+  for (const SourceNode::Entry& entry : functions.entries) {
     if (functions_.count(entry.key) == 0) continue;
     TaskSite site;
     site.name = entry.key;
     site.map = entry.value.get();
-    site.path = Child(Child(path, "functions"), entry.key);
+    site.path = Child(path, entry.key);
     site.pos = entry.key_pos;
     site.scope = &top;
     site.depth = 1;
@@ -164,80 +169,80 @@ std::optional<RetryPolicy> Loader::ParseRetry(const SourceNode& node, std::strin
     }
   }
   if (const SourceNode* backoff = node.Find("backoff")) {
-    std::string backoff_path = Child(path, "backoff");
-    if (Expect(*backoff, backoff_path, SourceNode::Kind::kMapping)) {
-      CheckProperties(*backoff, backoff_path, "backoff", {"constant", "linear", "exponential"});
-      if (backoff->entries.size() != 1) {
-        Error(*backoff, backoff_path,
-              "backoff needs exactly one of constant, linear, exponential");
-      }
-      for (const SourceNode::Entry& entry : backoff->entries) {
-        if (!entry.value->IsNull() && !(entry.value->IsMapping() && entry.value->entries.empty())) {
-          Error(*entry.value, Child(backoff_path, entry.key),
-                "backoff." + entry.key + " takes no settings (expected {})");
-        }
-        if (entry.key == "linear") policy.backoff.kind = Backoff::Kind::kLinear;
-        if (entry.key == "exponential") policy.backoff.kind = Backoff::Kind::kExponential;
-      }
-    }
+    ParseBackoff(*backoff, Child(path, "backoff"), &policy);
   }
   if (const SourceNode* limit = node.Find("limit")) {
-    std::string limit_path = Child(path, "limit");
-    if (Expect(*limit, limit_path, SourceNode::Kind::kMapping)) {
-      CheckProperties(*limit, limit_path, "retry limit", {"attempt", "duration"});
-      if (const SourceNode* duration = limit->Find("duration")) {
-        policy.total_duration =
-            ParseDuration(*duration, Child(limit_path, "duration"), kDefinitionDurationMsMax);
-      }
-      if (const SourceNode* attempt = limit->Find("attempt")) {
-        std::string attempt_path = Child(limit_path, "attempt");
-        if (Expect(*attempt, attempt_path, SourceNode::Kind::kMapping)) {
-          CheckProperties(*attempt, attempt_path, "retry attempt limit", {"count", "duration"});
-          if (const SourceNode* count = attempt->Find("count")) {
-            const Json& value = count->scalar;
-            if (count->kind != SourceNode::Kind::kScalar || !value.is_number_integer() ||
-                (!value.is_number_unsigned() && value.get<int64_t>() < 0) ||
-                value.get<uint64_t>() > limits::retry_attempts_max) {
-              Error(*count, Child(attempt_path, "count"),
-                    "expected an integer from 0 to " +
-                        std::to_string(limits::retry_attempts_max) + ", got " +
-                        (count->kind == SourceNode::Kind::kScalar
-                             ? DumpJson(value)
-                             : std::string(DescribeNode(*count))));
-            } else {
-              policy.attempt_count = value.get<uint32_t>();
-            }
-          }
-          if (const SourceNode* duration = attempt->Find("duration")) {
-            policy.attempt_duration = ParseDuration(*duration, Child(attempt_path, "duration"),
-                                                    kDefinitionDurationMsMax);
-          }
-        }
-      }
-    }
+    ParseRetryLimit(*limit, Child(path, "limit"), &policy);
   }
   if (const SourceNode* jitter = node.Find("jitter")) {
-    std::string jitter_path = Child(path, "jitter");
-    if (Expect(*jitter, jitter_path, SourceNode::Kind::kMapping)) {
-      CheckProperties(*jitter, jitter_path, "jitter", {"from", "to"});
-      if (Require(*jitter, jitter_path, "jitter", {"from", "to"})) {
-        policy.jitter_from = ParseDuration(*jitter->Find("from"), Child(jitter_path, "from"),
-                                           limits::retry_delay_ms_max);
-        policy.jitter_to = ParseDuration(*jitter->Find("to"), Child(jitter_path, "to"),
-                                         limits::retry_delay_ms_max);
-        if (policy.jitter_from && policy.jitter_to &&
-            policy.jitter_from->ms > policy.jitter_to->ms) {
-          Error(*jitter, jitter_path, "jitter.from is longer than jitter.to");
-        }
-      }
-    }
+    ParseJitter(*jitter, Child(path, "jitter"), &policy);
   }
   if (error_count_ != errors_before) return std::nullopt;
   return policy;
 }
 
-std::optional<RetryPolicy> Loader::RetryOrReference(const SourceNode& node,
-                                                    std::string_view path,
+void Loader::ParseBackoff(const SourceNode& node, std::string_view path, RetryPolicy* policy) {
+  if (!Expect(node, path, SourceNode::Kind::kMapping)) return;
+  CheckProperties(node, path, "backoff", {"constant", "linear", "exponential"});
+  if (node.entries.size() != 1) {
+    Error(node, path, "backoff needs exactly one of constant, linear, exponential");
+  }
+  for (const SourceNode::Entry& entry : node.entries) {
+    if (!entry.value->IsNull() && !(entry.value->IsMapping() && entry.value->entries.empty())) {
+      Error(*entry.value, Child(path, entry.key),
+            "backoff." + entry.key + " takes no settings (expected {})");
+    }
+    if (entry.key == "linear") policy->backoff.kind = Backoff::Kind::kLinear;
+    if (entry.key == "exponential") policy->backoff.kind = Backoff::Kind::kExponential;
+  }
+}
+
+void Loader::ParseRetryLimit(const SourceNode& node, std::string_view path, RetryPolicy* policy) {
+  if (!Expect(node, path, SourceNode::Kind::kMapping)) return;
+  CheckProperties(node, path, "retry limit", {"attempt", "duration"});
+  if (const SourceNode* duration = node.Find("duration")) {
+    policy->total_duration =
+        ParseDuration(*duration, Child(path, "duration"), kDefinitionDurationMsMax);
+  }
+  const SourceNode* attempt = node.Find("attempt");
+  if (attempt == nullptr) return;
+  std::string attempt_path = Child(path, "attempt");
+  if (!Expect(*attempt, attempt_path, SourceNode::Kind::kMapping)) return;
+  CheckProperties(*attempt, attempt_path, "retry attempt limit", {"count", "duration"});
+  if (const SourceNode* count = attempt->Find("count")) {
+    const Json& value = count->scalar;
+    if (count->kind != SourceNode::Kind::kScalar || !value.is_number_integer() ||
+        (!value.is_number_unsigned() && value.get<int64_t>() < 0) ||
+        value.get<uint64_t>() > limits::retry_attempts_max) {
+      Error(*count, Child(attempt_path, "count"),
+            "expected an integer from 0 to " + std::to_string(limits::retry_attempts_max) +
+                ", got " +
+                (count->kind == SourceNode::Kind::kScalar ? DumpJson(value)
+                                                          : std::string(DescribeNode(*count))));
+    } else {
+      policy->attempt_count = value.get<uint32_t>();
+    }
+  }
+  if (const SourceNode* duration = attempt->Find("duration")) {
+    policy->attempt_duration =
+        ParseDuration(*duration, Child(attempt_path, "duration"), kDefinitionDurationMsMax);
+  }
+}
+
+void Loader::ParseJitter(const SourceNode& node, std::string_view path, RetryPolicy* policy) {
+  if (!Expect(node, path, SourceNode::Kind::kMapping)) return;
+  CheckProperties(node, path, "jitter", {"from", "to"});
+  if (!Require(node, path, "jitter", {"from", "to"})) return;
+  policy->jitter_from =
+      ParseDuration(*node.Find("from"), Child(path, "from"), limits::retry_delay_ms_max);
+  policy->jitter_to =
+      ParseDuration(*node.Find("to"), Child(path, "to"), limits::retry_delay_ms_max);
+  if (policy->jitter_from && policy->jitter_to && policy->jitter_from->ms > policy->jitter_to->ms) {
+    Error(node, path, "jitter.from is longer than jitter.to");
+  }
+}
+
+std::optional<RetryPolicy> Loader::RetryOrReference(const SourceNode& node, std::string_view path,
                                                     const std::vector<std::string>& variables) {
   if (!node.IsString()) return ParseRetry(node, path, &variables);
   const std::string& name = node.scalar.get_ref<const std::string&>();
@@ -251,8 +256,9 @@ std::optional<RetryPolicy> Loader::RetryOrReference(const SourceNode& node,
 }
 
 // `variables` null: check the structure only (a named error before its uses).
-std::optional<ErrorTemplate> Loader::ParseErrorTemplate(
-    const SourceNode& node, std::string_view path, const std::vector<std::string>* variables) {
+std::optional<ErrorTemplate> Loader::ParseErrorTemplate(const SourceNode& node,
+                                                        std::string_view path,
+                                                        const std::vector<std::string>* variables) {
   if (!Expect(node, path, SourceNode::Kind::kMapping)) return std::nullopt;
   size_t errors_before = error_count_;
   CheckProperties(node, path, "error", {"type", "status", "instance", "title", "detail"});
@@ -261,14 +267,14 @@ std::optional<ErrorTemplate> Loader::ParseErrorTemplate(
   for (const SourceNode::Entry& entry : node.entries) {
     std::string entry_path = Child(path, entry.key);
     const SourceNode& value = *entry.value;
-    bool expression = value.IsString() &&
-                      IsRuntimeExpression(value.scalar.get_ref<const std::string&>());
+    bool expression =
+        value.IsString() && IsRuntimeExpression(value.scalar.get_ref<const std::string&>());
     if (entry.key == "status") {
-      if (!expression && !(value.kind == SourceNode::Kind::kScalar &&
-                           value.scalar.is_number_integer())) {
-        Error(value, entry_path,
-              "expected an integer or a runtime expression, got " +
-                  std::string(DescribeNode(value)));
+      if (!expression &&
+          !(value.kind == SourceNode::Kind::kScalar && value.scalar.is_number_integer())) {
+        Error(
+            value, entry_path,
+            "expected an integer or a runtime expression, got " + std::string(DescribeNode(value)));
         continue;
       }
       error.status = value.scalar;
@@ -294,8 +300,7 @@ std::optional<ErrorTemplate> Loader::ParseErrorTemplate(
   return error;
 }
 
-std::optional<ErrorTemplate> Loader::ErrorOrReference(const SourceNode& node,
-                                                      std::string_view path,
+std::optional<ErrorTemplate> Loader::ErrorOrReference(const SourceNode& node, std::string_view path,
                                                       const std::vector<std::string>& variables) {
   if (!node.IsString()) return ParseErrorTemplate(node, path, &variables);
   const std::string& name = node.scalar.get_ref<const std::string&>();

@@ -30,9 +30,9 @@
 //
 // Flow. `then` targets a task of the same list (resolved to its index). Task names are
 // unique within a list. A `then` cycle in which no task can fail, branch or stop (every
-// task on it is a `set` without expressions, a `wait`, or a `do` of such tasks, with no
-// `if`, `timeout`, `input`, `output` or `export`) is refused; other cycles are legal and
-// bounded at run time by limits::run_steps_max.
+// task on it is a `set` without expressions, a `wait`, a `switch` with only a default case,
+// or a `do` of such tasks, with no `if`, `timeout`, `input`, `output` or `export`) is
+// refused; other cycles are legal and bounded at run time by limits::run_steps_max.
 #pragma once
 
 #include <cstdint>

@@ -96,11 +96,21 @@ Result<uint64_t> ParseIsoDuration(std::string_view text, uint64_t ms_max) {
     order.remove_prefix(at + 1);
     uint64_t unit = 0;
     switch (designator) {
-      case 'W': unit = kWeekMs; break;
-      case 'D': unit = kDayMs; break;
-      case 'H': unit = kHourMs; break;
-      case 'M': unit = kMinuteMs; break;
-      default: unit = kSecondMs; break;
+      case 'W':
+        unit = kWeekMs;
+        break;
+      case 'D':
+        unit = kDayMs;
+        break;
+      case 'H':
+        unit = kHourMs;
+        break;
+      case 'M':
+        unit = kMinuteMs;
+        break;
+      default:
+        unit = kSecondMs;
+        break;
     }
     if (!AddComponent(number, unit, ms_max, &total)) {
       return Status::InvalidArgument("duration " + Quote(text) + " " + TooLong(ms_max).message());
@@ -135,11 +145,9 @@ Result<uint64_t> DurationFromObject(const Json& object, uint64_t ms_max) {
                                      "' (expected days, hours, minutes, seconds or "
                                      "milliseconds)");
     }
-    if (!value.is_number_integer() ||
-        (!value.is_number_unsigned() && value.get<int64_t>() < 0)) {
+    if (!value.is_number_integer() || (!value.is_number_unsigned() && value.get<int64_t>() < 0)) {
       return Status::InvalidArgument("duration property '" + key +
-                                     "' must be a non-negative integer, got " +
-                                     DumpJson(value));
+                                     "' must be a non-negative integer, got " + DumpJson(value));
     }
     uint64_t count = value.get<uint64_t>();
     if (count > ms_max / unit || count * unit > ms_max - total) {
@@ -153,8 +161,8 @@ Result<uint64_t> DurationFromObject(const Json& object, uint64_t ms_max) {
 
 std::string FormatDurationMs(uint64_t ms) {
   if (ms == 0) return "0ms";
-  static constexpr std::array<std::pair<const char*, uint64_t>, 5> kParts = {{
-      {"d", kDayMs}, {"h", kHourMs}, {"m", kMinuteMs}, {"s", kSecondMs}, {"ms", 1}}};
+  static constexpr std::array<std::pair<const char*, uint64_t>, 5> kParts = {
+      {{"d", kDayMs}, {"h", kHourMs}, {"m", kMinuteMs}, {"s", kSecondMs}, {"ms", 1}}};
   std::string out;
   for (const auto& [suffix, unit] : kParts) {
     if (ms >= unit) {

@@ -5,11 +5,13 @@
 // stop, so once entered the run would loop until the engine's step bound. A task is inert
 // when it has no `if`, `timeout`, `input`, `output` or `export`, and its body is
 //   - `set` with no runtime expression in its value,
-//   - `wait`, or
+//   - `wait`,
+//   - `switch` whose only case is a default one (no `when`): it always takes that case's
+//     `then`, or
 //   - `do` whose tasks are all inert and none of them says `then: end`.
-// Every other task (call, run, listen, raise, try, switch, for, and any task with an
-// expression or a schema, which may fail) is a way out, and cycles through it are legal:
-// they are bounded at run time (limits::run_steps_max).
+// Every other task (call, run, listen, raise, try, for, a switch with a `when`, and any
+// task with an expression or a schema, which may fail) is a way out, and cycles through it
+// are legal: they are bounded at run time (limits::run_steps_max).
 #include <string>
 
 #include "engine/definition/loader_impl.h"
@@ -41,6 +43,9 @@ bool IsInert(const Task& task) {
   }
   if (const auto* set = std::get_if<SetBody>(&task.body)) return !HasExpression(set->value);
   if (std::holds_alternative<WaitBody>(task.body)) return true;
+  if (const auto* choice = std::get_if<SwitchBody>(&task.body)) {
+    return choice->cases.size() == 1 && !choice->cases.front().when;
+  }
   if (const auto* block = std::get_if<DoBody>(&task.body)) {
     for (const Task& inner : block->tasks) {
       if (!IsInert(inner) || inner.then.kind == FlowDirective::Kind::kEnd) return false;
@@ -48,6 +53,12 @@ bool IsInert(const Task& task) {
     return true;
   }
   return false;
+}
+
+// Where an inert task goes next.
+const FlowDirective& NextDirective(const Task& task) {
+  if (const auto* choice = std::get_if<SwitchBody>(&task.body)) return choice->cases.front().then;
+  return task.then;
 }
 
 std::string NameList(const TaskList& tasks) {
@@ -62,8 +73,8 @@ std::string NameList(const TaskList& tasks) {
 }  // namespace
 
 std::optional<FlowDirective> Loader::ParseFlowDirective(const SourceNode& node,
-                                                        std::string_view path,
-                                                        const TaskSite& site, int case_index) {
+                                                        std::string_view path, const TaskSite& site,
+                                                        int case_index) {
   auto text = String(node, path);
   if (!text) return std::nullopt;
   FlowDirective directive;
@@ -126,12 +137,13 @@ void Loader::CheckCycles(const TaskList& tasks) {
   std::vector<size_t> next(n, kOut);
   for (size_t i = 0; i < n; ++i) {
     if (!IsInert(tasks[i])) continue;  // a way out: not part of an inescapable cycle
-    switch (tasks[i].then.kind) {
+    const FlowDirective& directive = NextDirective(tasks[i]);
+    switch (directive.kind) {
       case FlowDirective::Kind::kContinue:
         next[i] = i + 1 < n ? i + 1 : kOut;
         break;
       case FlowDirective::Kind::kGoto:
-        next[i] = tasks[i].then.target_index;
+        next[i] = directive.target_index;
         break;
       case FlowDirective::Kind::kExit:
       case FlowDirective::Kind::kEnd:

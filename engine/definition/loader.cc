@@ -175,8 +175,7 @@ void Loader::LoadHeader(const SourceNode& node, Definition* out) {
   const std::string path = "/document";
   if (!Expect(node, path, SourceNode::Kind::kMapping)) return;
   CheckProperties(node, path, "document",
-                  {"dsl", "namespace", "name", "version", "title", "summary", "tags",
-                   "metadata"});
+                  {"dsl", "namespace", "name", "version", "title", "summary", "tags", "metadata"});
   Require(node, path, "document", {"dsl", "namespace", "name", "version"});
   for (const SourceNode::Entry& entry : node.entries) {
     std::string entry_path = Child(path, entry.key);
@@ -252,7 +251,8 @@ std::string_view Task::KindName() const {
 Result<std::shared_ptr<const Definition>> LoadDefinition(std::string_view text,
                                                          std::string_view source_name,
                                                          const LoadOptions& options) {
-  std::string name = source_name.empty() ? "definition" : std::string(source_name);
+  std::string name =
+      source_name.empty() ? "definition" : definition_impl::SanitizeUtf8(source_name);
   definition_impl::SourceLimits limits;
   limits.bytes_max = limits::definition_bytes_max;
   limits.nodes_max = limits::definition_nodes_max;

@@ -82,8 +82,8 @@ struct TaskSite {
   std::string path;                 // "/do/0/name"
   SourcePos pos;                    // of the name
   const Scope* scope = nullptr;
-  size_t depth = 0;                       // task lists above this task's children
-  size_t index = 0;                       // in its list
+  size_t depth = 0;                           // task lists above this task's children
+  size_t index = 0;                           // in its list
   std::vector<PendingFlow>* flows = nullptr;  // null: no siblings (use.functions)
   bool in_function = false;
 };
@@ -145,17 +145,20 @@ class Loader {
                                         uint64_t ms_max);
   std::optional<SchemaSpec> ParseSchema(const SourceNode& node, std::string_view path);
   std::optional<DataFilter> ParseDataFilter(const SourceNode& node, std::string_view path,
-                                            std::string_view what,
-                                            std::string_view transform_key, Place place,
-                                            const Scope& scope);
+                                            std::string_view what, std::string_view transform_key,
+                                            Place place, const Scope& scope);
 
   // ---- components.cc: use.*, timeouts, retry policies, errors
   void LoadUse(const SourceNode& node, Definition* out);
+  void LoadFunctions(const SourceNode& functions, Definition* out);
   void CollectNamed(const SourceNode& map, std::string_view path,
                     std::map<std::string, NamedComponent>* into);
   std::optional<Duration> ParseTimeout(const SourceNode& node, std::string_view path);
   std::optional<RetryPolicy> ParseRetry(const SourceNode& node, std::string_view path,
                                         const std::vector<std::string>* variables);
+  void ParseBackoff(const SourceNode& node, std::string_view path, RetryPolicy* policy);
+  void ParseRetryLimit(const SourceNode& node, std::string_view path, RetryPolicy* policy);
+  void ParseJitter(const SourceNode& node, std::string_view path, RetryPolicy* policy);
   std::optional<RetryPolicy> RetryOrReference(const SourceNode& node, std::string_view path,
                                               const std::vector<std::string>& variables);
   std::optional<ErrorTemplate> ParseErrorTemplate(const SourceNode& node, std::string_view path,
@@ -189,6 +192,8 @@ class Loader {
   void CheckEndpoint(const SourceNode& endpoint, std::string_view path);
   void CheckMcpWith(const SourceNode& with, std::string_view path);
   std::optional<TaskBody> ParseRun(const TaskSite& site);
+  bool ParseShell(const SourceNode& shell, std::string_view path, const TaskSite& site,
+                  RunShellBody* body);
   std::optional<TaskBody> ParseListen(const TaskSite& site);
   std::optional<EventFilter> ParseEventFilter(const SourceNode& node, std::string_view path,
                                               const std::vector<std::string>& variables);
@@ -204,7 +209,7 @@ class Loader {
   std::map<std::string, NamedComponent> retries_;
   std::map<std::string, NamedComponent> errors_;
   std::map<std::string, std::optional<Duration>> timeouts_;  // nullopt: invalid
-  std::set<std::string, std::less<>> functions_;  // use.functions names
+  std::set<std::string, std::less<>> functions_;             // use.functions names
   std::map<std::string, Status> expression_cache_;
   Status fatal_;
   size_t error_count_ = 0;  // every Error() call, duplicates included

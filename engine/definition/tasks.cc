@@ -11,8 +11,8 @@
 namespace cairn::engine::definition_impl {
 namespace {
 
-constexpr std::string_view kTaskTypes[] = {"call",   "do",  "emit", "for", "fork", "listen",
-                                           "raise",  "run", "set",  "switch", "try", "wait"};
+constexpr std::string_view kTaskTypes[] = {"call",  "do",  "emit", "for",    "fork", "listen",
+                                           "raise", "run", "set",  "switch", "try",  "wait"};
 constexpr std::string_view kSupportedTypes =
     "call, do, for, listen, raise, run, set, switch, try, wait";
 
@@ -40,13 +40,13 @@ Scope Extend(const Scope& scope, std::initializer_list<std::string> names) {
 
 }  // namespace
 
-TaskList Loader::ParseTaskList(const SourceNode& node, std::string_view path,
-                               const Scope& scope, size_t depth) {
+TaskList Loader::ParseTaskList(const SourceNode& node, std::string_view path, const Scope& scope,
+                               size_t depth) {
   TaskList tasks;
   if (depth > limits::definition_depth_max) {
-    Error(node, path,
-          "task lists nest deeper than " + std::to_string(limits::definition_depth_max) +
-              " levels");
+    Error(
+        node, path,
+        "task lists nest deeper than " + std::to_string(limits::definition_depth_max) + " levels");
     return tasks;
   }
   if (!Expect(node, path, SourceNode::Kind::kSequence)) return tasks;
@@ -148,8 +148,8 @@ std::optional<std::string_view> Loader::TaskType(const TaskSite& site) {
   if (types.front() == "fork" || types.front() == "emit") {
     const SourceNode::Entry* entry = site.map->FindEntry(types.front());
     Error(entry->key_pos, Child(site.path, entry->key),
-          "`" + std::string(types.front()) + "` tasks are not supported (supported: " +
-              std::string(kSupportedTypes) + ")");
+          "`" + std::string(types.front()) +
+              "` tasks are not supported (supported: " + std::string(kSupportedTypes) + ")");
     return std::nullopt;
   }
   return types.front();
@@ -328,8 +328,7 @@ std::optional<TaskBody> Loader::ParseFor(const TaskSite& site) {
   std::string path = Child(site.path, "for");
   if (!Expect(spec, path, SourceNode::Kind::kMapping)) return std::nullopt;
   CheckProperties(spec, path, "for", {"each", "in", "at"});
-  if (!Require(spec, path, "for", {"in"}) ||
-      !Require(*site.map, site.path, "for task", {"do"})) {
+  if (!Require(spec, path, "for", {"in"}) || !Require(*site.map, site.path, "for task", {"do"})) {
     return std::nullopt;
   }
   ForBody body;
@@ -362,8 +361,7 @@ std::optional<TaskBody> Loader::ParseFor(const TaskSite& site) {
       body.while_ = condition->scalar;
     }
   }
-  body.tasks =
-      ParseTaskList(*site.map->Find("do"), Child(site.path, "do"), inner, site.depth + 1);
+  body.tasks = ParseTaskList(*site.map->Find("do"), Child(site.path, "do"), inner, site.depth + 1);
   return body;
 }
 
@@ -381,9 +379,9 @@ std::optional<TaskBody> Loader::ParseTry(const TaskSite& site) {
 std::optional<Catch> Loader::ParseCatch(const SourceNode& node, std::string_view path,
                                         const TaskSite& site) {
   if (!Expect(node, path, SourceNode::Kind::kMapping)) return std::nullopt;
-  CheckProperties(node, path, "catch", {"errors", "as", "when", "exceptWhen", "retry", "do"},
-                  {{"then",
-                    "catch.then is not supported yet (route with the try task's own `then`)"}});
+  CheckProperties(
+      node, path, "catch", {"errors", "as", "when", "exceptWhen", "retry", "do"},
+      {{"then", "catch.then is not supported yet (route with the try task's own `then`)"}});
   Catch handler;
   if (const SourceNode* errors = node.Find("errors")) {
     std::string errors_path = Child(path, "errors");
@@ -418,8 +416,7 @@ std::optional<Catch> Loader::ParseCatch(const SourceNode& node, std::string_view
   return handler;
 }
 
-std::optional<ErrorFilter> Loader::ParseErrorFilter(const SourceNode& node,
-                                                    std::string_view path) {
+std::optional<ErrorFilter> Loader::ParseErrorFilter(const SourceNode& node, std::string_view path) {
   if (!Expect(node, path, SourceNode::Kind::kMapping)) return std::nullopt;
   bool ok = CheckProperties(node, path, "catch.errors.with",
                             {"type", "status", "instance", "title", "detail"});

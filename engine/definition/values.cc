@@ -17,13 +17,13 @@ constexpr size_t kQuotedExpressionBytes = 80;
 
 // Variables the runtime binds itself: a loop or catch variable may not shadow them.
 constexpr std::string_view kReservedVariables[] = {
-    "context", "input", "output", "secrets", "authorization",
-    "task",    "workflow", "runtime", "ENV", "__loc__",
+    "context", "input",    "output",  "secrets", "authorization",
+    "task",    "workflow", "runtime", "ENV",     "__loc__",
 };
 // jq keywords cannot name a variable.
 constexpr std::string_view kJqKeywords[] = {
-    "and",     "as", "catch", "def", "elif",   "else",   "end", "foreach", "if",
-    "import",  "include", "label", "not", "or", "reduce", "then", "try",
+    "and",    "as",      "catch", "def", "elif", "else",   "end",  "foreach", "if",
+    "import", "include", "label", "not", "or",   "reduce", "then", "try",
 };
 
 std::string JoinList(Properties names) {
@@ -116,14 +116,15 @@ std::optional<std::string> Loader::Identifier(const SourceNode& node, std::strin
                });
   if (!valid) {
     Error(node, path,
-          "'" + *name + "' is not a valid variable name (expected letters, digits and _, "
-          "not starting with a digit, at most 128 bytes)");
+          "'" + *name +
+              "' is not a valid variable name (expected letters, digits and _, "
+              "not starting with a digit, at most 128 bytes)");
     return std::nullopt;
   }
   for (std::string_view reserved : kReservedVariables) {
     if (*name == reserved) {
-      Error(node, path, "'" + *name + "' would hide the runtime's $" + *name +
-                            " (choose another name)");
+      Error(node, path,
+            "'" + *name + "' would hide the runtime's $" + *name + " (choose another name)");
       return std::nullopt;
     }
   }
@@ -140,8 +141,8 @@ std::optional<std::string> Loader::Identifier(const SourceNode& node, std::strin
   return name;
 }
 
-bool Loader::CheckProperties(const SourceNode& map, std::string_view path,
-                             std::string_view what, Properties allowed, Refusals refused) {
+bool Loader::CheckProperties(const SourceNode& map, std::string_view path, std::string_view what,
+                             Properties allowed, Refusals refused) {
   bool ok = true;
   for (const SourceNode::Entry& entry : map.entries) {
     if (std::find(allowed.begin(), allowed.end(), entry.key) != allowed.end()) continue;
@@ -206,8 +207,7 @@ std::vector<std::string> Loader::Variables(Place place, const Scope& scope) cons
   return names;
 }
 
-void Loader::CheckExpressionText(const SourceNode& at, std::string_view path,
-                                 std::string_view text,
+void Loader::CheckExpressionText(const SourceNode& at, std::string_view path, std::string_view text,
                                  const std::vector<std::string>& variables) {
   if (text.size() > limits::expression_bytes_max) {
     Error(at, path,
@@ -316,7 +316,8 @@ std::optional<Duration> Loader::ParseDuration(const SourceNode& node, std::strin
   } else {
     Error(node, path,
           "expected a duration (ISO 8601 text or {days, hours, minutes, seconds, "
-          "milliseconds}), got " + std::string(DescribeNode(node)));
+          "milliseconds}), got " +
+              std::string(DescribeNode(node)));
     return std::nullopt;
   }
   if (!ms.ok()) {

@@ -28,6 +28,36 @@ struct BuildError {
   YAML::Mark mark;
   std::string path;
   std::string message;
+  bool maybe_syntax = false;  // a syntax error later in the text may be the real cause
+};
+
+// Follows the events only to find a syntax error (nesting bounded as the builder's).
+class SyntaxOnly : public YAML::EventHandler {
+ public:
+  explicit SyntaxOnly(size_t depth_max) : depth_max_(depth_max) {}
+  void OnDocumentStart(const YAML::Mark&) override {}
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
+  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
+                const std::string&) override {}
+  void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    Enter(mark);
+  }
+  void OnSequenceEnd() override { --depth_; }
+  void OnMapStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    Enter(mark);
+  }
+  void OnMapEnd() override { --depth_; }
+
+ private:
+  void Enter(const YAML::Mark& mark) {
+    if (++depth_ > depth_max_) throw BuildError{mark, "", "nesting too deep"};
+  }
+  size_t depth_max_;
+  size_t depth_ = 0;
 };
 
 // A read-only streambuf over caller-owned bytes, so the text is not copied.
@@ -44,28 +74,31 @@ SourcePos ToPos(const YAML::Mark& mark) {
   return {static_cast<uint32_t>(mark.line) + 1, static_cast<uint32_t>(mark.column) + 1};
 }
 
-// Well-formed UTF-8: no overlong forms, surrogates or code points above U+10FFFF.
+// The length of the well-formed UTF-8 sequence at text[i] (no overlong forms, surrogates
+// or code points above U+10FFFF), or 0.
+size_t Utf8SequenceLength(std::string_view text, size_t i) {
+  auto byte = [&](size_t at) { return static_cast<unsigned char>(text[at]); };
+  unsigned char lead = byte(i);
+  if (lead < 0x80) return 1;
+  size_t length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
+  if (length == 0 || lead > 0xF4 || lead == 0xC0 || lead == 0xC1 || i + length > text.size()) {
+    return 0;
+  }
+  for (size_t k = 1; k < length; ++k) {
+    if ((byte(i + k) & 0xC0) != 0x80) return 0;
+  }
+  unsigned char second = byte(i + 1);
+  if ((lead == 0xE0 && second < 0xA0) || (lead == 0xED && second >= 0xA0) ||
+      (lead == 0xF0 && second < 0x90) || (lead == 0xF4 && second >= 0x90)) {
+    return 0;
+  }
+  return length;
+}
+
 bool IsValidUtf8(std::string_view text) {
-  size_t i = 0;
-  while (i < text.size()) {
-    auto byte = [&](size_t at) { return static_cast<unsigned char>(text[at]); };
-    unsigned char lead = byte(i);
-    if (lead < 0x80) {
-      ++i;
-      continue;
-    }
-    size_t length = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 0;
-    if (length == 0 || lead > 0xF4 || lead == 0xC0 || lead == 0xC1 || i + length > text.size()) {
-      return false;
-    }
-    for (size_t k = 1; k < length; ++k) {
-      if ((byte(i + k) & 0xC0) != 0x80) return false;
-    }
-    unsigned char second = byte(i + 1);
-    if ((lead == 0xE0 && second < 0xA0) || (lead == 0xED && second >= 0xA0) ||
-        (lead == 0xF0 && second < 0x90) || (lead == 0xF4 && second >= 0x90)) {
-      return false;
-    }
+  for (size_t i = 0; i < text.size();) {
+    size_t length = Utf8SequenceLength(text, i);
+    if (length == 0) return false;
     i += length;
   }
   return true;
@@ -106,8 +139,7 @@ bool IsCoreFloat(std::string_view s) {
 
 bool IsCoreSpecialFloat(std::string_view s) {
   if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
-  return s == ".inf" || s == ".Inf" || s == ".INF" || s == ".nan" || s == ".NaN" ||
-         s == ".NAN";
+  return s == ".inf" || s == ".Inf" || s == ".INF" || s == ".nan" || s == ".NaN" || s == ".NAN";
 }
 
 // Parses a decimal integer; falls back to a float when it does not fit 64 bits (as a
@@ -155,8 +187,7 @@ std::optional<Json> FloatValue(std::string_view s) {
   std::string text(s);
   // from_chars does not take a leading '.' after a sign in every libstdc++; normalize.
   size_t dot = text.find('.');
-  if (dot != std::string::npos &&
-      (dot == 0 || !IsDecimalDigit(text[dot - 1]))) {
+  if (dot != std::string::npos && (dot == 0 || !IsDecimalDigit(text[dot - 1]))) {
     text.insert(dot, "0");
   }
   double value = 0;
@@ -370,15 +401,19 @@ class TreeBuilder : public YAML::EventHandler {
 
   void Open(const YAML::Mark& mark, const std::string& tag, YAML::anchor_t anchor,
             SourceNode::Kind kind, std::string_view core_name) {
-    if (ExpectingKey()) throw BuildError{mark, Path(), "a mapping key must be a scalar"};
+    // yaml-cpp also reports an unclosed flow collection this way: ParseSource looks for a
+    // syntax error before it reports this one.
+    if (ExpectingKey()) {
+      throw BuildError{mark, Path(), "a mapping key must be a scalar (a string)", true};
+    }
     if (tag != "?" && tag != "!" && !tag.empty() &&
         tag != std::string(kCoreTagPrefix) + std::string(core_name)) {
       throw BuildError{mark, Path(), "unsupported YAML tag '" + tag + "'"};
     }
     if (stack_.size() + 1 > limits_.depth_max) {
-      throw BuildError{mark, Path(),
-                       "the document nests deeper than " + std::to_string(limits_.depth_max) +
-                           " levels"};
+      throw BuildError{
+          mark, Path(),
+          "the document nests deeper than " + std::to_string(limits_.depth_max) + " levels"};
     }
     OpenNode open;
     open.node = NewNode(mark, kind);
@@ -411,8 +446,7 @@ class TreeBuilder : public YAML::EventHandler {
       top.node->items.push_back(std::move(node));
       return;
     }
-    top.node->entries.push_back({std::move(top.pending_key), top.pending_key_pos,
-                                 std::move(node)});
+    top.node->entries.push_back({std::move(top.pending_key), top.pending_key_pos, std::move(node)});
     top.pending_key.clear();
     top.expecting_key = true;
   }
@@ -426,8 +460,24 @@ class TreeBuilder : public YAML::EventHandler {
   int documents_ = 0;
 };
 
-std::string Positioned(std::string_view source_name, const YAML::Mark& mark,
-                       std::string_view path, std::string_view message) {
+// The first syntax error yaml-cpp finds in `text`, if any.
+std::optional<YAML::Exception> FindSyntaxError(std::string_view text, size_t depth_max) {
+  ViewBuffer buffer(text);
+  std::istream stream(&buffer);
+  SyntaxOnly handler(depth_max);
+  try {
+    YAML::Parser parser(stream);
+    while (parser.HandleNextDocument(handler)) {
+    }
+  } catch (const YAML::Exception& error) {
+    return error;
+  } catch (const BuildError&) {
+  }
+  return std::nullopt;
+}
+
+std::string Positioned(std::string_view source_name, const YAML::Mark& mark, std::string_view path,
+                       std::string_view message) {
   std::string out(source_name);
   SourcePos pos = ToPos(mark);
   if (pos.line != 0) out += ":" + std::to_string(pos.line) + ":" + std::to_string(pos.column);
@@ -470,14 +520,20 @@ Result<std::shared_ptr<const SourceNode>> ParseSource(std::string_view text,
     while (parser.HandleNextDocument(builder)) {
     }
   } catch (const BuildError& error) {
-    return Status::InvalidArgument(Positioned(source_name, error.mark, error.path,
-                                              error.message));
+    if (error.maybe_syntax) {
+      if (auto syntax = FindSyntaxError(text, limits.depth_max)) {
+        return Status::InvalidArgument(Positioned(source_name, syntax->mark, "",
+                                                  "invalid YAML: " + SanitizeUtf8(syntax->msg)));
+      }
+    }
+    return Status::InvalidArgument(Positioned(source_name, error.mark, error.path, error.message));
   } catch (const YAML::Exception& error) {
+    // yaml-cpp quotes bytes of the text in some messages ("unknown escape character").
     return Status::InvalidArgument(
-        Positioned(source_name, error.mark, "", "invalid YAML: " + error.msg));
+        Positioned(source_name, error.mark, "", "invalid YAML: " + SanitizeUtf8(error.msg)));
   } catch (const std::exception& error) {
     return Status::InvalidArgument(std::string(source_name) +
-                                   ": invalid YAML: " + error.what());
+                                   ": invalid YAML: " + SanitizeUtf8(error.what()));
   }
   if (builder.root() == nullptr || builder.root()->IsNull()) {
     return Status::InvalidArgument(std::string(source_name) + ": the document is empty");
@@ -517,6 +573,26 @@ std::string_view DescribeNode(const SourceNode& node) {
   if (node.scalar.is_number_integer()) return "an integer";
   if (node.scalar.is_number()) return "a number";
   return "null";
+}
+
+std::string SanitizeUtf8(std::string_view text) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out;
+  out.reserve(text.size());
+  for (size_t i = 0; i < text.size();) {
+    size_t length = Utf8SequenceLength(text, i);
+    if (length == 0) {
+      auto byte = static_cast<unsigned char>(text[i]);
+      out += "\\x";
+      out += kHex[byte >> 4];
+      out += kHex[byte & 0xF];
+      ++i;
+      continue;
+    }
+    out.append(text.substr(i, length));
+    i += length;
+  }
+  return out;
 }
 
 std::string EscapePointerToken(std::string_view token) {

@@ -44,8 +44,8 @@ struct SourceNode {
   SourcePos pos;
   Json scalar;  // kScalar: null, boolean, integer, float or string
   std::vector<std::shared_ptr<const SourceNode>> items;  // kSequence
-  std::vector<Entry> entries;  // kMapping, in document order, keys unique
-  uint64_t nodes = 1;   // nodes in this subtree, aliases expanded
+  std::vector<Entry> entries;                            // kMapping, in document order, keys unique
+  uint64_t nodes = 1;                                    // nodes in this subtree, aliases expanded
   uint64_t bytes = 0;   // scalar and key bytes in this subtree (+8 a node), aliases expanded
   uint32_t height = 1;  // nesting levels of this subtree (a scalar is 1)
 
@@ -60,8 +60,8 @@ struct SourceNode {
 
 struct SourceLimits {
   size_t bytes_max = 0;
-  uint64_t nodes_max = 0;  // after alias expansion
-  size_t depth_max = 0;    // nesting of sequences and mappings
+  uint64_t nodes_max = 0;           // after alias expansion
+  size_t depth_max = 0;             // nesting of sequences and mappings
   uint64_t expanded_bytes_max = 0;  // SourceNode::bytes of the root, aliases expanded
 };
 
@@ -78,6 +78,10 @@ Json ToJson(const SourceNode& node);
 
 // "a string", "an integer", "a number", "a boolean", "null", "a sequence", "a mapping".
 std::string_view DescribeNode(const SourceNode& node);
+
+// `text` with every byte that is not part of well-formed UTF-8 written as "\xNN", so
+// that messages quoting input can go into JSON.
+std::string SanitizeUtf8(std::string_view text);
 
 // RFC 6901 escaping of one reference token ("~" -> "~0", "/" -> "~1").
 std::string EscapePointerToken(std::string_view token);

@@ -63,22 +63,28 @@ TEST(CanonicalTest, TheCanonicalFormIsSortedCompactJson) {
 }
 
 TEST(CanonicalTest, KeyOrderAndStyleDoNotChangeTheHash) {
-  auto a = MustLoad("document: {dsl: '1.0.0', namespace: t, name: w, version: '1.0.0'}\n"
-                    "do: [{x: {wait: PT1S}}]\n");
-  auto b = MustLoad("do:\n  - x:\n      wait: \"PT1S\"\ndocument:\n  version: \"1.0.0\"\n"
-                    "  name: w\n  namespace: t\n  dsl: 1.0.0\n");
+  auto a = MustLoad(
+      "document: {dsl: '1.0.0', namespace: t, name: w, version: '1.0.0'}\n"
+      "do: [{x: {wait: PT1S}}]\n");
+  auto b = MustLoad(
+      "do:\n  - x:\n      wait: \"PT1S\"\ndocument:\n  version: \"1.0.0\"\n"
+      "  name: w\n  namespace: t\n  dsl: 1.0.0\n");
   EXPECT_EQ(a->hash, b->hash);
 }
 
 TEST(CanonicalTest, DifferentDefinitionsHashDifferently) {
-  auto a = MustLoad("document: {dsl: '1.0.0', namespace: t, name: w, version: '1.0.0'}\n"
-                    "do: [{x: {wait: PT1S}}]\n");
-  auto b = MustLoad("document: {dsl: '1.0.0', namespace: t, name: w, version: '1.0.0'}\n"
-                    "do: [{x: {wait: PT2S}}]\n");
-  auto c = MustLoad("document: {dsl: '1.0.0', namespace: t, name: w, version: '1.0.0'}\n"
-                    "do: [{x: {set: {v: '1'}}}]\n");
-  auto d = MustLoad("document: {dsl: '1.0.0', namespace: t, name: w, version: '1.0.0'}\n"
-                    "do: [{x: {set: {v: 1}}}]\n");
+  auto a = MustLoad(
+      "document: {dsl: '1.0.0', namespace: t, name: w, version: '1.0.0'}\n"
+      "do: [{x: {wait: PT1S}}]\n");
+  auto b = MustLoad(
+      "document: {dsl: '1.0.0', namespace: t, name: w, version: '1.0.0'}\n"
+      "do: [{x: {wait: PT2S}}]\n");
+  auto c = MustLoad(
+      "document: {dsl: '1.0.0', namespace: t, name: w, version: '1.0.0'}\n"
+      "do: [{x: {set: {v: '1'}}}]\n");
+  auto d = MustLoad(
+      "document: {dsl: '1.0.0', namespace: t, name: w, version: '1.0.0'}\n"
+      "do: [{x: {set: {v: 1}}}]\n");
   EXPECT_NE(a->hash, b->hash);
   EXPECT_NE(c->hash, d->hash);  // the string '1' and the number 1 differ
 }

@@ -89,8 +89,7 @@ std::vector<Scenario> AllScenarios() {
 std::string ExpectedRefusal(const Scenario& scenario) {
   if (scenario.feature == "branch.feature") return "`fork` tasks are not supported";
   if (scenario.feature == "emit.feature") return "`emit` tasks are not supported";
-  if (scenario.feature == "call.feature" &&
-      scenario.name.find("OpenAPI") != std::string::npos) {
+  if (scenario.feature == "call.feature" && scenario.name.find("OpenAPI") != std::string::npos) {
     return "`call: openapi` is not supported";
   }
   return "";

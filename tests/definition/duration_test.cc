@@ -33,9 +33,9 @@ TEST(DurationTest, IsoForms) {
 }
 
 TEST(DurationTest, InvalidIsoTextIsNamed) {
-  for (std::string_view text :
-       {"", "P", "PT", "T1S", "1S", "PT1", "pt1s", "PT-1S", "PT1.S", "PT.5S", "PT1..5S",
-        "P1DT", "PT1S2M", "PT1H1H", "P1D1W", "PT1D", "P1H", "PT1STT", "P 1D", "PT1s"}) {
+  for (std::string_view text : {"",      "P",     "PT",    "T1S",     "1S",   "PT1",    "pt1s",
+                                "PT-1S", "PT1.S", "PT.5S", "PT1..5S", "P1DT", "PT1S2M", "PT1H1H",
+                                "P1D1W", "PT1D",  "P1H",   "PT1STT",  "P 1D", "PT1s"}) {
     auto ms = ParseIsoDuration(text, kDefinitionDurationMsMax);
     EXPECT_TRUE(IsError(ms.status(), StatusCode::kInvalidArgument,
                         {"invalid ISO 8601 duration '" + std::string(text) + "'"}))
@@ -72,23 +72,23 @@ TEST(DurationTest, ObjectForm) {
             86'400'000u + 7'200'000u + 180'000u + 4'000u + 5u);
   EXPECT_TRUE(IsError(DurationFromObject(Json::object(), kDefinitionDurationMsMax).status(),
                       StatusCode::kInvalidArgument, {"needs at least one of"}));
-  EXPECT_TRUE(IsError(
-      DurationFromObject(Json::parse(R"({"weeks":1})"), kDefinitionDurationMsMax).status(),
-      StatusCode::kInvalidArgument, {"unknown duration property 'weeks'"}));
+  EXPECT_TRUE(
+      IsError(DurationFromObject(Json::parse(R"({"weeks":1})"), kDefinitionDurationMsMax).status(),
+              StatusCode::kInvalidArgument, {"unknown duration property 'weeks'"}));
   EXPECT_TRUE(IsError(
       DurationFromObject(Json::parse(R"({"seconds":1.5})"), kDefinitionDurationMsMax).status(),
       StatusCode::kInvalidArgument, {"'seconds' must be a non-negative integer, got 1.5"}));
   EXPECT_TRUE(IsError(
       DurationFromObject(Json::parse(R"({"seconds":"3"})"), kDefinitionDurationMsMax).status(),
       StatusCode::kInvalidArgument, {"got \"3\""}));
-  EXPECT_TRUE(IsError(DurationFromObject(Json::parse(R"({"days":18446744073709551615})"),
-                                         kDefinitionDurationMsMax)
-                          .status(),
-                      StatusCode::kInvalidArgument, {"longer than the maximum"}));
-  EXPECT_TRUE(IsError(DurationFromObject(Json::parse(R"({"days":366,"seconds":1})"),
-                                         kDefinitionDurationMsMax)
-                          .status(),
-                      StatusCode::kInvalidArgument, {"longer than the maximum"}));
+  EXPECT_TRUE(IsError(
+      DurationFromObject(Json::parse(R"({"days":18446744073709551615})"), kDefinitionDurationMsMax)
+          .status(),
+      StatusCode::kInvalidArgument, {"longer than the maximum"}));
+  EXPECT_TRUE(IsError(
+      DurationFromObject(Json::parse(R"({"days":366,"seconds":1})"), kDefinitionDurationMsMax)
+          .status(),
+      StatusCode::kInvalidArgument, {"longer than the maximum"}));
 }
 
 TEST(DurationTest, Format) {

@@ -47,8 +47,8 @@ std::string NestedDo(size_t depth) {
 
 TEST(HostileTest, TaskListsNestAtMostTheLimit) {
   EXPECT_TRUE(Load(NestedDo(limits::definition_depth_max - 1)).ok());
-  EXPECT_TRUE(Refused(NestedDo(limits::definition_depth_max),
-                      {"task lists nest deeper than 64 levels"}));
+  EXPECT_TRUE(
+      Refused(NestedDo(limits::definition_depth_max), {"task lists nest deeper than 64 levels"}));
   // Far deeper: the YAML nesting bound stops it before any recursion.
   std::string flow = Doc("do: ");
   for (int i = 0; i < 100'000; ++i) flow += "[{t: {do: ";
@@ -124,6 +124,24 @@ TEST(HostileTest, SyntaxErrorsArePositioned) {
   EXPECT_TRUE(Refused(Doc("do:\n  - a: [\n"), {"test.yaml:", "invalid YAML:"}));
   EXPECT_TRUE(Refused("a: b: c\n", {"test.yaml:1:5: invalid YAML:"}));
   EXPECT_TRUE(Refused("{\"a\": }", {"test.yaml:"}));
+}
+
+TEST(HostileTest, UnclosedJsonIsASyntaxErrorNotAKeyError) {
+  auto result = Load("{\n  \"document\": {\"dsl\": \"1.0.3\"},\n  \"do\": [\n");
+  ASSERT_FALSE(result.ok());
+  EXPECT_TRUE(cairn::testing::HasSubstr(result.status().message(), "invalid YAML"));
+  EXPECT_FALSE(cairn::testing::HasSubstr(result.status().message(), "mapping key"));
+  // A real complex key is still named as such.
+  EXPECT_TRUE(Refused("? [a]\n: b\n", {"test.yaml:1:3: a mapping key must be a scalar"}));
+}
+
+TEST(HostileTest, MessagesAreValidUtf8) {
+  // yaml-cpp quotes the byte after a backslash; the message escapes it.
+  EXPECT_TRUE(Refused("a: \"\\\xff\"\n",
+                      {"test.yaml:1:", "invalid YAML: unknown escape character", "\\xff"}));
+  auto result = LoadDefinition("do: 1\n", "caf\xe9.yaml");
+  ASSERT_FALSE(result.ok());
+  EXPECT_EQ(result.status().message().rfind("caf\\xe9.yaml:1:1: ", 0), 0u);
 }
 
 TEST(HostileTest, DuplicateKeysAndSeveralDocuments) {

@@ -46,7 +46,8 @@ TEST_F(FullDefinitionTest, SetExportAndNamedTimeout) {
   const Task& init = Top(0);
   EXPECT_EQ(init.name, "init");
   EXPECT_EQ(init.KindName(), "set");
-  EXPECT_EQ(std::get<SetBody>(init.body).value, Json::parse(R"({"attempts":0,"team":"${ .team }"})"));
+  EXPECT_EQ(std::get<SetBody>(init.body).value,
+            Json::parse(R"({"attempts":0,"team":"${ .team }"})"));
   EXPECT_EQ(init.export_.transform, Json("$context + { started: true }"));
   EXPECT_EQ(init.pos.line, 65u);
   EXPECT_EQ(init.pos.column, 5u);
@@ -157,16 +158,24 @@ TEST_F(FullDefinitionTest, IdsArePreOrderOverDoThenFunctions) {
   for (size_t i = 0; i < tasks.size(); ++i) EXPECT_EQ(tasks[i]->id, i);
   std::vector<std::string> paths;
   for (const Task* task : tasks) paths.push_back(task->path);
-  std::vector<std::string> expected = {
-      "/do/0/init",         "/do/1/lookup",
-      "/do/2/pick",         "/do/3/choose",
-      "/do/4/enterprise",   "/do/4/enterprise/try/0/charge",
-      "/do/4/enterprise/catch/do/0/note", "/do/5/approve",
-      "/do/6/notify",       "/do/6/notify/do/0/mail",
-      "/do/7/pause",        "/do/8/audit",
-      "/do/9/check",        "/do/9/check/do/0/missing",
-      "/do/9/check/do/1/invalid", "/do/10/unreachable",
-      "/use/functions/countSeats", "/use/functions/fetchTeam"};
+  std::vector<std::string> expected = {"/do/0/init",
+                                       "/do/1/lookup",
+                                       "/do/2/pick",
+                                       "/do/3/choose",
+                                       "/do/4/enterprise",
+                                       "/do/4/enterprise/try/0/charge",
+                                       "/do/4/enterprise/catch/do/0/note",
+                                       "/do/5/approve",
+                                       "/do/6/notify",
+                                       "/do/6/notify/do/0/mail",
+                                       "/do/7/pause",
+                                       "/do/8/audit",
+                                       "/do/9/check",
+                                       "/do/9/check/do/0/missing",
+                                       "/do/9/check/do/1/invalid",
+                                       "/do/10/unreachable",
+                                       "/use/functions/countSeats",
+                                       "/use/functions/fetchTeam"};
   EXPECT_EQ(paths, expected);
   EXPECT_EQ(&definition_->functions.at("fetchTeam"), tasks[17]);
   EXPECT_EQ(&Top(0), tasks[0]);
@@ -208,10 +217,12 @@ TEST(LoaderTest, ExpressionsAreCheckedImplicitlyOrInDollarBraces) {
 TEST(LoaderTest, VariablesFollowTheSpecTable) {
   // $input is not bound in `if` and `input.from` (they run before the input exists).
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      set: {x: 1}\n      if: $input.ok\n"),
-                      {"/do/0/a/if", "$input", "variables here: $context, $task, $workflow, "
-                                               "$runtime"}));
+                      {"/do/0/a/if", "$input",
+                       "variables here: $context, $task, $workflow, "
+                       "$runtime"}));
   // $output only in export.as.
-  EXPECT_TRUE(Load(Doc("do:\n  - a:\n      set: {x: 1}\n      export:\n        as: $output\n")).ok());
+  EXPECT_TRUE(
+      Load(Doc("do:\n  - a:\n      set: {x: 1}\n      export:\n        as: $output\n")).ok());
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      set: {x: 1}\n      output:\n        as: $output\n"),
                       {"/do/0/a/output/as"}));
   // The workflow's input.from sees neither $context nor $input.
@@ -305,7 +316,8 @@ TEST(LoaderTest, CyclesWithAWayOutAreLegal) {
   - pause:
       wait: PT10S
       then: poll
-)")).ok());
+)"))
+                  .ok());
   // Conditional task on the cycle.
   EXPECT_TRUE(Load(Doc(R"(do:
   - a:
@@ -314,7 +326,8 @@ TEST(LoaderTest, CyclesWithAWayOutAreLegal) {
       if: .x
       set: {y: 1}
       then: a
-)")).ok());
+)"))
+                  .ok());
   // A set whose value is an expression may fail.
   EXPECT_TRUE(Load(Doc("do:\n  - a:\n      set: {x: '${ .x + 1 }'}\n      then: a\n")).ok());
 }
@@ -342,9 +355,9 @@ TEST(LoaderTest, EscapesTaskNamesInPaths) {
 }
 
 TEST(LoaderTest, HttpEndpointAsAString) {
-  auto definition = MustLoad(Doc(
-      "do:\n  - a:\n      call: http\n      with:\n        method: get\n        endpoint: "
-      "https://x.example/{id}\n        output: response\n        redirect: true\n"));
+  auto definition = MustLoad(
+      Doc("do:\n  - a:\n      call: http\n      with:\n        method: get\n        endpoint: "
+          "https://x.example/{id}\n        output: response\n        redirect: true\n"));
   EXPECT_EQ(std::get<CallBody>(definition->do_[0].body).with.at("redirect"), true);
 }
 

@@ -36,7 +36,7 @@ TEST(RefusalTest, UnsupportedCalls) {
   for (std::string_view name : {"openapi", "asyncapi", "grpc", "a2a", "agent"}) {
     std::string text = Doc("do:\n  - c:\n      call: " + std::string(name) + "\n      with: {}\n");
     EXPECT_TRUE(Refused(text, {"test.yaml:8:13: /do/0/c/call: `call: " + std::string(name) +
-                                   "` is not supported yet"}));
+                               "` is not supported yet"}));
   }
   EXPECT_TRUE(Refused(Doc("do:\n  - c:\n      call: log:0.5.2@global\n"),
                       {"/do/0/c/call", "catalogs are not supported"}));
@@ -81,8 +81,9 @@ TEST(RefusalTest, ExternalSchemasSecretsAndExpressionDurations) {
                       {"test.yaml:9:5: /input/schema/resource: external schemas "
                        "(schema.resource) are not supported"}));
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      set:\n        token: ${ $secrets.api }\n"),
-                      {"test.yaml:9:16: /do/0/a/set/token", "uses $secrets, which is not "
-                                                            "supported"}));
+                      {"test.yaml:9:16: /do/0/a/set/token",
+                       "uses $secrets, which is not "
+                       "supported"}));
   EXPECT_TRUE(Refused(Doc("do:\n  - w:\n      wait: ${ .delay }\n"),
                       {"test.yaml:8:13: /do/0/w/wait: a duration given as a runtime expression "
                        "is not supported"}));
@@ -106,10 +107,11 @@ TEST(RefusalTest, UnknownPropertiesListWhatIsExpected) {
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: http\n      with:\n        method: get\n"
                           "        endpoint: https://x\n        body2: {}\n"),
                       {"/do/0/a/with/body2: unknown property 'body2' in an http call's `with`"}));
-  EXPECT_TRUE(Refused("document:\n  dsl: '1.0.0'\n  namespace: a\n  name: b\n  version: '1.0.0'\n"
-                      "  author: me\ndo: []\n",
-                      {"test.yaml:6:3: /document/author: unknown property 'author' in "
-                       "document"}));
+  EXPECT_TRUE(
+      Refused("document:\n  dsl: '1.0.0'\n  namespace: a\n  name: b\n  version: '1.0.0'\n"
+              "  author: me\ndo: []\n",
+              {"test.yaml:6:3: /document/author: unknown property 'author' in "
+               "document"}));
 }
 
 TEST(RefusalTest, TaskEntryShapes) {
@@ -136,10 +138,11 @@ TEST(RefusalTest, TaskEntryShapes) {
 TEST(RefusalTest, WrongTypesSayWhatWasExpected) {
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: [http]\n"),
                       {"test.yaml:8:13: /do/0/a/call: expected a string, got a sequence"}));
-  EXPECT_TRUE(Refused("document:\n  dsl: 1.0\n  namespace: a\n  name: b\n  version: '1.0.0'\n"
-                      "do: []\n",
-                      {"test.yaml:2:8: /document/dsl: expected a string, got a number (quote "
-                       "it: '1.0')"}));
+  EXPECT_TRUE(
+      Refused("document:\n  dsl: 1.0\n  namespace: a\n  name: b\n  version: '1.0.0'\n"
+              "do: []\n",
+              {"test.yaml:2:8: /document/dsl: expected a string, got a number (quote "
+               "it: '1.0')"}));
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      run:\n        shell:\n          command: ls\n"
                           "        await: 'no'\n"),
                       {"/do/0/a/run/await: expected a boolean, got a string"}));
@@ -150,15 +153,16 @@ TEST(RefusalTest, WrongTypesSayWhatWasExpected) {
 }
 
 TEST(RefusalTest, HeaderChecks) {
-  EXPECT_TRUE(Refused("document:\n  dsl: '1.1.0'\n  namespace: a\n  name: b\n  version: "
-                      "'1.0.0'\ndo: []\n",
-                      {"test.yaml:2:8: /document/dsl: dsl '1.1.0' is not supported (expected "
-                       "1.0.x"}));
-  EXPECT_TRUE(Refused("document:\n  dsl: '1.0.0'\n  namespace: a_b\n  name: -b\n  version: "
-                      "'1.0'\ndo: []\n",
-                      {"/document/namespace: invalid namespace 'a_b'",
-                       "/document/name: invalid name '-b'",
-                       "/document/version: version '1.0' is not a semantic version"}));
+  EXPECT_TRUE(
+      Refused("document:\n  dsl: '1.1.0'\n  namespace: a\n  name: b\n  version: "
+              "'1.0.0'\ndo: []\n",
+              {"test.yaml:2:8: /document/dsl: dsl '1.1.0' is not supported (expected "
+               "1.0.x"}));
+  EXPECT_TRUE(
+      Refused("document:\n  dsl: '1.0.0'\n  namespace: a_b\n  name: -b\n  version: "
+              "'1.0'\ndo: []\n",
+              {"/document/namespace: invalid namespace 'a_b'", "/document/name: invalid name '-b'",
+               "/document/version: version '1.0' is not a semantic version"}));
   EXPECT_TRUE(Refused("document:\n  dsl: '1.0.0'\ndo: []\n",
                       {"test.yaml:2:3: /document: document is missing its 'namespace' property",
                        "document is missing its 'name' property"}));
@@ -176,9 +180,10 @@ TEST(RefusalTest, DuplicateTaskNamesInOneList) {
 }
 
 TEST(RefusalTest, UnknownThenTargetListsTheSiblings) {
-  EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      wait: PT1S\n      then: c\n  - b:\n      wait: PT1S\n"),
-                      {"test.yaml:9:13: /do/0/a/then: unknown task 'c' in `then` (expected "
-                       "continue, exit, end or a task of the same list: a, b)"}));
+  EXPECT_TRUE(
+      Refused(Doc("do:\n  - a:\n      wait: PT1S\n      then: c\n  - b:\n      wait: PT1S\n"),
+              {"test.yaml:9:13: /do/0/a/then: unknown task 'c' in `then` (expected "
+               "continue, exit, end or a task of the same list: a, b)"}));
   // A target at another depth is not visible.
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      do:\n        - b:\n            wait: PT1S\n"
                           "            then: c\n  - c:\n      wait: PT1S\n"),
@@ -214,6 +219,10 @@ TEST(RefusalTest, UnconditionalThenCycles) {
             then: a
 )"),
                       {"test.yaml:9:11: /do/0/outer/do/0/a: tasks a -> b -> a loop forever"}));
+  // A switch with only a default case cannot branch.
+  EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      set: {x: 1}\n  - s:\n      switch:\n        - "
+                          "always:\n            then: a\n"),
+                      {"test.yaml:7:5: /do/0/a: tasks a -> s -> a loop forever"}));
   // `then: end` inside the `do` leaves the loop.
   EXPECT_TRUE(Load(Doc(R"(do:
   - a:
@@ -222,7 +231,8 @@ TEST(RefusalTest, UnconditionalThenCycles) {
             set: {x: 1}
             then: end
       then: a
-)")).ok());
+)"))
+                  .ok());
 }
 
 TEST(RefusalTest, NamedReferencesMustExist) {
@@ -278,8 +288,9 @@ TEST(RefusalTest, FunctionsMustBeCallOrRunAndCannotCallFunctions) {
                        "function ('g')"}));
   EXPECT_TRUE(Refused(Doc("use:\n  functions:\n    http:\n      call: tool.x\ndo: []\n"),
                       {"/use/functions/http: a use.functions entry cannot be named 'http'"}));
-  EXPECT_TRUE(Refused(Doc("use:\n  functions:\n    f:\n      call: tool.x\n      then: g\ndo: []\n"),
-                      {"/use/functions/f/then: `then: g` cannot go to a task"}));
+  EXPECT_TRUE(
+      Refused(Doc("use:\n  functions:\n    f:\n      call: tool.x\n      then: g\ndo: []\n"),
+              {"/use/functions/f/then: `then: g` cannot go to a task"}));
 }
 
 TEST(RefusalTest, BadDurationsNameTheText) {
@@ -345,8 +356,8 @@ TEST(RefusalTest, CatchAndSwitchChecks) {
 }
 
 TEST(RefusalTest, CallWithChecks) {
-  EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: http\n"),
-                      {"/do/0/a: `call: http` needs `with`"}));
+  EXPECT_TRUE(
+      Refused(Doc("do:\n  - a:\n      call: http\n"), {"/do/0/a: `call: http` needs `with`"}));
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: http\n      with:\n        endpoint: x\n"),
                       {"/do/0/a/with: an http call's `with` is missing its 'method' property"}));
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: http\n      with:\n        method: get\n"
@@ -402,8 +413,7 @@ TEST(RefusalTest, ErrorsAreCollectedInDocumentOrderUpToTwenty) {
   EXPECT_EQ(std::count(message.begin(), message.end(), '\n'), 20);
   EXPECT_EQ(message.find("test.yaml:8:13: /do/0/t0/wait"), 0u);
   EXPECT_LT(message.find("'bad1'"), message.find("'bad2'"));
-  EXPECT_NE(message.find("test.yaml: more errors not shown (stopped after 20)"),
-            std::string::npos);
+  EXPECT_NE(message.find("test.yaml: more errors not shown (stopped after 20)"), std::string::npos);
   EXPECT_EQ(message.find("'bad20'"), std::string::npos);
 }
 

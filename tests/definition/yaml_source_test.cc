@@ -84,12 +84,12 @@ TEST(YamlSourceTest, RefusedScalarsAndTags) {
                       {"t.yaml:1:4: /v: unsupported YAML tag '!custom'"}));
   EXPECT_TRUE(IsError(Error("v: !!binary aGk="), StatusCode::kInvalidArgument,
                       {"unsupported YAML tag '!!binary'"}));
-  EXPECT_TRUE(IsError(Error("v: !!int x"), StatusCode::kInvalidArgument,
-                      {"'x' is not a valid !!int"}));
+  EXPECT_TRUE(
+      IsError(Error("v: !!int x"), StatusCode::kInvalidArgument, {"'x' is not a valid !!int"}));
   EXPECT_TRUE(IsError(Error("? [a]\n: b\n"), StatusCode::kInvalidArgument,
                       {"a mapping key must be a scalar"}));
-  EXPECT_TRUE(IsError(Error("~: b\n"), StatusCode::kInvalidArgument,
-                      {"a mapping key must not be null"}));
+  EXPECT_TRUE(
+      IsError(Error("~: b\n"), StatusCode::kInvalidArgument, {"a mapping key must not be null"}));
 }
 
 TEST(YamlSourceTest, PositionsAreOneBased) {
@@ -124,8 +124,7 @@ TEST(YamlSourceTest, Bounds) {
   std::string many = "[";
   for (int i = 0; i < 1000; ++i) many += "1,";
   many += "1]";
-  EXPECT_TRUE(IsError(Error(many, limits), StatusCode::kInvalidArgument,
-                      {"more than 1000 nodes"}));
+  EXPECT_TRUE(IsError(Error(many, limits), StatusCode::kInvalidArgument, {"more than 1000 nodes"}));
 }
 
 TEST(YamlSourceTest, AnchorsAndAliases) {
@@ -143,20 +142,22 @@ TEST(YamlSourceTest, AnchorsAndAliases) {
 TEST(YamlSourceTest, DuplicateKeys) {
   EXPECT_TRUE(IsError(Error("a:\n  b: 1\n  c: 2\n  b: 3\n"), StatusCode::kInvalidArgument,
                       {"t.yaml:4:3: /a/b: duplicate key 'b' (first at line 2, column 3)"}));
-  EXPECT_TRUE(IsError(Error(R"({"a": 1, "a": 2})"), StatusCode::kInvalidArgument,
-                      {"duplicate key 'a'"}));
+  EXPECT_TRUE(
+      IsError(Error(R"({"a": 1, "a": 2})"), StatusCode::kInvalidArgument, {"duplicate key 'a'"}));
 }
 
 TEST(YamlSourceTest, StringsMustBeValidUtf8) {
   EXPECT_FALSE(Error("v: \xd0").ok());
-  EXPECT_TRUE(IsError(Error("v: a\xff" "b"), StatusCode::kInvalidArgument,
+  EXPECT_TRUE(IsError(Error("v: a\xff"
+                            "b"),
+                      StatusCode::kInvalidArgument,
                       {"t.yaml:1:4: /v: the text is not valid UTF-8"}));
   EXPECT_TRUE(IsError(Error("k\xc0\xaf: 1"), StatusCode::kInvalidArgument,
-                      {"not valid UTF-8"}));                          // overlong '/'
+                      {"not valid UTF-8"}));  // overlong '/'
   EXPECT_TRUE(IsError(Error("v: \xed\xa0\x80"), StatusCode::kInvalidArgument,
-                      {"not valid UTF-8"}));                          // a surrogate
+                      {"not valid UTF-8"}));  // a surrogate
   EXPECT_TRUE(IsError(Error("v: \xf4\x90\x80\x80"), StatusCode::kInvalidArgument,
-                      {"not valid UTF-8"}));                          // above U+10FFFF
+                      {"not valid UTF-8"}));  // above U+10FFFF
   EXPECT_EQ(Value("\xc3\xa9\xf0\x9f\x98\x80"), "\xc3\xa9\xf0\x9f\x98\x80");
   EXPECT_EQ(Value("\"\\xe9\""), "\xc3\xa9");  // a YAML escape is a code point
 }
