@@ -159,7 +159,9 @@ TEST_F(BadDefinitionTest, ThenCyclesWithoutAnExitAreRefused) {
 
 TEST_F(BadDefinitionTest, ACycleThroughASwitchWithOnlyADefaultCaseIsRefused) {
   // A switch whose only case has no `when` cannot branch: a -> s -> a forever.
-  // BUG: the loader accepts this; the run then loops until limits::run_steps_max.
+  // BUG: the loader accepts this; a run then loops a -> s -> a for ~25 s, writing more
+  // than 100000 events, until it stops as max_steps ("the run entered more than 100000
+  // tasks").
   EXPECT_TRUE(Refused(Doc(R"(do:
   - a:
       set: {x: 1}

@@ -270,7 +270,7 @@ TEST_F(BadToolTest, ShellHangingIsStoppedByTheTaskTimeoutAndKilled) {
   const std::string pids = dir_.Sub("hang.pid");
   Apply(Gated("hang", Shell("echo $$ > " + pids + ".sh; sleep 60 & echo $! > " + pids +
                             "; wait") +
-                          "      timeout:\n        after: {milliseconds: 300}\n"));
+                          "      timeout:\n        after: {milliseconds: 1000}\n"));
   const auto started = std::chrono::steady_clock::now();
   RunInfo info = RunGated("hang");
   EXPECT_LT(std::chrono::steady_clock::now() - started, 20s);
@@ -285,10 +285,10 @@ TEST_F(BadToolTest, ShellHangingIsStoppedByTheTaskTimeoutAndKilled) {
 
 TEST_F(BadToolTest, CommandToolHangingIsStoppedByTheToolTimeout) {
   const std::string pid_file = dir_.Sub("tool.pid");
-  RegisterCommandTool("slow.tool", "echo $$ > " + pid_file + "; exec sleep 60", 300);
+  RegisterCommandTool("slow.tool", "echo $$ > " + pid_file + "; exec sleep 60", 1000);
   Apply(Gated("slowtool", "      call: slow.tool\n      with: {n: 1}\n"));
   ExpectFaulted(RunGated("slowtool"), error_type::kTimeout, 408, "Tool call timed out",
-                {"command 'echo $$ > " + pid_file + "; exec sleep 60' did not finish within 300 "
+                {"command 'echo $$ > " + pid_file + "; exec sleep 60' did not finish within 1000 "
                  "ms; its process group was killed"},
                 storage::EffectOutcome::Status::kTimedOut);
   int pid = ReadPid(pid_file, 1s);
@@ -360,7 +360,7 @@ TEST_F(BadToolTest, TryCatchesATimeoutAndTheHungProcessIsKilled) {
               shell:
                 command: 'echo $$ > )" + pid_file + R"(; exec sleep 60'
             timeout:
-              after: {milliseconds: 200}
+              after: {milliseconds: 1000}
       catch:
         errors:
           with: {type: https://open-workflow-specification.org/spec/1.0.0/errors/timeout}
@@ -544,7 +544,7 @@ do:
           stdio:
             command: ')" + std::string(kMcpStub) + R"('
       timeout:
-        after: {milliseconds: 300}
+        after: {milliseconds: 1000}
 )");
   StartResult started = Start("mcphang");
   RunInfo parked = WaitFor(started.run_id);
