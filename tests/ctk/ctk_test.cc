@@ -168,8 +168,8 @@ bool RegisterKit(Ledger* ledger) {
                [message = feature.status().ToString()] { FAIL() << message; });
       continue;
     }
-    RegisterScenarios(std::make_shared<const Feature>(std::move(*feature)), file.string(),
-                      ledger, &names);
+    RegisterScenarios(std::make_shared<const Feature>(std::move(*feature)), file.string(), ledger,
+                      &names);
   }
   return true;
 }

@@ -68,8 +68,7 @@ class Parser {
   int LineNumber() const { return static_cast<int>(index_) + 1; }
 
   Status Error(int line, std::string_view what) const {
-    return Status::InvalidArgument(source_ + ":" + std::to_string(line) + ": " +
-                                   std::string(what));
+    return Status::InvalidArgument(source_ + ":" + std::to_string(line) + ": " + std::string(what));
   }
 
   Status ParseLine(std::string_view raw) {
@@ -95,7 +94,8 @@ class Parser {
     while (!line.empty()) {
       size_t end = line.find_first_of(kWhitespace);
       std::string_view tag = line.substr(0, end);
-      if (tag.front() != '@') return Error(LineNumber(), "expected tags, got '" + std::string(tag) + "'");
+      if (tag.front() != '@')
+        return Error(LineNumber(), "expected tags, got '" + std::string(tag) + "'");
       pending_tags_.emplace_back(tag);
       line = end == std::string_view::npos ? std::string_view() : Trim(line.substr(end));
     }
@@ -142,7 +142,8 @@ class Parser {
   // Text that is not a keyword: the feature's description, or a scenario's before its
   // first step. Anywhere else it is a mistake (a misspelt keyword, say).
   Status AddFreeText(std::string_view line) {
-    if (feature_.line == 0) return Error(LineNumber(), "text before `Feature:`: '" + std::string(line) + "'");
+    if (feature_.line == 0)
+      return Error(LineNumber(), "text before `Feature:`: '" + std::string(line) + "'");
     if (feature_.scenarios.empty()) {
       if (!feature_.description.empty()) feature_.description += "\n";
       feature_.description += line;
@@ -180,7 +181,8 @@ class Parser {
       if (index_ > static_cast<size_t>(opening)) content += "\n";
       content += line.substr(std::min(strip, line.size()));
     }
-    return Error(opening, "a doc string that is never closed (expected " + std::string(fence) + ")");
+    return Error(opening,
+                 "a doc string that is never closed (expected " + std::string(fence) + ")");
   }
 
   std::vector<std::string_view> lines_;

@@ -83,15 +83,16 @@ TEST(Gherkin, ParsesFeaturesScenariosStepsAndDocStrings) {
 }
 
 TEST(Gherkin, BacktickFencesLinesIndentedLessAndEscapedFences) {
-  Feature feature = Must(ParseFeature("Feature: F\n"
-                                      "Scenario: S\n"
-                                      "  Given a text:\r\n"
-                                      "    ```json\n"
-                                      "      {\"a\": 1}\n"
-                                      "  less\n"
-                                      "    \\`\\`\\`\n"
-                                      "    ```\n",
-                                      "f.feature"));
+  Feature feature =
+      Must(ParseFeature("Feature: F\n"
+                        "Scenario: S\n"
+                        "  Given a text:\r\n"
+                        "    ```json\n"
+                        "      {\"a\": 1}\n"
+                        "  less\n"
+                        "    \\`\\`\\`\n"
+                        "    ```\n",
+                        "f.feature"));
   const DocString& doc = *feature.scenarios.at(0).steps.at(0).doc_string;
   EXPECT_EQ(doc.media_type, "json");
   EXPECT_EQ(doc.content, "  {\"a\": 1}\nless\n```");
@@ -102,9 +103,9 @@ TEST(Gherkin, RefusesWhatTheSubsetDoesNotHaveWithTheLine) {
                       StatusCode::kInvalidArgument, {"f.feature:2:", "`Background`"}));
   EXPECT_TRUE(IsError(ParseFeature("Feature: F\nScenario Outline: O\n", "f.feature").status(),
                       StatusCode::kInvalidArgument, {"f.feature:2:", "`Scenario Outline`"}));
-  EXPECT_TRUE(IsError(
-      ParseFeature("Feature: F\nScenario: S\n  Given x\n  | a |\n", "f.feature").status(),
-      StatusCode::kInvalidArgument, {"f.feature:4:", "data tables"}));
+  EXPECT_TRUE(
+      IsError(ParseFeature("Feature: F\nScenario: S\n  Given x\n  | a |\n", "f.feature").status(),
+              StatusCode::kInvalidArgument, {"f.feature:4:", "data tables"}));
   EXPECT_TRUE(IsError(
       ParseFeature("Feature: F\nScenario: S\n  Given x\n  \"\"\"\n  open\n", "f.feature").status(),
       StatusCode::kInvalidArgument, {"f.feature:4:", "never closed"}));
@@ -117,9 +118,9 @@ TEST(Gherkin, RefusesWhatTheSubsetDoesNotHaveWithTheLine) {
                       StatusCode::kInvalidArgument, {"second `Feature:`"}));
   EXPECT_TRUE(IsError(ParseFeature("# only a comment\n", "f.feature").status(),
                       StatusCode::kInvalidArgument, {"no `Feature:`"}));
-  EXPECT_TRUE(IsError(ParseFeature("Feature: F\nScenario: S\n  \"\"\"\n  \"\"\"\n", "f.feature")
-                          .status(),
-                      StatusCode::kInvalidArgument, {"f.feature:3:", "outside a step"}));
+  EXPECT_TRUE(
+      IsError(ParseFeature("Feature: F\nScenario: S\n  \"\"\"\n  \"\"\"\n", "f.feature").status(),
+              StatusCode::kInvalidArgument, {"f.feature:3:", "outside a step"}));
 }
 
 }  // namespace

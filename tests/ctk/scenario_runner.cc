@@ -72,8 +72,8 @@ const Json* Lookup(const Json& root, const std::string& path) {
       if (it == at->end()) return nullptr;
       at = &*it;
     } else if (at->is_array() && !part.empty() &&
-               part.find_first_not_of("0123456789") == std::string::npos &&
-               part.size() < 10 && std::stoul(part) < at->size()) {
+               part.find_first_not_of("0123456789") == std::string::npos && part.size() < 10 &&
+               std::stoul(part) < at->size()) {
       at = &(*at)[std::stoul(part)];
     } else {
       return nullptr;
@@ -104,7 +104,8 @@ std::string ConnectTarget(const std::string& uri) {
   if (uri.find("${") != std::string::npos || !std::regex_match(uri, match, kAbsolute)) return "";
   std::string scheme = match[1];
   std::string authority = match[2];
-  authority = authority.substr(authority.rfind('@') == std::string::npos ? 0 : authority.rfind('@') + 1);
+  authority =
+      authority.substr(authority.rfind('@') == std::string::npos ? 0 : authority.rfind('@') + 1);
   for (char& c : authority) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (authority.empty() || authority.front() == '[') return "";
   if (authority.find(':') != std::string::npos) return authority;
@@ -120,11 +121,11 @@ class ScenarioRun {
     std::vector<std::function<StepResult()>> bound;
     for (const Step& step : scenario_.steps) {
       StepResult result = Bind(step, &bound);
-      if (!result.ok()) return Finish(step, std::move(result));
+      if (!result.ok()) return Finish(step, result);
     }
     for (size_t i = 0; i < bound.size(); ++i) {
       StepResult result = bound[i]();
-      if (!result.ok()) return Finish(scenario_.steps[i], std::move(result));
+      if (!result.ok()) return Finish(scenario_.steps[i], result);
     }
     return {};
   }
@@ -151,10 +152,12 @@ class ScenarioRun {
          &ScenarioRun::ThenHasProperties},
         {std::regex("the workflow output should have a '([^']+)' property with value:"), true,
          &ScenarioRun::ThenPropertyIs},
-        {std::regex("the workflow output should have a '([^']+)' property containing (\\d+) items?"),
+        {std::regex(
+             "the workflow output should have a '([^']+)' property containing (\\d+) items?"),
          false, &ScenarioRun::ThenPropertyCount},
         {std::regex("(\\S+) should run (first|last)"), false, &ScenarioRun::ThenRanAt},
-        {std::regex("(\\S+) should run (before|after) (\\S+)"), false, &ScenarioRun::ThenRanRelative},
+        {std::regex("(\\S+) should run (before|after) (\\S+)"), false,
+         &ScenarioRun::ThenRanRelative},
         {std::regex("(\\S+) should (complete|fault)"), false, &ScenarioRun::ThenTaskEnded},
     };
     return steps;
@@ -176,7 +179,7 @@ class ScenarioRun {
     return StepResult::Fail("undefined step (not in the CTK vocabulary this runner knows)");
   }
 
-  ScenarioOutcome Finish(const Step& step, StepResult result) {
+  ScenarioOutcome Finish(const Step& step, const StepResult& result) {
     std::string where = feature_.source + ":" + std::to_string(step.line) + ": " + step.keyword +
                         " " + step.text + "\n";
     if (result.kind == ScenarioOutcome::Kind::kSkipped) {
@@ -291,15 +294,22 @@ class ScenarioRun {
     if (run_->header.status == wanted) return StepResult::Ok();
     std::string seen = "expected the run to be " + std::string(storage::Name(wanted)) +
                        ", but it is " + std::string(storage::Name(run_->header.status)) +
-                       " (stop reason " + std::string(storage::Name(run_->header.stop_reason)) + ")";
+                       " (stop reason " + std::string(storage::Name(run_->header.stop_reason)) +
+                       ")";
     if (!run_->error.empty()) seen += "; error " + Describe(run_->error);
     if (!run_->waiting_on.empty()) seen += "; waiting on " + run_->waiting_on;
     return StepResult::Fail(seen);
   }
 
-  StepResult ThenCompletes(const Step&, const std::smatch&) { return ExpectStatus(RunStatus::kCompleted); }
-  StepResult ThenFaults(const Step&, const std::smatch&) { return ExpectStatus(RunStatus::kFailed); }
-  StepResult ThenCancels(const Step&, const std::smatch&) { return ExpectStatus(RunStatus::kCancelled); }
+  StepResult ThenCompletes(const Step&, const std::smatch&) {
+    return ExpectStatus(RunStatus::kCompleted);
+  }
+  StepResult ThenFaults(const Step&, const std::smatch&) {
+    return ExpectStatus(RunStatus::kFailed);
+  }
+  StepResult ThenCancels(const Step&, const std::smatch&) {
+    return ExpectStatus(RunStatus::kCancelled);
+  }
 
   StepResult ThenOutputIs(const Step& step, const std::smatch&) {
     StepResult completed = ExpectOutput();
@@ -318,8 +328,11 @@ class ScenarioRun {
     if (!expected.ok()) return StepResult::Fail(expected.status().ToString());
     if (!expected->is_object()) return StepResult::Fail("the expected error is not a mapping");
     const storage::ErrorInfo& error = run_->error;
-    const Json actual = {{"type", error.type}, {"status", error.status}, {"title", error.title},
-                         {"detail", error.detail}, {"instance", error.instance}};
+    const Json actual = {{"type", error.type},
+                         {"status", error.status},
+                         {"title", error.title},
+                         {"detail", error.detail},
+                         {"instance", error.instance}};
     std::string differences;
     for (const auto& [field, value] : expected->items()) {
       if (!actual.contains(field)) {
@@ -349,7 +362,8 @@ class ScenarioRun {
     if (!completed.ok()) return completed;
     std::string missing;
     for (const std::string& path : paths) {
-      if (Lookup(*run_->output, path) == nullptr) missing += (missing.empty() ? "'" : ", '") + path + "'";
+      if (Lookup(*run_->output, path) == nullptr)
+        missing += (missing.empty() ? "'" : ", '") + path + "'";
     }
     if (missing.empty()) return StepResult::Ok();
     return StepResult::Fail("the output has no " + missing + ": " + DumpJson(*run_->output));
@@ -362,7 +376,8 @@ class ScenarioRun {
     if (!expected.ok()) return StepResult::Fail(expected.status().ToString());
     const Json* actual = Lookup(*run_->output, match[1].str());
     if (actual == nullptr) {
-      return StepResult::Fail("the output has no '" + match[1].str() + "': " + DumpJson(*run_->output));
+      return StepResult::Fail("the output has no '" + match[1].str() +
+                              "': " + DumpJson(*run_->output));
     }
     if (*actual == *expected) return StepResult::Ok();
     return StepResult::Fail("'" + match[1].str() + "' differs\n  expected: " + DumpJson(*expected) +
@@ -385,9 +400,9 @@ class ScenarioRun {
   // ---- assert: tasks, from the recorded events ----
 
   // Seq of the first event of `kind` for the task `name` (completed: with `status`).
-  std::optional<uint64_t> FirstEvent(const std::string& name, bool routed,
-                                     storage::TaskCompleted::Status status =
-                                         storage::TaskCompleted::Status::kCompleted) const {
+  std::optional<uint64_t> FirstEvent(
+      const std::string& name, bool routed,
+      storage::TaskCompleted::Status status = storage::TaskCompleted::Status::kCompleted) const {
     for (const storage::Event& event : history_) {
       if (const auto* body = std::get_if<storage::TaskRouted>(&event.body)) {
         if (routed && body->task_name == name) return event.seq.value();
@@ -401,7 +416,8 @@ class ScenarioRun {
   std::vector<std::string> RoutedOrder() const {
     std::vector<std::string> order;
     for (const storage::Event& event : history_) {
-      if (const auto* body = std::get_if<storage::TaskRouted>(&event.body)) order.push_back(body->task_name);
+      if (const auto* body = std::get_if<storage::TaskRouted>(&event.body))
+        order.push_back(body->task_name);
     }
     return order;
   }
@@ -437,7 +453,7 @@ class ScenarioRun {
   StepResult ThenTaskEnded(const Step&, const std::smatch& match) {
     if (!run_) return StepResult::Fail("the workflow was not executed before this step");
     auto status = match[2].str() == "complete" ? storage::TaskCompleted::Status::kCompleted
-                                         : storage::TaskCompleted::Status::kFaulted;
+                                               : storage::TaskCompleted::Status::kFaulted;
     if (FirstEvent(match[1].str(), false, status)) return StepResult::Ok();
     return StepResult::Fail(match[1].str() + " has no task_completed event with status " +
                             (match[2].str() == "complete" ? "completed" : "faulted"));
@@ -466,9 +482,12 @@ class ScenarioRun {
 
   static std::string PayloadText(const storage::Payload& payload) {
     switch (payload.kind) {
-      case storage::Payload::Kind::kNone: return "";
-      case storage::Payload::Kind::kJson: return " " + payload.json.substr(0, 300);
-      case storage::Payload::Kind::kBlob: return " blob:" + payload.blob.Hex().substr(0, 12);
+      case storage::Payload::Kind::kNone:
+        return "";
+      case storage::Payload::Kind::kJson:
+        return " " + payload.json.substr(0, 300);
+      case storage::Payload::Kind::kBlob:
+        return " blob:" + payload.blob.Hex().substr(0, 12);
     }
     return "";
   }
@@ -484,12 +503,14 @@ class ScenarioRun {
       if (!done->then.empty()) line += " then=" + done->then;
       line += done->error.empty() ? PayloadText(done->output) : " error " + Describe(done->error);
     } else if (const auto* outcome = std::get_if<storage::EffectOutcome>(&event.body)) {
-      line += outcome->error.empty() ? PayloadText(outcome->result) : " error " + Describe(outcome->error);
+      line += outcome->error.empty() ? PayloadText(outcome->result)
+                                     : " error " + Describe(outcome->error);
     } else if (const auto* intent = std::get_if<storage::EffectIntent>(&event.body)) {
       line += " " + intent->tool + PayloadText(intent->arguments);
     } else if (const auto* stopped = std::get_if<storage::RunStopped>(&event.body)) {
       line += " " + std::string(storage::Name(stopped->reason));
-      line += stopped->error.empty() ? PayloadText(stopped->output) : " error " + Describe(stopped->error);
+      line += stopped->error.empty() ? PayloadText(stopped->output)
+                                     : " error " + Describe(stopped->error);
     }
     return line;
   }

@@ -25,7 +25,7 @@ ScenarioOutcome RunOne(const std::string& text) {
 // A feature whose workflow is `do_yaml` (the tasks, indented for `do:`) and whose steps
 // after "When the workflow is executed" are `then`.
 std::string FeatureText(const std::string& do_yaml, const std::string& then,
-                    const std::string& input = "{}") {
+                        const std::string& input = "{}") {
   return "Feature: Self\n"
          "  Scenario: One\n"
          "    Given a workflow with definition:\n"
@@ -51,47 +51,50 @@ constexpr const char* kSetColors =
     "            colors: '${ .colors + [\"green\"] }'\n";
 
 TEST(CtkRunner, PassesWhatHolds) {
-  ScenarioOutcome outcome = RunOne(FeatureText(kSetColors,
-                                        "    Then the workflow should complete with output:\n"
-                                        "    \"\"\"yaml\n"
-                                        "    colors: [red, green]\n"
-                                        "    \"\"\"\n"
-                                        "    And the workflow output should have a 'colors' "
-                                        "property containing 2 items\n"
-                                        "    And setRed should run first\n"
-                                        "    And setGreen should run last\n"
-                                        "    And setGreen should run after setRed\n"
-                                        "    And setRed should run before setGreen\n"
-                                        "    And setGreen should complete\n"));
+  ScenarioOutcome outcome =
+      RunOne(FeatureText(kSetColors,
+                         "    Then the workflow should complete with output:\n"
+                         "    \"\"\"yaml\n"
+                         "    colors: [red, green]\n"
+                         "    \"\"\"\n"
+                         "    And the workflow output should have a 'colors' "
+                         "property containing 2 items\n"
+                         "    And setRed should run first\n"
+                         "    And setGreen should run last\n"
+                         "    And setGreen should run after setRed\n"
+                         "    And setRed should run before setGreen\n"
+                         "    And setGreen should complete\n"));
   EXPECT_EQ(outcome.kind, Kind::kPassed) << outcome.message;
 }
 
 TEST(CtkRunner, FailsWhatDoesNotHoldNamingTheStepAndShowingTheEvents) {
-  ScenarioOutcome outcome = RunOne(FeatureText(kSetColors,
-                                        "    Then the workflow should complete with output:\n"
-                                        "    \"\"\"yaml\n"
-                                        "    colors: [green, red]\n"
-                                        "    \"\"\"\n"));
+  ScenarioOutcome outcome =
+      RunOne(FeatureText(kSetColors,
+                         "    Then the workflow should complete with output:\n"
+                         "    \"\"\"yaml\n"
+                         "    colors: [green, red]\n"
+                         "    \"\"\"\n"));
   EXPECT_EQ(outcome.kind, Kind::kFailed);
-  EXPECT_TRUE(HasSubstr(outcome.message, "self.feature:19: Then the workflow should complete with output:\n"));
+  EXPECT_TRUE(HasSubstr(outcome.message,
+                        "self.feature:19: Then the workflow should complete with output:\n"));
   EXPECT_TRUE(HasSubstr(outcome.message, "expected: {\"colors\":[\"green\",\"red\"]}"));
   EXPECT_TRUE(HasSubstr(outcome.message, "task_routed /do/1/setGreen [setGreen]"));
 
-  for (const char* then : {"    Then setGreen should run first\n",
-                           "    Then setRed should run after setGreen\n",
-                           "    Then the workflow should fault\n",
-                           "    Then the workflow output should have properties 'colors', 'x.y'\n",
-                           "    Then the workflow output should have a 'colors' property "
-                           "containing 3 items\n",
-                           "    Then setGreen should fault\n"}) {
+  for (const char* then :
+       {"    Then setGreen should run first\n", "    Then setRed should run after setGreen\n",
+        "    Then the workflow should fault\n",
+        "    Then the workflow output should have properties 'colors', 'x.y'\n",
+        "    Then the workflow output should have a 'colors' property "
+        "containing 3 items\n",
+        "    Then setGreen should fault\n"}) {
     SCOPED_TRACE(then);
     EXPECT_EQ(RunOne(FeatureText(kSetColors, then)).kind, Kind::kFailed);
   }
 }
 
 TEST(CtkRunner, ABadDocStringFailsWithItsPositionInTheFeatureFile) {
-  ScenarioOutcome outcome = RunOne(FeatureText(kSetColors, "    Then the workflow should complete\n",
-                                               "a: [1,"));
+  ScenarioOutcome outcome =
+      RunOne(FeatureText(kSetColors, "    Then the workflow should complete\n", "a: [1,"));
   EXPECT_EQ(outcome.kind, Kind::kFailed);
   EXPECT_TRUE(HasSubstr(outcome.message, "self.feature:14: And given the workflow input is:\n"));
   EXPECT_TRUE(HasSubstr(outcome.message, "self.feature:17:1: end of sequence flow"));
@@ -100,14 +103,16 @@ TEST(CtkRunner, ABadDocStringFailsWithItsPositionInTheFeatureFile) {
 TEST(CtkRunner, AnUndefinedStepFailsBeforeAnythingRuns) {
   ScenarioOutcome outcome = RunOne(FeatureText(kSetColors, "    Then the moon should be full\n"));
   EXPECT_EQ(outcome.kind, Kind::kFailed);
-  EXPECT_TRUE(HasSubstr(outcome.message, "self.feature:19: Then the moon should be full\nundefined step"));
+  EXPECT_TRUE(
+      HasSubstr(outcome.message, "self.feature:19: Then the moon should be full\nundefined step"));
 }
 
 TEST(CtkRunner, SkipsOnlyRefusalsOfUnsupportedFeatures) {
-  ScenarioOutcome fork = RunOne(FeatureText("      - both:\n"
-                                     "          fork:\n"
-                                     "            branches: []\n",
-                                     "    Then the workflow should complete\n"));
+  ScenarioOutcome fork =
+      RunOne(FeatureText("      - both:\n"
+                         "          fork:\n"
+                         "            branches: []\n",
+                         "    Then the workflow should complete\n"));
   EXPECT_EQ(fork.kind, Kind::kSkipped) << fork.message;
   EXPECT_EQ(fork.short_reason, "`fork` tasks are not supported");
   EXPECT_TRUE(HasSubstr(fork.message, "outside cairn's subset"));
@@ -115,9 +120,10 @@ TEST(CtkRunner, SkipsOnlyRefusalsOfUnsupportedFeatures) {
   EXPECT_TRUE(HasSubstr(fork.message, "self.feature:8:11: /do/0/both/fork"));
 
   // A mistake in the definition is not a feature cairn lacks.
-  ScenarioOutcome typo = RunOne(FeatureText("      - setRed:\n"
-                                     "          sett: {a: 1}\n",
-                                     "    Then the workflow should complete\n"));
+  ScenarioOutcome typo =
+      RunOne(FeatureText("      - setRed:\n"
+                         "          sett: {a: 1}\n",
+                         "    Then the workflow should complete\n"));
   EXPECT_EQ(typo.kind, Kind::kFailed) << typo.message;
   EXPECT_TRUE(HasSubstr(typo.message, "the definition was refused"));
 }
@@ -147,21 +153,22 @@ TEST(CtkRunner, BasicAuthenticationIsCheckedByTheStub) {
       "                  username: ${ .username }\n"
       "                  password: wrong\n";
   ScenarioOutcome outcome = RunOne(FeatureText(login,
-                                        "    Then the workflow should fault with error:\n"
-                                        "    \"\"\"yaml\n"
-                                        "    status: 401\n"
-                                        "    \"\"\"\n",
-                                        "{username: u, password: p}"));
+                                               "    Then the workflow should fault with error:\n"
+                                               "    \"\"\"yaml\n"
+                                               "    status: 401\n"
+                                               "    \"\"\"\n",
+                                               "{username: u, password: p}"));
   EXPECT_EQ(outcome.kind, Kind::kPassed) << outcome.message;
 }
 
 TEST(CtkRunner, RefusesToCallHostsItDoesNotServe) {
-  ScenarioOutcome outcome = RunOne(FeatureText("      - get:\n"
-                                        "          call: http\n"
-                                        "          with:\n"
-                                        "            method: get\n"
-                                        "            endpoint: https://example.com/x\n",
-                                        "    Then the workflow should complete\n"));
+  ScenarioOutcome outcome =
+      RunOne(FeatureText("      - get:\n"
+                         "          call: http\n"
+                         "          with:\n"
+                         "            method: get\n"
+                         "            endpoint: https://example.com/x\n",
+                         "    Then the workflow should complete\n"));
   EXPECT_EQ(outcome.kind, Kind::kFailed);
   EXPECT_TRUE(HasSubstr(outcome.message, "example.com:443"));
   EXPECT_TRUE(HasSubstr(outcome.message, "refusing to leave this machine"));

@@ -13,11 +13,20 @@
 namespace cairn::ctk {
 namespace {
 
-const std::regex kDecimal("[-+]?[0-9]+");
-const std::regex kOctal("0o[0-7]+");
-const std::regex kHex("0x[0-9a-fA-F]+");
-const std::regex kFloat("[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?");
-const std::regex kInfinityOrNan("[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)");
+// The core schema's plain scalar forms (function-local: built on first use, not at
+// static initialisation).
+struct CoreSchema {
+  std::regex decimal{"[-+]?[0-9]+"};
+  std::regex octal{"0o[0-7]+"};
+  std::regex hex{"0x[0-9a-fA-F]+"};
+  std::regex floating{"[-+]?(\\.[0-9]+|[0-9]+(\\.[0-9]*)?)([eE][-+]?[0-9]+)?"};
+  std::regex infinity_or_nan{"[-+]?\\.(inf|Inf|INF)|\\.(nan|NaN|NAN)"};
+};
+
+const CoreSchema& Core() {
+  static const CoreSchema schema;
+  return schema;
+}
 
 std::string Where(std::string_view what, const YAML::Mark& mark) {
   if (mark.is_null()) return std::string(what);
@@ -43,14 +52,14 @@ Result<Json> PlainScalar(const std::string& text) {
   }
   if (text == "true" || text == "True" || text == "TRUE") return Json(true);
   if (text == "false" || text == "False" || text == "FALSE") return Json(false);
-  if (std::regex_match(text, kDecimal)) {
+  if (std::regex_match(text, Core().decimal)) {
     // from_chars takes no '+'.
     return Integer(text.front() == '+' ? text.substr(1) : text, 10, text);
   }
-  if (std::regex_match(text, kOctal)) return Integer(text.substr(2), 8, text);
-  if (std::regex_match(text, kHex)) return Integer(text.substr(2), 16, text);
-  if (std::regex_match(text, kFloat)) return Json(std::strtod(text.c_str(), nullptr));
-  if (std::regex_match(text, kInfinityOrNan)) {
+  if (std::regex_match(text, Core().octal)) return Integer(text.substr(2), 8, text);
+  if (std::regex_match(text, Core().hex)) return Integer(text.substr(2), 16, text);
+  if (std::regex_match(text, Core().floating)) return Json(std::strtod(text.c_str(), nullptr));
+  if (std::regex_match(text, Core().infinity_or_nan)) {
     return Status::InvalidArgument(text + " has no JSON value");
   }
   return Json(text);
@@ -65,7 +74,9 @@ Result<Json> Convert(const YAML::Node& node, std::string_view what) {
       const std::string& tag = node.Tag();
       if (tag == "?") {
         Result<Json> value = PlainScalar(node.Scalar());
-        if (!value.ok()) return Status::InvalidArgument(Where(what, node.Mark()) + ": " + value.status().message());
+        if (!value.ok())
+          return Status::InvalidArgument(Where(what, node.Mark()) + ": " +
+                                         value.status().message());
         return value;
       }
       if (tag == "!" || tag == "tag:yaml.org,2002:str") return Json(node.Scalar());
@@ -84,11 +95,13 @@ Result<Json> Convert(const YAML::Node& node, std::string_view what) {
       Json object = Json::object();
       for (const auto& entry : node) {
         if (!entry.first.IsScalar()) {
-          return Status::InvalidArgument(Where(what, entry.first.Mark()) + ": a mapping key that is not a scalar");
+          return Status::InvalidArgument(Where(what, entry.first.Mark()) +
+                                         ": a mapping key that is not a scalar");
         }
         const std::string& key = entry.first.Scalar();
         if (object.contains(key)) {
-          return Status::InvalidArgument(Where(what, entry.first.Mark()) + ": key '" + key + "' repeated");
+          return Status::InvalidArgument(Where(what, entry.first.Mark()) + ": key '" + key +
+                                         "' repeated");
         }
         Result<Json> value = Convert(entry.second, what);
         if (!value.ok()) return value;

@@ -17,8 +17,9 @@
 namespace cairn::ctk {
 
 // The value of `text`. kInvalidArgument "WHAT:LINE:COL: what is wrong" (`what` names the
-// text, e.g. "call.feature"; LINE and COL are yaml-cpp's, in `text`) on malformed YAML, several documents, `.inf`/`.nan`, an out-of-range
-// integer, a non-scalar or repeated mapping key. An empty text is null.
+// text, e.g. "call.feature"; LINE and COL are yaml-cpp's, in `text`) on malformed YAML, several
+// documents, `.inf`/`.nan`, an out-of-range integer, a non-scalar or repeated mapping key. An empty
+// text is null.
 Result<Json> YamlToJson(std::string_view text, std::string_view what);
 
 }  // namespace cairn::ctk

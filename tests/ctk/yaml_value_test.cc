@@ -33,10 +33,10 @@ TEST(YamlToJson, TypesPlainScalarsByTheCoreSchema) {
 }
 
 TEST(YamlToJson, BuildsObjectsAndArrays) {
-  EXPECT_EQ(Value("ids: [ 1, 2 ]\nname: x\nnested:\n  a: ~\n  b: [red, 'green']"),
-            (Json{{"ids", {1, 2}},
-                  {"name", "x"},
-                  {"nested", {{"a", nullptr}, {"b", {"red", "green"}}}}}));
+  EXPECT_EQ(
+      Value("ids: [ 1, 2 ]\nname: x\nnested:\n  a: ~\n  b: [red, 'green']"),
+      (Json{
+          {"ids", {1, 2}}, {"name", "x"}, {"nested", {{"a", nullptr}, {"b", {"red", "green"}}}}}));
   EXPECT_EQ(Value("{\"a\": [1, 2.5, \"s\", null, true]}"),
             (Json{{"a", {1, 2.5, "s", nullptr, true}}}));
   EXPECT_EQ(Value("greetings: Hello John Doe!"), (Json{{"greetings", "Hello John Doe!"}}));
@@ -45,8 +45,8 @@ TEST(YamlToJson, BuildsObjectsAndArrays) {
 TEST(YamlToJson, RefusesWhatJsonCannotHold) {
   EXPECT_TRUE(IsError(YamlToJson(".inf", "t.feature").status(), StatusCode::kInvalidArgument,
                       {"t.feature:1:1: ", ".inf"}));
-  EXPECT_TRUE(IsError(YamlToJson("a: [1,", "t.feature").status(),
-                      StatusCode::kInvalidArgument, {"t.feature"}));
+  EXPECT_TRUE(IsError(YamlToJson("a: [1,", "t.feature").status(), StatusCode::kInvalidArgument,
+                      {"t.feature"}));
   EXPECT_TRUE(IsError(YamlToJson("a: 1\n---\nb: 2\n", "t.feature").status(),
                       StatusCode::kInvalidArgument, {"2 YAML documents"}));
   EXPECT_TRUE(IsError(YamlToJson("99999999999999999999999", "t.feature").status(),
