@@ -158,10 +158,9 @@ TEST_F(BadDefinitionTest, ThenCyclesWithoutAnExitAreRefused) {
 }
 
 TEST_F(BadDefinitionTest, ACycleThroughASwitchWithOnlyADefaultCaseIsRefused) {
-  // A switch whose only case has no `when` cannot branch: a -> s -> a forever.
-  // BUG: the loader accepts this; a run then loops a -> s -> a for ~25 s, writing more
-  // than 100000 events, until it stops as max_steps ("the run entered more than 100000
-  // tasks").
+  // A switch whose only case has no `when` cannot branch: a -> s -> a forever. (Accepted
+  // before ff1abbc: a run then looped for ~25 s, wrote over 100000 events, and stopped as
+  // max_steps.)
   EXPECT_TRUE(Refused(Doc(R"(do:
   - a:
       set: {x: 1}
@@ -378,9 +377,8 @@ TEST_F(BadDefinitionTest, BadDurationsNameTheTextAndTheExpectedForm) {
 // ---- bytes -----------------------------------------------------------------------------
 
 TEST_F(BadDefinitionTest, NonUtf8BytesAreRefusedWithTheirPosition) {
-  // BUG: yaml-cpp replaces invalid UTF-8 with U+FFFD and the loader accepts the document,
-  // so the stored definition silently differs from the file that was applied. Each case
-  // has its own workflow name so that one accepted case cannot hide the next.
+  // Not silently replaced by U+FFFD (the stored definition would differ from the file).
+  // Each case has its own workflow name so that one accepted case cannot hide the next.
   auto doc = [](std::string_view name, std::string_view rest) {
     return "document: {dsl: '1.0.3', namespace: bad, name: " + std::string(name) +
            ", version: '1.0.0'}\n" + std::string(rest);
@@ -409,9 +407,8 @@ TEST_F(BadDefinitionTest, EmptyGarbageAndBinaryTextAreRefused) {
   EXPECT_TRUE(Refused(Doc("do: []\n---\ndo: []\n"), {"more than one YAML document"}));
   EXPECT_TRUE(Refused(Doc("do: []\ndo: []\n"),
                       {"bad.yaml:7:1: /do: duplicate key 'do' (first at line 6, column 1)"}));
-  // BUG: yaml-cpp's "unknown escape character: X" quotes the byte after a backslash as it
-  // is, so the message is not valid UTF-8 (it must survive being put in JSON: `-o json`,
-  // the HTTP API). Smallest case: a backslash and 0xFF in a double-quoted scalar.
+  // yaml-cpp's "unknown escape character: X" quotes the byte after a backslash: the
+  // message must still be valid UTF-8 (it goes into JSON: `-o json`, the HTTP API).
   EXPECT_TRUE(Refused("a: \"\\\xff\"\n", {"bad.yaml:1:", "invalid YAML: unknown escape character"}));
   std::string garbage;
   for (int i = 0; i < 4096; ++i) garbage += static_cast<char>((i * 131 + 7) % 256);
@@ -423,8 +420,8 @@ TEST_F(BadDefinitionTest, EmptyGarbageAndBinaryTextAreRefused) {
 }
 
 TEST_F(BadDefinitionTest, MalformedJsonIsRefusedWithItsPosition) {
-  // BUG: an unclosed `[` at the end of a JSON document is reported as "bad.json:1:1: a
-  // mapping key must be a scalar", which points at the wrong place and the wrong problem.
+  // An unclosed `[` (yaml-cpp sees a complex key; once reported as "bad.json:1:1: a
+  // mapping key must be a scalar").
   EXPECT_TRUE(Refused(R"({
   "document": {"dsl": "1.0.3", "namespace": "bad", "name": "json", "version": "1.0.0"},
   "do": [
@@ -454,8 +451,9 @@ TEST_F(BadDefinitionTest, ChangingAnAppliedVersionIsRefusedAndStoresNothing) {
   std::string changed(kKept);
   changed.replace(changed.find("[red]"), 5, "[blue]");
   Result<WorkflowRef> result = engine_->ApplyDefinition(changed, "kept.yaml");
-  // BUG (if the database check in TearDown fails): Apply stores the new definition's bytes
-  // before PutWorkflowVersion refuses the version, leaving an orphan definition behind.
+  // BUG: Engine::Impl::Apply stores the new definition's bytes (PutDefinition) before
+  // PutWorkflowVersion refuses the version, so an orphan entry is left in the
+  // `definitions` family (TearDown's database check shows it).
   EXPECT_TRUE(IsError(result.status(), StatusCode::kAlreadyExists, {"bad/kept", "1.0.0"}));
 }
 

@@ -109,7 +109,8 @@ TEST_F(BadRequestTest, MalformedWorkflowReferencesAreInvalid) {
         << "'" << ref << "'";
   }
   // Text no workflow can ever be named: malformed, not merely unknown.
-  // BUG: these are parsed (namespace "a", name "b/c"; version "b:c"), then answered
+  // BUG: ParseWorkflowRef accepts them (e.g. namespace "a", name "b/c"; version "1.0.0:x";
+  // a name with a space or a NUL), then Start answers
   // kNotFound "... (apply it first: cairn workflow apply FILE)", which cannot help.
   const std::vector<std::string> impossible = {"a/b/c", "bad/typed:1.0.0:x", "bad typed",
                                                std::string("ty\0ped", 6)};

@@ -250,7 +250,8 @@ TEST_F(BadToolTest, ShellOutputWithinTheRunDataBoundIsKept) {
   // BUG: a parked run's data is kept in its header's engine state, and a header value is
   // at most 1 MB encoded: the transition recording the outcome is refused ("engine_state
   // is N bytes; an encoded value holds at most 1048576"), the outcome is dropped, and the
-  // run stays `running` forever. The real bound of run data is 1 MB, not 4 MB.
+  // run stays `running` forever. The state holds the data three times (6000360 bytes of
+  // engine_state for these 2000000): by that ratio ~350 KB already does it, not 4 MB.
   Apply(Gated("twomb", Shell("head -c 2000000 /dev/zero | tr \"\\\\000\" x") +
                            "  - pause:\n"
                            "      wait: {milliseconds: 20}\n"
