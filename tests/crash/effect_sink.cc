@@ -30,8 +30,7 @@ uint64_t SplitMix(uint64_t x) {
 }  // namespace
 
 Result<std::unique_ptr<EffectSink>> EffectSink::Start(uint64_t seed) {
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<testing::StubServer> server,
-                         testing::StubServer::Start());
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<testing::StubServer> server, testing::StubServer::Start());
   std::unique_ptr<EffectSink> sink(new EffectSink(seed, std::move(server)));
   EffectSink* raw = sink.get();
   raw->server_->RoutePrefix("*", "/",

@@ -39,8 +39,8 @@ namespace cairn::crash {
 
 // What the sink saw for one idempotency key.
 struct SinkKey {
-  std::string tool;      // "reserve", "ship", "charge", "notify"
-  Json first_body;       // the body of the first delivery
+  std::string tool;  // "reserve", "ship", "charge", "notify"
+  Json first_body;   // the body of the first delivery
   uint32_t deliveries = 0;
   uint32_t applied = 0;  // 1 after the first accepted delivery; never more
   uint32_t declined = 0;
@@ -50,7 +50,7 @@ struct SinkStats {
   uint64_t requests = 0;
   uint64_t duplicates = 0;  // re-deliveries of a key already seen
   uint64_t declined = 0;
-  uint64_t delayed = 0;     // requests answered after a delay
+  uint64_t delayed = 0;  // requests answered after a delay
 };
 
 class EffectSink {

@@ -8,7 +8,7 @@
 // with ids TAG-0 .. TAG-<NEW_RUNS-1>, and drives every run until none is active.
 //
 // It writes to stdout, one write(2) per line (below PIPE_BUF, never torn):
-//   "open"              the engine is open, the tools registered, the workflow applied;
+//   "open"              Engine::Open returned (the store exists and is stamped);
 //   "started ID"        only after Engine::Start returned ok: the start is acknowledged;
 //   "idle"              no run is active any more;
 //   "stuck ID STATUS W" (final) a run that is not terminal and that the engine will not
@@ -125,8 +125,9 @@ void RegisterTools(engine::ToolCatalog& catalog, const std::string& sink_url) {
     spec.risk = storage::RiskLevel::kMedium;
     spec.idempotent = true;
     spec.executor = "http";
-    spec.config = Json{{"method", "post"},
-                       {"endpoint", sink_url + "/sink/" + spec.name.substr(spec.name.find('.') + 1)}};
+    spec.config =
+        Json{{"method", "post"},
+             {"endpoint", sink_url + "/sink/" + spec.name.substr(spec.name.find('.') + 1)}};
     spec.timeout_ms = kToolTimeoutMs;
     Status st = catalog.Register(std::move(spec));
     if (!st.ok()) Die(3, "RegisterTool " + std::string(name) + ": " + st.ToString());
@@ -222,10 +223,9 @@ int Main(int argc, char** argv) {
   auto opened = engine::Engine::Open(std::move(options));
   if (!opened.ok()) Die(2, "open " + args.dir + ": " + opened.status().ToString());
   engine::Engine& engine = **opened;
-  spdlog::info("child: engine open");
+  Say("open");
   auto applied = engine.ApplyDefinition(OrderWorkflowYaml(), "order.yaml");
   if (!applied.ok()) Die(3, "ApplyDefinition: " + applied.status().ToString());
-  Say("open");
 
   StartRuns(engine, args);
   const std::vector<std::string> stuck =
