@@ -68,9 +68,9 @@ void Loader::LoadFunctions(const SourceNode& functions, Definition* out) {
     bool reserved = false;
     for (std::string_view call_name : kReservedCallNames) reserved |= name == call_name;
     if (reserved) {
-      Error(*component.node, component.path,
-            "a use.functions entry cannot be named '" + name + "' (`call: " + name +
-                "` has a meaning of its own)");
+      std::string message = "a use.functions entry cannot be named '" + name;
+      message += "' (`call: " + name + "` has a meaning of its own)";
+      Error(*component.node, component.path, message);
       continue;
     }
     functions_.insert(name);

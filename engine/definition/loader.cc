@@ -11,7 +11,6 @@
 namespace cairn::engine {
 namespace {
 
-using definition_impl::Child;
 using definition_impl::Loader;
 using definition_impl::SourceNode;
 

@@ -231,8 +231,9 @@ std::optional<TaskBody> Loader::ParseBody(std::string_view type, const TaskSite&
     std::sort(sorted.begin(), sorted.end());
     std::string list;
     for (std::string_view key : sorted) list += (list.empty() ? "" : ", ") + std::string(key);
-    Error(entry.key_pos, path,
-          "unknown property '" + entry.key + "' in " + what + " (expected one of: " + list + ")");
+    std::string message = "unknown property '" + entry.key + "' in " + what;
+    message += " (expected one of: " + list + ")";
+    Error(entry.key_pos, path, message);
   }
   std::optional<TaskBody> body;
   if (type == "call") body = ParseCall(site);
