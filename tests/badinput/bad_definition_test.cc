@@ -31,7 +31,8 @@ constexpr std::string_view kHeader =
 
 std::string Doc(std::string_view rest) { return std::string(kHeader) + std::string(rest); }
 
-constexpr std::string_view kKept = R"(document: {dsl: '1.0.3', namespace: bad, name: kept, version: '1.0.0'}
+constexpr std::string_view kKept =
+    R"(document: {dsl: '1.0.3', namespace: bad, name: kept, version: '1.0.0'}
 do:
   - first:
       set: {colors: [red]}
@@ -92,8 +93,7 @@ class BadDefinitionTest : public EngineFixture {
   // `positioned`) starts with "bad.yaml:LINE:COL: "; the workflow list is unchanged.
   ::testing::AssertionResult Refused(std::string_view text,
                                      std::initializer_list<std::string_view> parts,
-                                     bool positioned = true,
-                                     std::string_view source = "bad.yaml") {
+                                     bool positioned = true, std::string_view source = "bad.yaml") {
     Result<WorkflowRef> result = engine_->ApplyDefinition(text, source);
     if (result.ok()) {
       return ::testing::AssertionFailure() << "applied as " << result->namespace_ << "/"
@@ -173,9 +173,10 @@ TEST_F(BadDefinitionTest, ACycleThroughASwitchWithOnlyADefaultCaseIsRefused) {
 }
 
 TEST_F(BadDefinitionTest, BadThenTargetsListTheTasksThatExist) {
-  EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      wait: PT1S\n      then: c\n  - b:\n      wait: PT1S\n"),
-                      {"bad.yaml:9:13: /do/0/a/then: unknown task 'c' in `then` (expected "
-                       "continue, exit, end or a task of the same list: a, b)"}));
+  EXPECT_TRUE(
+      Refused(Doc("do:\n  - a:\n      wait: PT1S\n      then: c\n  - b:\n      wait: PT1S\n"),
+              {"bad.yaml:9:13: /do/0/a/then: unknown task 'c' in `then` (expected "
+               "continue, exit, end or a task of the same list: a, b)"}));
   // A task at another depth is not a target.
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      do:\n        - b:\n            wait: PT1S\n"
                           "            then: c\n  - c:\n      wait: PT1S\n"),
@@ -244,8 +245,8 @@ std::string NestedDo(size_t depth) {
 }
 
 TEST_F(BadDefinitionTest, DeeplyNestedTaskListsAreRefused) {
-  EXPECT_TRUE(Refused(NestedDo(limits::definition_depth_max),
-                      {"task lists nest deeper than 64 levels"}));
+  EXPECT_TRUE(
+      Refused(NestedDo(limits::definition_depth_max), {"task lists nest deeper than 64 levels"}));
   std::string flow = Doc("do: ");
   for (int i = 0; i < 100'000; ++i) flow += "[{t: {do: ";
   flow += "[]";
@@ -271,19 +272,19 @@ TEST_F(BadDefinitionTest, DeeplyNestedValuesAreRefused) {
 
 TEST_F(BadDefinitionTest, FiveMegabyteDocumentsAreRefusedBeforeParsing) {
   std::string padded = Doc("do: []\n# " + std::string(5 << 20, 'x') + "\n");
-  EXPECT_TRUE(Refused(padded,
-                      {"bad.yaml: the document is " + std::to_string(padded.size()) +
-                       " bytes (at most 4194304)"},
-                      /*positioned=*/false));
+  EXPECT_TRUE(Refused(
+      padded,
+      {"bad.yaml: the document is " + std::to_string(padded.size()) + " bytes (at most 4194304)"},
+      /*positioned=*/false));
   // Real content, not a comment: ~5 MB of tasks.
   std::string tasks = Doc("do:\n");
   for (int i = 0; tasks.size() < (5u << 20); ++i) {
     tasks += "  - t" + std::to_string(i) + ":\n      set: {v: '" + std::string(400, 'v') + "'}\n";
   }
-  EXPECT_TRUE(Refused(tasks,
-                      {"bad.yaml: the document is " + std::to_string(tasks.size()) +
-                       " bytes (at most 4194304)"},
-                      /*positioned=*/false));
+  EXPECT_TRUE(Refused(
+      tasks,
+      {"bad.yaml: the document is " + std::to_string(tasks.size()) + " bytes (at most 4194304)"},
+      /*positioned=*/false));
   // Under the byte bound, over the task bound.
   std::string many = Doc("do:\n");
   for (size_t i = 0; i <= limits::definition_tasks_max; ++i) {
@@ -385,8 +386,8 @@ TEST_F(BadDefinitionTest, NonUtf8BytesAreRefusedWithTheirPosition) {
   };
   EXPECT_TRUE(Refused(doc("latin1", "do:\n  - a:\n      set: {name: \"caf\xe9\"}\n"),
                       {"bad.yaml:4:", "UTF-8"}));
-  EXPECT_TRUE(Refused(doc("taskname", "do:\n  - caf\xc3:\n      set: {x: 1}\n"),
-                      {"bad.yaml:3:", "UTF-8"}));
+  EXPECT_TRUE(
+      Refused(doc("taskname", "do:\n  - caf\xc3:\n      set: {x: 1}\n"), {"bad.yaml:3:", "UTF-8"}));
   // An overlong encoding of '/' and a UTF-16 surrogate encoded as UTF-8.
   EXPECT_TRUE(Refused(doc("overlong", "do:\n  - a:\n      set: {x: \"\xc0\xaf\"}\n"),
                       {"bad.yaml:4:", "UTF-8"}));
@@ -409,12 +410,16 @@ TEST_F(BadDefinitionTest, EmptyGarbageAndBinaryTextAreRefused) {
                       {"bad.yaml:7:1: /do: duplicate key 'do' (first at line 6, column 1)"}));
   // yaml-cpp's "unknown escape character: X" quotes the byte after a backslash: the
   // message must still be valid UTF-8 (it goes into JSON: `-o json`, the HTTP API).
-  EXPECT_TRUE(Refused("a: \"\\\xff\"\n", {"bad.yaml:1:", "invalid YAML: unknown escape character"}));
+  EXPECT_TRUE(
+      Refused("a: \"\\\xff\"\n", {"bad.yaml:1:", "invalid YAML: unknown escape character"}));
   std::string garbage;
   for (int i = 0; i < 4096; ++i) garbage += static_cast<char>((i * 131 + 7) % 256);
   EXPECT_TRUE(Refused(garbage, {"bad.yaml"}, /*positioned=*/false));
   // An ELF header, as if a binary was applied by mistake.
-  std::string elf("\x7f" "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0", 20);
+  std::string elf(
+      "\x7f"
+      "ELF\x02\x01\x01\0\0\0\0\0\0\0\0\0\x02\0\x3e\0",
+      20);
   elf += std::string(2000, '\0');
   EXPECT_TRUE(Refused(elf, {"bad.yaml"}, /*positioned=*/false));
 }

@@ -126,8 +126,7 @@ WorkflowRef EngineFixture::Apply(std::string_view yaml, std::string_view source)
   return cairn::testing::Must(engine_->ApplyDefinition(yaml, source));
 }
 
-StartResult EngineFixture::Start(const std::string& workflow, Json input,
-                                 std::optional<RunId> id) {
+StartResult EngineFixture::Start(const std::string& workflow, Json input, std::optional<RunId> id) {
   StartRequest request;
   request.workflow = workflow;
   request.input = std::move(input);
@@ -157,8 +156,10 @@ void EngineFixture::ExpectVerifies(const RunId& id) {
 }
 
 void EngineFixture::ExpectAllVerify() {
-  uint64_t failed = cairn::testing::Must(engine_->store().VerifyAll(
-      [](const storage::VerifyReport& r) { EXPECT_TRUE(r.ok) << r.run_id.str() << ": " << r.problem; }));
+  uint64_t failed =
+      cairn::testing::Must(engine_->store().VerifyAll([](const storage::VerifyReport& r) {
+        EXPECT_TRUE(r.ok) << r.run_id.str() << ": " << r.problem;
+      }));
   EXPECT_EQ(failed, 0u);
 }
 
@@ -167,8 +168,8 @@ void EngineFixture::ExpectHistoryStartsWith(const RunId& id,
   std::vector<storage::Event> now = History(id);
   ASSERT_GE(now.size(), before.size()) << "the run lost events";
   for (size_t i = 0; i < before.size(); ++i) {
-    EXPECT_TRUE(now[i] == before[i]) << "event " << i << " (" << storage::KindName(before[i].body)
-                                     << ") changed";
+    EXPECT_TRUE(now[i] == before[i])
+        << "event " << i << " (" << storage::KindName(before[i].body) << ") changed";
   }
 }
 
@@ -180,10 +181,9 @@ std::vector<std::string> KindsOf(const std::vector<storage::Event>& events) {
 
 std::string Show(const RunInfo& info) {
   return std::string(storage::Name(info.header.status)) + "/" +
-         std::string(storage::Name(info.header.stop_reason)) + " waiting_on='" +
-         info.waiting_on + "' error={" + info.error.type + ", " +
-         std::to_string(info.error.status) + ", '" + info.error.title + "', '" +
-         info.error.detail + "', " + info.error.instance + "}" +
+         std::string(storage::Name(info.header.stop_reason)) + " waiting_on='" + info.waiting_on +
+         "' error={" + info.error.type + ", " + std::to_string(info.error.status) + ", '" +
+         info.error.title + "', '" + info.error.detail + "', " + info.error.instance + "}" +
          (info.output ? " output=" + DumpJson(*info.output).substr(0, 300) : "");
 }
 

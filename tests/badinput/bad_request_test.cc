@@ -96,9 +96,10 @@ TEST_F(BadRequestTest, StartingAnUnknownWorkflowIsNotFound) {
 
 TEST_F(BadRequestTest, MalformedWorkflowReferencesAreInvalid) {
   const DatabaseContents before = SnapshotDatabase();
-  const std::vector<std::string> malformed = {"",        "/",          "/typed",    "bad/",
-                                              "typed:",  "bad/typed:", "sha256:",   "sha256:zz",
-                                              "sha256:" + std::string(63, 'a')};
+  const std::vector<std::string> malformed = {
+      "",        "/",         "/typed",
+      "bad/",    "typed:",    "bad/typed:",
+      "sha256:", "sha256:zz", "sha256:" + std::string(63, 'a')};
   for (const std::string& ref : malformed) {
     Result<StartResult> result = engine_->Start({ref, Json::object(), std::nullopt, {}});
     // BUG (for the sha256: forms): the message is Sha256::FromHex's ("SHA-256 hex must be 64
@@ -124,10 +125,10 @@ TEST_F(BadRequestTest, MalformedWorkflowReferencesAreInvalid) {
 }
 
 TEST_F(BadRequestTest, InvalidRunIdsAreRefusedByTheParser) {
-  EXPECT_TRUE(IsError(RunId::Parse("").status(), StatusCode::kInvalidArgument,
-                      {"run id is empty"}));
-  EXPECT_TRUE(IsError(RunId::Parse(std::string(129, 'r')).status(),
-                      StatusCode::kInvalidArgument, {"run id is 129 bytes; at most 128 allowed"}));
+  EXPECT_TRUE(
+      IsError(RunId::Parse("").status(), StatusCode::kInvalidArgument, {"run id is empty"}));
+  EXPECT_TRUE(IsError(RunId::Parse(std::string(129, 'r')).status(), StatusCode::kInvalidArgument,
+                      {"run id is 129 bytes; at most 128 allowed"}));
   EXPECT_TRUE(IsError(RunId::Parse("order 42").status(), StatusCode::kInvalidArgument,
                       {"run id has character ' ' at offset 5"}));
   EXPECT_TRUE(IsError(RunId::Parse("a/b").status(), StatusCode::kInvalidArgument,
@@ -148,9 +149,10 @@ TEST_F(BadRequestTest, RequestsForAnUnknownRunAreNotFound) {
                       {"ghost-1"}));
   EXPECT_TRUE(IsError(engine_->Kill(ghost, "why", {"ops", "operator"}), StatusCode::kNotFound,
                       {"ghost-1"}));
-  EXPECT_TRUE(IsError(engine_->ResolveEffect(ghost, {EffectResolution::Outcome::kOk, Json(1),
-                                                     "checked", {"ops", "operator"}}),
-                      StatusCode::kNotFound, {"ghost-1"}));
+  EXPECT_TRUE(
+      IsError(engine_->ResolveEffect(
+                  ghost, {EffectResolution::Outcome::kOk, Json(1), "checked", {"ops", "operator"}}),
+              StatusCode::kNotFound, {"ghost-1"}));
   EXPECT_TRUE(Must(engine_->ListRuns(std::nullopt, "", 10)).empty());
   ExpectUnchangedSince(before);
 }
@@ -235,9 +237,9 @@ TEST_F(BadRequestTest, AnInputWithInvalidUtf8IsInvalid) {
   const DatabaseContents before = SnapshotDatabase();
   // BUG: accepted; the recorded input has U+FFFD (DumpJson replaces) while the run's first
   // steps see the raw bytes, so what was recorded is not what ran.
-  EXPECT_TRUE(IsError(engine_->Start({"bad/listener", Json{{"name", "caf\xe9"}}, std::nullopt, {}})
-                          .status(),
-                      StatusCode::kInvalidArgument, {"input", "UTF-8"}));
+  EXPECT_TRUE(IsError(
+      engine_->Start({"bad/listener", Json{{"name", "caf\xe9"}}, std::nullopt, {}}).status(),
+      StatusCode::kInvalidArgument, {"input", "UTF-8"}));
   EXPECT_TRUE(Must(engine_->ListRuns(std::nullopt, "", 10)).empty());
   ExpectUnchangedSince(before);
 }
@@ -313,8 +315,8 @@ TEST_F(BadRequestTest, SignalDataNestedDeeperThanTheEngineReadsIsRefused) {
   // deeper than 128 levels". One signal bricks a run.
   Json deep = Json::array();
   for (int i = 0; i < 200; ++i) deep = Json::array({deep});
-  EXPECT_TRUE(IsError(Signal(id, "other", Json{{"deep", deep}}), StatusCode::kInvalidArgument,
-                      {"128"}));
+  EXPECT_TRUE(
+      IsError(Signal(id, "other", Json{{"deep", deep}}), StatusCode::kInvalidArgument, {"128"}));
   ExpectUnchangedSince(before);
   EXPECT_TRUE(History(id) == history);
   Status go = Signal(id, "go");
@@ -392,10 +394,11 @@ TEST_F(BadRequestTest, ResolvingARunThatIsNotBlockedIsAFailedPrecondition) {
   ASSERT_EQ(WaitFor(done).header.status, RunStatus::kCompleted);
   const DatabaseContents before = SnapshotDatabase();
   for (const RunId& id : {parked, done}) {
-    EXPECT_TRUE(IsError(engine_->ResolveEffect(id, {EffectResolution::Outcome::kOk, Json(1),
-                                                    "checked", {"ops", "operator"}}),
-                        StatusCode::kFailedPrecondition,
-                        {"run " + id.str() + " is not blocked on an effect of unknown outcome"}));
+    EXPECT_TRUE(
+        IsError(engine_->ResolveEffect(
+                    id, {EffectResolution::Outcome::kOk, Json(1), "checked", {"ops", "operator"}}),
+                StatusCode::kFailedPrecondition,
+                {"run " + id.str() + " is not blocked on an effect of unknown outcome"}));
   }
   ExpectUnchangedSince(before);
   EXPECT_EQ(WaitFor(parked).header.status, RunStatus::kWaiting);

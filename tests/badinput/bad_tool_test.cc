@@ -58,11 +58,16 @@ std::string McpCall(std::string_view tool, std::string_view stub_arguments = "[]
   return "      call: mcp\n"
          "      with:\n"
          "        method: tools/call\n"
-         "        parameters: {name: " + std::string(tool) + ", arguments: {}}\n"
+         "        parameters: {name: " +
+         std::string(tool) +
+         ", arguments: {}}\n"
          "        transport:\n"
          "          stdio:\n"
-         "            command: '" + std::string(kMcpStub) + "'\n"
-         "            arguments: " + std::string(stub_arguments) + "\n";
+         "            command: '" +
+         std::string(kMcpStub) +
+         "'\n"
+         "            arguments: " +
+         std::string(stub_arguments) + "\n";
 }
 
 std::string HttpGet(const std::string& uri) {
@@ -91,9 +96,8 @@ class BadToolTest : public EngineFixture {
     RunInfo parked = WaitFor(gate.run);
     EXPECT_EQ(parked.header.status, RunStatus::kWaiting) << Show(parked);
     gate.before = History(gate.run);
-    EXPECT_EQ(KindsOf(gate.before),
-              (std::vector<std::string>{"run_started", "task_routed", "task_completed",
-                                        "task_routed"}));
+    EXPECT_EQ(KindsOf(gate.before), (std::vector<std::string>{"run_started", "task_routed",
+                                                              "task_completed", "task_routed"}));
     return gate;
   }
 
@@ -115,9 +119,10 @@ class BadToolTest : public EngineFixture {
 
   // The run faulted at /do/2/misbehave with this error, recorded as the effect's outcome,
   // the task's fault and the run's stop, after exactly the events a failed call makes.
-  void ExpectFaulted(const RunInfo& info, std::string_view type, int status,
-                     std::string_view title, std::initializer_list<std::string_view> detail,
-                     storage::EffectOutcome::Status outcome = storage::EffectOutcome::Status::kFailed) {
+  void ExpectFaulted(
+      const RunInfo& info, std::string_view type, int status, std::string_view title,
+      std::initializer_list<std::string_view> detail,
+      storage::EffectOutcome::Status outcome = storage::EffectOutcome::Status::kFailed) {
     EXPECT_EQ(info.header.status, RunStatus::kFailed) << Show(info);
     EXPECT_EQ(info.header.stop_reason, StopReason::kFaulted) << Show(info);
     EXPECT_EQ(info.error.type, type) << Show(info);
@@ -269,8 +274,7 @@ TEST_F(BadToolTest, ShellOutputWithinTheRunDataBoundIsKept) {
 
 TEST_F(BadToolTest, ShellHangingIsStoppedByTheTaskTimeoutAndKilled) {
   const std::string pids = dir_.Sub("hang.pid");
-  Apply(Gated("hang", Shell("echo $$ > " + pids + ".sh; sleep 60 & echo $! > " + pids +
-                            "; wait") +
+  Apply(Gated("hang", Shell("echo $$ > " + pids + ".sh; sleep 60 & echo $! > " + pids + "; wait") +
                           "      timeout:\n        after: {milliseconds: 1000}\n"));
   const auto started = std::chrono::steady_clock::now();
   RunInfo info = RunGated("hang");
@@ -289,7 +293,8 @@ TEST_F(BadToolTest, CommandToolHangingIsStoppedByTheToolTimeout) {
   RegisterCommandTool("slow.tool", "echo $$ > " + pid_file + "; exec sleep 60", 1000);
   Apply(Gated("slowtool", "      call: slow.tool\n      with: {n: 1}\n"));
   ExpectFaulted(RunGated("slowtool"), error_type::kTimeout, 408, "Tool call timed out",
-                {"command 'echo $$ > " + pid_file + "; exec sleep 60' did not finish within 1000 "
+                {"command 'echo $$ > " + pid_file +
+                 "; exec sleep 60' did not finish within 1000 "
                  "ms; its process group was killed"},
                 storage::EffectOutcome::Status::kTimedOut);
   int pid = ReadPid(pid_file, 1s);
@@ -348,8 +353,9 @@ TEST_F(BadToolTest, TryCatchesAFailedCommandAndSeesItsError) {
   ASSERT_EQ(info.header.status, RunStatus::kCompleted) << Show(info);
   EXPECT_EQ(*info.output,
             (Json{{"status", 500},
-                  {"detail", "command 'echo \"no space left\" >&2; exit 28' exited with code 28; "
-                             "stderr: no space left"},
+                  {"detail",
+                   "command 'echo \"no space left\" >&2; exit 28' exited with code 28; "
+                   "stderr: no space left"},
                   {"instance", "/do/2/misbehave/try/0/failing"}}));
 }
 
@@ -359,7 +365,8 @@ TEST_F(BadToolTest, TryCatchesATimeoutAndTheHungProcessIsKilled) {
         - slow:
             run:
               shell:
-                command: 'echo $$ > )" + pid_file + R"(; exec sleep 60'
+                command: 'echo $$ > )" +
+                                   pid_file + R"(; exec sleep 60'
             timeout:
               after: {milliseconds: 1000}
       catch:
@@ -459,7 +466,8 @@ TEST_F(BadHttpTest, InvalidJsonWithAJsonContentType) {
   });
   Apply(Gated("badjson", HttpGet(Url("/orders"))));
   ExpectFaulted(RunGated("badjson"), error_type::kCommunication, 502,
-                "Invalid JSON in HTTP response", {"application/json", "invalid JSON", "{\"id\": 1,"});
+                "Invalid JSON in HTTP response",
+                {"application/json", "invalid JSON", "{\"id\": 1,"});
 }
 
 TEST_F(BadHttpTest, HangingServerIsStoppedByTheTaskTimeout) {
@@ -488,8 +496,9 @@ TEST_F(BadHttpTest, CatalogHttpToolGettingAServerError) {
 
 TEST_F(BadToolTest, McpServerDyingMidCallFaultsAndTheNextCallRestartsIt) {
   Apply(Gated("mcpdie", McpCall("die")));
-  ExpectFaulted(RunGated("mcpdie"), error_type::kRuntime, 502, "MCP server failed",
-                {"exited with code 3 during tools/call 'die'", "stderr: mcp_stub: dying: asked to"});
+  ExpectFaulted(
+      RunGated("mcpdie"), error_type::kRuntime, 502, "MCP server failed",
+      {"exited with code 3 during tools/call 'die'", "stderr: mcp_stub: dying: asked to"});
   // The same server (same transport) serves the next run: a fresh process answers.
   Apply(Gated("mcpecho", McpCall("echo")));
   RunInfo next = RunGated("mcpecho");
@@ -528,7 +537,8 @@ do:
         parameters: {name: pid, arguments: {}}
         transport:
           stdio:
-            command: ')" + std::string(kMcpStub) + R"('
+            command: ')" +
+        std::string(kMcpStub) + R"('
       output:
         as: .structuredContent.pid
   - gate:
@@ -543,7 +553,8 @@ do:
         parameters: {name: hang, arguments: {}}
         transport:
           stdio:
-            command: ')" + std::string(kMcpStub) + R"('
+            command: ')" +
+        std::string(kMcpStub) + R"('
       timeout:
         after: {milliseconds: 1000}
 )");
@@ -572,8 +583,8 @@ TEST_F(BadToolTest, CatalogMcpToolWhoseServerDies) {
   spec.name = "crm.lookup";
   spec.executor = "mcp";
   spec.config = Json{
-      {"transport", {{"stdio", {{"command", std::string(kMcpStub)},
-                                {"arguments", {"--die-on-call", "1"}}}}}},
+      {"transport",
+       {{"stdio", {{"command", std::string(kMcpStub)}, {"arguments", {"--die-on-call", "1"}}}}}},
       {"tool", "echo"}};
   Must(engine_->RegisterTool(spec));
   Apply(Gated("crm", "      call: crm.lookup\n      with: {id: 7}\n"));
