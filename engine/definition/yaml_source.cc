@@ -31,16 +31,21 @@ struct BuildError {
   bool maybe_syntax = false;  // a syntax error later in the text may be the real cause
 };
 
-// Follows the events only to find a syntax error (nesting bounded as the builder's).
+// Follows the events of the first document only to find a syntax error, with the
+// builder's bounds (yaml-cpp can emit empty documents forever on some broken input).
 class SyntaxOnly : public YAML::EventHandler {
  public:
-  explicit SyntaxOnly(size_t depth_max) : depth_max_(depth_max) {}
-  void OnDocumentStart(const YAML::Mark&) override {}
+  explicit SyntaxOnly(const SourceLimits& limits) : limits_(limits) {}
+  void OnDocumentStart(const YAML::Mark& mark) override {
+    if (documents_++ > 0) Stop(mark);
+  }
   void OnDocumentEnd() override {}
-  void OnNull(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnAlias(const YAML::Mark&, YAML::anchor_t) override {}
-  void OnScalar(const YAML::Mark&, const std::string&, YAML::anchor_t,
-                const std::string&) override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { Count(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { Count(mark); }
+  void OnScalar(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
+                const std::string&) override {
+    Count(mark);
+  }
   void OnSequenceStart(const YAML::Mark& mark, const std::string&, YAML::anchor_t,
                        YAML::EmitterStyle::value) override {
     Enter(mark);
@@ -53,11 +58,18 @@ class SyntaxOnly : public YAML::EventHandler {
   void OnMapEnd() override { --depth_; }
 
  private:
-  void Enter(const YAML::Mark& mark) {
-    if (++depth_ > depth_max_) throw BuildError{mark, "", "nesting too deep"};
+  [[noreturn]] static void Stop(const YAML::Mark& mark) { throw BuildError{mark, "", "stop"}; }
+  void Count(const YAML::Mark& mark) {
+    if (++events_ > limits_.nodes_max) Stop(mark);
   }
-  size_t depth_max_;
+  void Enter(const YAML::Mark& mark) {
+    Count(mark);
+    if (++depth_ > limits_.depth_max) Stop(mark);
+  }
+  const SourceLimits& limits_;
   size_t depth_ = 0;
+  uint64_t events_ = 0;
+  int documents_ = 0;
 };
 
 // A read-only streambuf over caller-owned bytes, so the text is not copied.
@@ -461,10 +473,10 @@ class TreeBuilder : public YAML::EventHandler {
 };
 
 // The first syntax error yaml-cpp finds in `text`, if any.
-std::optional<YAML::Exception> FindSyntaxError(std::string_view text, size_t depth_max) {
+std::optional<YAML::Exception> FindSyntaxError(std::string_view text, const SourceLimits& limits) {
   ViewBuffer buffer(text);
   std::istream stream(&buffer);
-  SyntaxOnly handler(depth_max);
+  SyntaxOnly handler(limits);
   try {
     YAML::Parser parser(stream);
     while (parser.HandleNextDocument(handler)) {
@@ -521,7 +533,7 @@ Result<std::shared_ptr<const SourceNode>> ParseSource(std::string_view text,
     }
   } catch (const BuildError& error) {
     if (error.maybe_syntax) {
-      if (auto syntax = FindSyntaxError(text, limits.depth_max)) {
+      if (auto syntax = FindSyntaxError(text, limits)) {
         return Status::InvalidArgument(Positioned(source_name, syntax->mark, "",
                                                   "invalid YAML: " + SanitizeUtf8(syntax->msg)));
       }
