@@ -7,21 +7,23 @@
 
 namespace cairn {
 
-Result<Json> ParseJson(std::string_view text, std::string_view what, size_t bytes_max) {
+Result<Json> ParseJson(std::string_view text, std::string_view what, size_t bytes_max,
+                       size_t depth_max) {
+  if (depth_max == 0) depth_max = limits::json_depth_max;
   if (text.size() > bytes_max) {
     return Status::InvalidArgument(std::string(what) + ": " + std::to_string(text.size()) +
                                    " bytes is more than the limit of " +
                                    std::to_string(bytes_max));
   }
   bool too_deep = false;
-  Json::parser_callback_t guard = [&too_deep](int depth, Json::parse_event_t, Json&) {
-    if (depth > static_cast<int>(limits::json_depth_max)) too_deep = true;
+  Json::parser_callback_t guard = [&too_deep, depth_max](int depth, Json::parse_event_t, Json&) {
+    if (depth > static_cast<int>(depth_max)) too_deep = true;
     return !too_deep;
   };
   Json value = Json::parse(text.begin(), text.end(), guard, /*allow_exceptions=*/false);
   if (too_deep) {
     return Status::InvalidArgument(std::string(what) + ": JSON nests deeper than " +
-                                   std::to_string(limits::json_depth_max) + " levels");
+                                   std::to_string(depth_max) + " levels");
   }
   if (value.is_discarded()) {
     // Re-parse with exceptions to get the position and the parser's expectation.

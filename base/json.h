@@ -21,7 +21,7 @@ using Json = nlohmann::json;
 // byte offset and what the parser expected; also when the text is larger than
 // `bytes_max` or nests deeper than limits::json_depth_max.
 Result<Json> ParseJson(std::string_view text, std::string_view what,
-                       size_t bytes_max = 16 << 20);
+                       size_t bytes_max = 16 << 20, size_t depth_max = 0 /* json_depth_max */);
 
 // Compact, canonical (sorted keys) JSON text.
 std::string DumpJson(const Json& value);

@@ -49,8 +49,12 @@ inline constexpr size_t definition_tasks_max = 10'000;
 inline constexpr size_t expression_bytes_max = 16 << 10;
 
 // Runs.
-inline constexpr size_t run_data_bytes_max = 4 << 20;        // workflow/task data, context
+inline constexpr size_t run_data_bytes_max = 1 << 20;        // workflow/task data, context
 inline constexpr size_t engine_state_bytes_max = 8 << 20;    // serialized interpreter state
+// The state nests run data inside its frames: it may be this much deeper than the data.
+inline constexpr size_t engine_state_extra_depth_max = 32;
+// A larger serialized state is kept in a blob, the header naming it.
+inline constexpr size_t engine_state_inline_bytes_max = 512 << 10;
 inline constexpr uint64_t run_steps_max = 100'000;           // tasks routed per run
 inline constexpr size_t run_inbox_events_max = 1024;         // signals not yet consumed
 inline constexpr uint32_t retry_attempts_max = 1000;

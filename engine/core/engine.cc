@@ -110,6 +110,30 @@ void SpillLargePayloads(storage::Transition& t) {
   }
 }
 
+// Data entering a run from outside (input, signal data, tool results) must fit the run's
+// bounds, so that the state holding it can always be written and read back.
+Status CheckRunData(const Json& value, const std::string& what) {
+  if (JsonDepth(value) > limits::json_depth_max) {
+    return Status::InvalidArgument(what + " nests deeper than " +
+                                   std::to_string(limits::json_depth_max) + " levels");
+  }
+  size_t bytes = 0;
+  try {
+    bytes = value.dump().size();  // strict: throws on a string that is not UTF-8
+  } catch (const Json::type_error&) {
+    return Status::InvalidArgument(what + " holds a string that is not valid UTF-8");
+  }
+  if (bytes > limits::run_data_bytes_max) {
+    return Status::InvalidArgument(what + " is " + std::to_string(bytes) +
+                                   " bytes of JSON, larger than " +
+                                   std::to_string(limits::run_data_bytes_max) +
+                                   " bytes (the run data limit: at most that many)");
+  }
+  return Status::Ok();
+}
+
+constexpr std::string_view kStateBlobPrefix = "@blob:";
+
 bool WaitsOnOutsideWorld(const storage::RunHeader& h) {
   if (storage::IsTerminal(h.status)) return true;
   if (h.status == RunStatus::kBlocked) return true;
@@ -184,7 +208,11 @@ class Engine::Impl {
                  RunState next, StepOutput out, std::function<void(Status)> ack);
   void StartCall(const std::shared_ptr<RunActor>& actor, const EffectCommand& command);
   void MaybeEvict(const std::shared_ptr<RunActor>& actor);
-  storage::RunHeader BuildHeader(const RunActor& actor, const RunState& state) const;
+  storage::RunHeader BuildHeader(const RunActor& actor, const RunState& state,
+                                 std::vector<std::string>* blobs) const;
+  Result<Json> ReadEngineState(const std::string& field) const;
+  void FaultOnRefusedTransition(const std::shared_ptr<RunActor>& actor, const Input& input,
+                                const Status& refusal);
   void NotifyWaiters();
 
   // ---- timers ----
@@ -377,12 +405,20 @@ Status Engine::Impl::Load(RunActor& actor) {
   if (actor.header.engine_state.empty()) {
     return Status::DataLoss("run " + actor.id.str() + " has no engine state in its header");
   }
-  CAIRN_ASSIGN_OR_RETURN(Json state_json,
-                         ParseJson(actor.header.engine_state, "engine state",
-                                   limits::engine_state_bytes_max));
+  CAIRN_ASSIGN_OR_RETURN(Json state_json, ReadEngineState(actor.header.engine_state));
   CAIRN_ASSIGN_OR_RETURN(actor.state, RunStateFromJson(state_json));
   actor.loaded = true;
   return Status::Ok();
+}
+
+Result<Json> Engine::Impl::ReadEngineState(const std::string& field) const {
+  std::string text = field;
+  if (std::string_view(text).substr(0, kStateBlobPrefix.size()) == kStateBlobPrefix) {
+    CAIRN_ASSIGN_OR_RETURN(Sha256 digest, Sha256::FromHex(text.substr(kStateBlobPrefix.size())));
+    CAIRN_ASSIGN_OR_RETURN(text, store_->GetBlob(digest));
+  }
+  return ParseJson(text, "engine state", limits::engine_state_bytes_max,
+                   limits::json_depth_max + limits::engine_state_extra_depth_max);
 }
 
 // A run loaded from its header, not by the process that was driving it: finish what the
@@ -436,7 +472,8 @@ void Engine::Impl::Recover(const std::shared_ptr<RunActor>& actor) {
   }
 }
 
-storage::RunHeader Engine::Impl::BuildHeader(const RunActor& actor, const RunState& state) const {
+storage::RunHeader Engine::Impl::BuildHeader(const RunActor& actor, const RunState& state,
+                                             std::vector<std::string>* blobs) const {
   storage::RunHeader h = actor.header;
   h.run_id = actor.id;
   h.status = state.status;
@@ -447,6 +484,12 @@ storage::RunHeader Engine::Impl::BuildHeader(const RunActor& actor, const RunSta
   h.definition_hash = actor.definition->hash;
   h.waiting_on = state.waiting_on;
   h.engine_state = DumpJson(RunStateToJson(state));
+  if (h.engine_state.size() > limits::engine_state_inline_bytes_max && blobs != nullptr) {
+    // Headers stay small: a large state goes to a blob of the same transition.
+    const Sha256 digest = Sha256::Of(h.engine_state);
+    blobs->push_back(std::move(h.engine_state));
+    h.engine_state = std::string(kStateBlobPrefix) + digest.Hex();
+  }
   return h;
 }
 
@@ -455,6 +498,27 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
   if (storage::IsTerminal(a.state.status) && input.step.body) {
     if (input.ack) input.ack(Status::FailedPrecondition("run " + a.id.str() + " has stopped"));
     return Pump(actor);
+  }
+  if (input.step.body) {
+    if (std::holds_alternative<storage::EventReceived>(*input.step.body) &&
+        a.state.inbox.size() >= limits::run_inbox_events_max) {
+      if (input.ack) {
+        input.ack(Status::ResourceExhausted(
+            "the inbox of run " + a.id.str() + " is full: it holds " +
+            std::to_string(limits::run_inbox_events_max) +
+            " events no listen task has consumed; retry once it consumes some"));
+      }
+      return Pump(actor);
+    }
+    if (auto* o = std::get_if<storage::EffectOutcome>(&*input.step.body);
+        o != nullptr && o->status == storage::EffectOutcome::Status::kOk) {
+      if (Status st = CheckRunData(input.step.payload, "the tool's result"); !st.ok()) {
+        o->status = storage::EffectOutcome::Status::kFailed;
+        o->result = storage::Payload::None();
+        o->error = {error_type::kRuntime, 500, "Output too large", st.message(), {}};
+        input.step.payload = nullptr;
+      }
+    }
   }
   RunState next = a.state;
   if (input.defer || !input.record) {
@@ -513,7 +577,7 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
   } else if (PendingEffectKey(next).empty()) {
     next.pending_call = nullptr;
   }
-  t.header = BuildHeader(a, next);
+  t.header = BuildHeader(a, next, &t.blobs);
   SpillLargePayloads(t);
   a.busy = true;
   auto ack = std::move(input.ack);
@@ -529,10 +593,59 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
   if (!st.ok()) {
     a.busy = false;
     spdlog::error("run {}: transition refused: {}", a.id.str(), st.message());
+    if (st.code() == StatusCode::kInvalidArgument && input.record) {
+      // The step's own result cannot be recorded (too large, malformed): the run
+      // faults, recording why, rather than being left waiting for what it dropped.
+      FaultOnRefusedTransition(actor, input, st);
+    }
     if (ack) ack(st);
     if (st.code() == StatusCode::kAborted) a.loaded = false;  // re-read the run
     return Pump(actor);
   }
+}
+
+void Engine::Impl::FaultOnRefusedTransition(const std::shared_ptr<RunActor>& actor,
+                                            const Input& input, const Status& refusal) {
+  RunActor& a = *actor;
+  if (storage::IsTerminal(a.state.status)) return;
+  storage::Transition t;
+  t.run_id = a.id;
+  t.expected_next_seq = a.header.next_seq;
+  t.time_ns = options_.clock->NowNanos();
+  if (input.step.body && !std::holds_alternative<storage::RunStarted>(*input.step.body)) {
+    // Keep the fact that the input arrived, without the payload that did not fit.
+    storage::EventBody body = *input.step.body;
+    std::visit(
+        [](auto& b) {
+          using B = std::decay_t<decltype(b)>;
+          if constexpr (std::is_same_v<B, storage::EffectOutcome>) b.result = {};
+          if constexpr (std::is_same_v<B, storage::EventReceived>) b.payload = {};
+          if constexpr (std::is_same_v<B, storage::ControlRequested>) b.argument = {};
+        },
+        body);
+    t.events.push_back({"/", std::move(body)});
+  }
+  storage::RunStopped stopped;
+  stopped.reason = storage::StopReason::kFaulted;
+  stopped.error = {error_type::kRuntime, 500, "Transition could not be recorded",
+                   refusal.message(), "/"};
+  stopped.detail = "the engine could not record the run's next step";
+  t.events.push_back({"/", std::move(stopped)});
+  RunState next = a.state;
+  next.stack.clear();
+  next.status = RunStatus::kFailed;
+  next.stop_reason = storage::StopReason::kFaulted;
+  next.waiting_on.clear();
+  next.pending_call = nullptr;
+  t.header = BuildHeader(a, next, &t.blobs);
+  Result<storage::AppendResult> r = store_->Append(std::move(t));
+  if (!r.ok()) {
+    spdlog::error("run {}: cannot record the fault either: {}", a.id.str(), r.status().message());
+    return;
+  }
+  a.state = std::move(next);
+  a.header.next_seq = r->next_seq;
+  NotifyWaiters();
 }
 
 void Engine::Impl::Committed(const std::shared_ptr<RunActor>& actor,
@@ -703,6 +816,18 @@ Result<WorkflowRef> Engine::Impl::Apply(std::string_view text, std::string_view 
   load.tool_exists = [this](std::string_view name) { return catalog_.Contains(name); };
   CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const Definition> def,
                          LoadDefinition(text, source_name, load));
+  // Versions are immutable: refuse a change before storing anything.
+  CAIRN_ASSIGN_OR_RETURN(std::vector<storage::WorkflowVersion> versions,
+                         store_->ListWorkflowVersions());
+  for (const storage::WorkflowVersion& v : versions) {
+    if (v.namespace_ == def->namespace_ && v.name == def->name && v.version == def->version &&
+        v.hash != def->hash) {
+      return Status::AlreadyExists(std::string(source_name) + ": workflow " + def->namespace_ +
+                                   "/" + def->name + ":" + def->version +
+                                   " is already applied with a different definition (sha256:" +
+                                   v.hash.Hex() + "); give the new one another version");
+    }
+  }
   CAIRN_ASSIGN_OR_RETURN(Sha256 hash, store_->PutDefinition(def->canonical));
   CAIRN_RETURN_IF_ERROR(store_->PutWorkflowVersion(
       {def->namespace_, def->name, def->version, hash, options_.clock->NowNanos()}));
@@ -749,6 +874,7 @@ Result<std::pair<WorkflowRef, std::shared_ptr<const Definition>>> Engine::Impl::
 Result<StartResult> Engine::Impl::Start(StartRequest request) {
   CAIRN_ASSIGN_OR_RETURN(auto resolved, Resolve(request.workflow));
   auto& [ref, def] = resolved;
+  CAIRN_RETURN_IF_ERROR(CheckRunData(request.input, "the run's input"));
   if (def->input.schema) {
     Status st = ValidateJson(def->input.schema->document, request.input);
     if (!st.ok()) {
@@ -836,8 +962,7 @@ Result<RunInfo> Engine::Impl::Describe(const RunId& run_id) const {
                    info.header.workflow_version, info.header.definition_hash};
   info.waiting_on = info.header.waiting_on;
   if (!info.header.engine_state.empty()) {
-    Result<Json> state = ParseJson(info.header.engine_state, "engine state",
-                                   limits::engine_state_bytes_max);
+    Result<Json> state = ReadEngineState(info.header.engine_state);
     if (state.ok()) info.input = state->value("input", Json());
   }
   if (storage::IsTerminal(info.header.status)) {
@@ -966,6 +1091,7 @@ Result<StartResult> Engine::Start(StartRequest request) { return impl_->Start(st
 
 Status Engine::SendSignal(const RunId& run_id, Signal signal) {
   if (signal.type.empty()) return Status::InvalidArgument("a signal needs a type");
+  CAIRN_RETURN_IF_ERROR(CheckRunData(signal.data, "the signal's data"));
   storage::EventReceived event;
   event.event_type = std::move(signal.type);
   event.source = std::move(signal.source);
@@ -1030,28 +1156,52 @@ void Engine::PollTimers() { impl_->PollTimers(); }
 storage::Store& Engine::store() { return *impl_->store_; }
 
 Result<ParsedWorkflowRef> ParseWorkflowRef(std::string_view text) {
+  auto malformed = [&](std::string_view why) {
+    return Status::InvalidArgument("workflow reference '" + std::string(text).substr(0, 200) +
+                                   "' is malformed: " + std::string(why) +
+                                   " (expected NAME, NAMESPACE/NAME, NAMESPACE/NAME:VERSION or "
+                                   "sha256:HEX, HEX being 64 hex digits)");
+  };
   ParsedWorkflowRef ref;
   if (text.rfind("sha256:", 0) == 0) {
-    CAIRN_ASSIGN_OR_RETURN(Sha256 hash, Sha256::FromHex(text.substr(7)));
-    ref.hash = hash;
+    Result<Sha256> hash = Sha256::FromHex(text.substr(7));
+    if (!hash.ok()) return malformed("not a SHA-256 digest");
+    ref.hash = *hash;
     return ref;
   }
+  // The DSL's name and namespace pattern ([a-z0-9] runs joined by single '-'), and a
+  // version of [0-9A-Za-z.+-] (semantic versions).
+  auto valid_name = [](std::string_view v) {
+    if (v.empty() || v.size() > 63) return false;
+    for (size_t i = 0; i < v.size(); ++i) {
+      const char c = v[i];
+      const bool alnum = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+      if (!alnum && !(c == '-' && i > 0 && i + 1 < v.size() && v[i - 1] != '-')) return false;
+    }
+    return true;
+  };
+  auto valid_version = [](std::string_view v) {
+    if (v.empty() || v.size() > 128) return false;
+    for (char c : v) {
+      const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                      c == '.' || c == '+' || c == '-';
+      if (!ok) return false;
+    }
+    return true;
+  };
   std::string_view rest = text;
   if (auto slash = rest.find('/'); slash != std::string_view::npos) {
     ref.namespace_ = std::string(rest.substr(0, slash));
     rest = rest.substr(slash + 1);
+    if (!valid_name(ref.namespace_)) return malformed("bad namespace");
   }
   if (auto colon = rest.find(':'); colon != std::string_view::npos) {
     ref.version = std::string(rest.substr(colon + 1));
     rest = rest.substr(0, colon);
+    if (!valid_version(ref.version)) return malformed("bad version");
   }
   ref.name = std::string(rest);
-  if (ref.name.empty() || (text.find('/') != std::string_view::npos && ref.namespace_.empty()) ||
-      (text.find(':') != std::string_view::npos && ref.version.empty())) {
-    return Status::InvalidArgument("workflow reference '" + std::string(text) +
-                                   "' is malformed (expected NAME, NAMESPACE/NAME, "
-                                   "NAMESPACE/NAME:VERSION or sha256:HEX)");
-  }
+  if (!valid_name(ref.name)) return malformed("bad name");
   return ref;
 }
 

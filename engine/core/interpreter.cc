@@ -5,6 +5,7 @@
 #include <cmath>
 #include <ctime>
 
+#include "base/assert.h"
 #include "base/limits.h"
 #include "base/sha256.h"
 #include "engine/schema/json_schema.h"
@@ -150,7 +151,8 @@ class Machine {
   bool TryCatch(Frame& f, const Task& t, const Json& error);
   void PopTaskFrame(const Json* error);
   void EndWorkflow(Json value);
-  void Stop(StopReason reason, Json output, Json error, std::string detail);
+  void Stop(StopReason reason, Json output, Json error, std::string detail,
+            storage::Actor actor = {});
   Result<Json> Filter(const DataFilter& filter, const Json& value, const Frame* task,
                       const Json* output, const char* what);
   Status CheckSchema(const DataFilter& filter, const Json& value, const char* what);
@@ -416,14 +418,19 @@ void Machine::OnEvent(const storage::EventReceived& event, const Json& payload) 
                 {"id", event.event_id},
                 {"time", FormatTime(s_.now_ns)},
                 {"data", payload}};
+  // The engine refuses signals beyond limits::run_inbox_events_max before recording them.
   s_.inbox.push_back(std::move(envelope));
-  if (s_.inbox.size() > limits::run_inbox_events_max) s_.inbox.erase(s_.inbox.begin());
   if (s_.stack.empty()) return;
   Frame& f = s_.stack.back();
   if (!f.is_list && f.phase == TaskPhase::kListen) {
-    if (TryListen(f, TaskOf(f.task))) {
-      s_.waiting_on.clear();
-      s_.status = RunStatus::kRunning;
+    // Running again before the listener completes: completing may fault, stop the run
+    // or park it elsewhere, and that must stand.
+    const std::string waiting = s_.waiting_on;
+    s_.waiting_on.clear();
+    s_.status = RunStatus::kRunning;
+    if (!TryListen(f, TaskOf(f.task))) {
+      s_.waiting_on = waiting;
+      s_.status = RunStatus::kWaiting;
     }
   }
 }
@@ -432,10 +439,10 @@ void Machine::OnControl(const storage::ControlRequested& control, const Json& ar
   using A = storage::ControlRequested::Action;
   switch (control.action) {
     case A::kCancel:
-      Stop(StopReason::kCancelled, nullptr, nullptr, control.reason);
+      Stop(StopReason::kCancelled, nullptr, nullptr, control.reason, control.actor);
       return;
     case A::kKill:
-      Stop(StopReason::kKilled, nullptr, nullptr, control.reason);
+      Stop(StopReason::kKilled, nullptr, nullptr, control.reason, control.actor);
       return;
     case A::kResolveEffect: {
       if (s_.stack.empty() || !s_.effect_indeterminate) return;
@@ -479,6 +486,7 @@ void Machine::Run() {
 }
 
 void Machine::StepTop() {
+  CAIRN_ASSERT(!IsTerminal(s_.status), "stepping a stopped run");
   if (s_.stack.empty()) {
     Stop(StopReason::kFaulted, nullptr,
          MakeError(error_type::kRuntime, 500, "Internal error", "empty stack", "/"), "");
@@ -931,7 +939,8 @@ void Machine::EndWorkflow(Json value) {
   Stop(StopReason::kCompleted, std::move(output).value(), nullptr, "");
 }
 
-void Machine::Stop(StopReason reason, Json output, Json error, std::string detail) {
+void Machine::Stop(StopReason reason, Json output, Json error, std::string detail,
+                   storage::Actor actor) {
   s_.stack.clear();
   s_.stop_reason = reason;
   s_.waiting_on.clear();
@@ -947,6 +956,7 @@ void Machine::Stop(StopReason reason, Json output, Json error, std::string detai
   if (!output.is_null() || reason == StopReason::kCompleted) stopped.output = JsonPayload(output);
   if (!error.is_null()) stopped.error = ToErrorInfo(error);
   stopped.detail = std::move(detail);
+  stopped.actor = std::move(actor);
   Emit("/", std::move(stopped));
 }
 

@@ -22,9 +22,11 @@ ToolRequest BuildToolRequest(const RunId& run_id, const EffectCommand& command) 
   if (inline_call || spec.executor == "cpp") {
     request.arguments = command.arguments;
   } else if (spec.executor == "command") {
+    // "all": the router checks the exit code and parses stdout as JSON itself, since a
+    // command tool must answer JSON (text is an error here, unlike run.shell).
     request.arguments = Json{{"command", config.value("command", "")},
                              {"stdin", command.arguments},
-                             {"return", "stdout"}};
+                             {"return", "all"}};
     if (config.contains("arguments")) request.arguments["arguments"] = config["arguments"];
     if (config.contains("environment")) request.arguments["environment"] = config["environment"];
   } else if (spec.executor == "http") {
@@ -64,7 +66,41 @@ void ToolRouter::Call(const RunId& run_id, const EffectCommand& command, ToolCal
     });
     return;
   }
+  if (command.tool.executor == "command") {
+    done = [done = std::move(done), tool = command.tool.name](ToolResponse response) {
+      done(CommandToolResponse(tool, std::move(response)));
+    };
+  }
   it->second->Call(BuildToolRequest(run_id, command), std::move(done));
+}
+
+ToolResponse CommandToolResponse(const std::string& tool, ToolResponse response) {
+  if (response.status != ToolResponse::Status::kOk) return response;
+  const Json& all = response.output;
+  if (!all.is_object() || !all.contains("code")) {
+    return ToolResponse::Failed(error_type::kRuntime, 500, "Command failed",
+                                "tool '" + tool + "': the executor gave no exit code");
+  }
+  const std::string out = all.value("stdout", "");
+  const std::string err = all.value("stderr", "");
+  const int64_t code = all["code"].is_number_integer() ? all["code"].get<int64_t>() : -1;
+  auto tail = [](const std::string& text) {
+    return text.size() > 2048 ? "..." + text.substr(text.size() - 2048) : text;
+  };
+  if (code != 0) {
+    return ToolResponse::Failed(error_type::kRuntime, 500, "Command failed",
+                                "tool '" + tool + "' exited with code " + std::to_string(code) +
+                                    (err.empty() ? "" : "; stderr: " + tail(err)));
+  }
+  Result<Json> parsed = ParseJson(out, "tool '" + tool + "' stdout");
+  if (!parsed.ok()) {
+    // The parser quotes the bad bytes: keep the message valid UTF-8 (it is persisted).
+    const std::string detail = parsed.status().message() + "; stdout began: " +
+                               DumpJson(Json(out.substr(0, 200)));
+    return ToolResponse::Failed(error_type::kRuntime, 502, "Command printed invalid JSON",
+                                Json::parse(DumpJson(Json(detail))).get<std::string>());
+  }
+  return ToolResponse::Ok(std::move(parsed).value());
 }
 
 void ToolRouter::Shutdown() {

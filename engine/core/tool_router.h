@@ -37,6 +37,10 @@ class ToolRouter {
   std::map<std::string, std::shared_ptr<ToolExecutor>> executors_;
 };
 
+// A `command` tool's answer from the shell executor's {code, stdout, stderr}: a non-zero
+// exit or stdout that is not JSON is a failure naming the tool (exposed for tests).
+ToolResponse CommandToolResponse(const std::string& tool, ToolResponse response);
+
 // The request an executor gets for `command` (exposed for tests).
 ToolRequest BuildToolRequest(const RunId& run_id, const EffectCommand& command);
 

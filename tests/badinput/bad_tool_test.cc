@@ -228,15 +228,14 @@ TEST_F(BadToolTest, ShellOutputOverTheRunDataBoundFaults) {
   EXPECT_EQ(info.header.status, RunStatus::kFailed) << Show(info);
   EXPECT_EQ(info.error.type, error_type::kRuntime);
   EXPECT_EQ(info.error.title, "Output too large");
-  EXPECT_TRUE(HasSubstr(info.error.detail, "larger than 4194304 bytes"));
+  EXPECT_TRUE(HasSubstr(info.error.detail,
+                        "larger than " + std::to_string(limits::run_data_bytes_max) + " bytes"));
   EXPECT_EQ(info.error.instance, kTaskPath);
 }
 
 TEST_F(BadToolTest, ShellOutputOverTheTransitionBoundFaultsInsteadOfHanging) {
-  // 12 MB: under the tool's cap (16 MB), over what one transition may hold (8 MB).
-  // BUG: the store refuses the transition recording the outcome, the engine drops the
-  // outcome (logs "transition refused") and the run stays `running` forever, waiting
-  // for an effect that has already finished. Wait() returns kDeadlineExceeded.
+  // 12 MB: under the tool's cap (16 MB), over what one transition may hold (8 MB): the
+  // run faults ("too large") instead of waiting for an outcome it could not record.
   Apply(Gated("twelvemb", Shell("head -c 12000000 /dev/zero | tr \"\\\\000\" x")));
   Gate gate = StartGated("twelvemb");
   Must(engine_->SendSignal(gate.run, {"go", "test", "", Json::object(), {}}));
@@ -250,14 +249,10 @@ TEST_F(BadToolTest, ShellOutputOverTheTransitionBoundFaultsInsteadOfHanging) {
 }
 
 TEST_F(BadToolTest, ShellOutputWithinTheRunDataBoundIsKept) {
-  // 2 MB: within limits::run_data_bytes_max (4 MB), so the run must carry it on through a
-  // timer (the run parks with the 2 MB as its data) and complete.
-  // BUG: a parked run's data is kept in its header's engine state, and a header value is
-  // at most 1 MB encoded: the transition recording the outcome is refused ("engine_state
-  // is N bytes; an encoded value holds at most 1048576"), the outcome is dropped, and the
-  // run stays `running` forever. The state holds the data three times (6000360 bytes of
-  // engine_state for these 2000000): by that ratio ~350 KB already does it, not 4 MB.
-  Apply(Gated("twomb", Shell("head -c 2000000 /dev/zero | tr \"\\\\000\" x") +
+  // 900 kB: within limits::run_data_bytes_max (1 MiB), so the run must carry it on
+  // through a timer (the run parks with it as its data; the state, holding it several
+  // times, goes to a blob) and complete.
+  Apply(Gated("twomb", Shell("head -c 900000 /dev/zero | tr \"\\\\000\" x") +
                            "  - pause:\n"
                            "      wait: {milliseconds: 20}\n"
                            "  - measure:\n"
@@ -269,7 +264,7 @@ TEST_F(BadToolTest, ShellOutputWithinTheRunDataBoundIsKept) {
   ExpectVerifies(gate.run);
   ASSERT_TRUE(info.ok()) << info.status().ToString();
   ASSERT_EQ(info->header.status, RunStatus::kCompleted) << Show(*info);
-  EXPECT_EQ(*info->output, (Json{{"length", 2'000'000}}));
+  EXPECT_EQ(*info->output, (Json{{"length", 900'000}}));
 }
 
 TEST_F(BadToolTest, ShellHangingIsStoppedByTheTaskTimeoutAndKilled) {

@@ -351,6 +351,10 @@ do:
     release = true;
   }
   cv.notify_all();
+  // The abandoned call still runs on a tool worker and uses this frame's mutex and
+  // condition variable: close (which joins the workers) before they go out of scope.
+  Must(engine_->Close());
+  engine_.reset();
   EXPECT_EQ(info.header.status, RunStatus::kFailed);
   EXPECT_TRUE(testing::HasSubstr(info.error.type, "timeout")) << info.error.type;
 }
