@@ -13,7 +13,8 @@ namespace {
 constexpr const char* kFamilies[] = {
     keys::kDefaultFamily, keys::kEventsFamily,      keys::kRunsFamily,
     keys::kActiveFamily,  keys::kStatusIndexFamily, keys::kTimersFamily,
-    keys::kDedupeFamily,  keys::kDefinitionsFamily, keys::kBlobsFamily};
+    keys::kDedupeFamily,  keys::kDefinitionsFamily, keys::kBlobsFamily,
+    keys::kWorkflowsFamily};
 
 rocksdb::Slice ToSlice(std::string_view s) { return {s.data(), s.size()}; }
 
