@@ -422,7 +422,8 @@ TEST_F(ExpressionTest, DeepNestingIsRefusedNotFatal) {
 
 TEST_F(ExpressionTest, LargeResultsAreRefused) {
   Status status = Eval("[range(1000000)]").status();
-  EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument, {"larger than 4194304 bytes"}));
+  EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument,
+                      {"larger than " + std::to_string(limits::run_data_bytes_max) + " bytes"}));
   status =
       Eval(R"jq([range(200000) | {key: "k\(.)", value: "0123456789"}] | from_entries)jq").status();
   EXPECT_TRUE(IsError(status, StatusCode::kInvalidArgument, {"larger than"}));
