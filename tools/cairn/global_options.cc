@@ -167,4 +167,21 @@ void PrintTable(std::ostream& out, const std::vector<std::string>& headers,
   for (const auto& row : rows) print_row(row);
 }
 
+std::string WorkflowLabel(const storage::RunHeader& h, char version_separator) {
+  std::string label =
+      h.workflow_namespace.empty() ? h.workflow_name : h.workflow_namespace + "/" + h.workflow_name;
+  if (!h.workflow_version.empty()) label += version_separator + h.workflow_version;
+  return label.empty() ? "-" : label;
+}
+
+std::string StatusLabel(const storage::RunHeader& h) {
+  std::string label(storage::Name(h.status));
+  // "failed (approval_denied)" says more than "failed"; "completed (completed)" does not.
+  if (h.stop_reason != storage::StopReason::kNone &&
+      storage::Name(h.stop_reason) != storage::Name(h.status)) {
+    label += " (" + std::string(storage::Name(h.stop_reason)) + ")";
+  }
+  return label;
+}
+
 }  // namespace cairn::cli

@@ -136,4 +136,10 @@ std::string JsonLine(const nlohmann::json& value);
 void PrintTable(std::ostream& out, const std::vector<std::string>& headers,
                 const std::vector<std::vector<std::string>>& rows);
 
+// "namespace/name:version" of a run's workflow ("-" when unknown); `version_separator`
+// ':' as workflow references are written, '@' as `cairn log list` shows them.
+std::string WorkflowLabel(const storage::RunHeader& header, char version_separator = ':');
+// "failed (approval_denied)": the status, and the stop reason when it says more.
+std::string StatusLabel(const storage::RunHeader& header);
+
 }  // namespace cairn::cli

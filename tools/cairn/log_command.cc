@@ -25,23 +25,6 @@ struct ListOptions {
   std::string after;
 };
 
-std::string WorkflowLabel(const storage::RunHeader& h) {
-  std::string label =
-      h.workflow_namespace.empty() ? h.workflow_name : h.workflow_namespace + "/" + h.workflow_name;
-  if (!h.workflow_version.empty()) label += "@" + h.workflow_version;
-  return label.empty() ? "-" : label;
-}
-
-std::string StatusLabel(const storage::RunHeader& h) {
-  std::string label(storage::Name(h.status));
-  // "failed (approval_denied)" says more than "failed"; "completed (completed)" does not.
-  if (h.stop_reason != storage::StopReason::kNone &&
-      storage::Name(h.stop_reason) != storage::Name(h.status)) {
-    label += " (" + std::string(storage::Name(h.stop_reason)) + ")";
-  }
-  return label;
-}
-
 // RFC 3339 to the second: the nanoseconds are in the JSON output.
 std::string TimeToSeconds(int64_t ns) {
   std::string text = storage::FormatTimeRfc3339(ns);
@@ -54,7 +37,7 @@ void PrintRunsText(const GlobalOptions& global, const std::vector<storage::RunHe
   std::vector<std::vector<std::string>> rows;
   rows.reserve(runs.size());
   for (const auto& h : runs) {
-    rows.push_back({h.run_id.str(), StatusLabel(h), WorkflowLabel(h), std::to_string(h.next_seq),
+    rows.push_back({h.run_id.str(), StatusLabel(h), WorkflowLabel(h, '@'), std::to_string(h.next_seq),
                     TimeToSeconds(h.updated_at_ns)});
   }
   PrintTable(*global.out, {"RUN", "STATUS", "WORKFLOW", "EVENTS", "UPDATED"}, rows);

@@ -222,22 +222,6 @@ std::string JoinTypes(const std::vector<std::string>& types) {
   return text;
 }
 
-std::string WorkflowLabel(const storage::RunHeader& h) {
-  std::string label =
-      h.workflow_namespace.empty() ? h.workflow_name : h.workflow_namespace + "/" + h.workflow_name;
-  if (!h.workflow_version.empty()) label += ":" + h.workflow_version;
-  return label.empty() ? "-" : label;
-}
-
-std::string StatusLabel(const storage::RunHeader& h) {
-  std::string label(storage::Name(h.status));
-  if (h.stop_reason != storage::StopReason::kNone &&
-      storage::Name(h.stop_reason) != storage::Name(h.status)) {
-    label += " (" + std::string(storage::Name(h.stop_reason)) + ")";
-  }
-  return label;
-}
-
 // RFC 3339 to the millisecond.
 std::string TimeToMillis(int64_t ns) {
   std::string text = storage::FormatTimeRfc3339(ns);
