@@ -56,7 +56,7 @@
 #include "storage/store.h"
 #include "tests/crash/effect_sink.h"
 #include "tests/crash/order_workflow.h"
-#include "tests/crash/spawned_child.h"
+#include "tests/support/spawned_child.h"
 #include "tests/support/seed.h"
 #include "tests/support/store_audit.h"
 #include "tests/support/temp_dir.h"
@@ -66,6 +66,10 @@
 #endif
 
 namespace cairn::crash {
+
+using testing::DescribeWaitStatus;
+using testing::FileTail;
+using testing::SpawnedChild;
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;

@@ -10,11 +10,8 @@
 // No sleeps: the parent waits on the child's pipe with poll(2), first for the child's
 // first acknowledgement (so each iteration makes progress), then until the random kill
 // time.
-#include <fcntl.h>
 #include <gtest/gtest.h>
-#include <poll.h>
 #include <signal.h>
-#include <spawn.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +34,7 @@
 #include "base/status.h"
 #include "storage/store.h"
 #include "tests/support/seed.h"
+#include "tests/support/spawned_child.h"
 #include "tests/support/store_audit.h"
 #include "tests/support/temp_dir.h"
 
@@ -44,7 +42,6 @@
 #error "CAIRN_KILL_CHILD must name the storage_kill_child binary (tests/CMakeLists.txt)"
 #endif
 
-extern char** environ;
 
 namespace cairn::storage {
 namespace {
@@ -76,123 +73,12 @@ int RemainingMs(SteadyClock::time_point deadline) {
   return left <= 0 ? 0 : static_cast<int>(left);
 }
 
-std::string DescribeWait(int status) {
-  if (WIFEXITED(status)) return "exited with status " + std::to_string(WEXITSTATUS(status));
-  if (WIFSIGNALED(status)) return "killed by signal " + std::to_string(WTERMSIG(status));
-  return "wait status " + std::to_string(status);
+// One storage_kill_child process, reading its ack pipe (kChildAckFd) line by line.
+std::unique_ptr<testing::SpawnedChild> SpawnChild(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {CAIRN_KILL_CHILD};
+  argv.insert(argv.end(), args.begin(), args.end());
+  return testing::SpawnedChild::Spawn(argv, testing::SpawnedChild::Options{kChildAckFd, ""});
 }
-
-// One storage_kill_child process and the read end of its ack pipe. Killed and reaped on
-// destruction if the test did not.
-class Child {
- public:
-  // Starts the child with `args` after the binary name; nullptr (with a test failure)
-  // if it cannot be started.
-  static std::unique_ptr<Child> Spawn(const std::vector<std::string>& args) {
-    int fds[2];
-    if (pipe2(fds, O_CLOEXEC) != 0) {
-      ADD_FAILURE() << "pipe2: " << std::strerror(errno);
-      return nullptr;
-    }
-    int write_end = fds[1];
-    if (write_end == kChildAckFd) {  // dup2 onto itself would keep FD_CLOEXEC
-      write_end = fcntl(fds[1], F_DUPFD_CLOEXEC, kChildAckFd + 1);
-      close(fds[1]);
-    }
-    posix_spawn_file_actions_t actions;
-    posix_spawn_file_actions_init(&actions);
-    posix_spawn_file_actions_adddup2(&actions, write_end, kChildAckFd);
-    std::vector<std::string> argv_storage = {CAIRN_KILL_CHILD};
-    argv_storage.insert(argv_storage.end(), args.begin(), args.end());
-    std::vector<char*> argv;
-    for (auto& a : argv_storage) argv.push_back(a.data());
-    argv.push_back(nullptr);
-    pid_t pid = 0;
-    const int err = posix_spawn(&pid, CAIRN_KILL_CHILD, &actions, nullptr, argv.data(), environ);
-    posix_spawn_file_actions_destroy(&actions);
-    close(write_end);
-    if (err != 0) {
-      close(fds[0]);
-      ADD_FAILURE() << "posix_spawn " << CAIRN_KILL_CHILD << ": " << std::strerror(err);
-      return nullptr;
-    }
-    fcntl(fds[0], F_SETFL, fcntl(fds[0], F_GETFL) | O_NONBLOCK);
-    return std::unique_ptr<Child>(new Child(pid, fds[0]));
-  }
-
-  ~Child() {
-    if (pid_ > 0) {
-      kill(pid_, SIGKILL);
-      int status = 0;
-      waitpid(pid_, &status, 0);
-    }
-    close(fd_);
-  }
-  Child(const Child&) = delete;
-  Child& operator=(const Child&) = delete;
-
-  pid_t pid() const { return pid_; }
-
-  // Waits up to `timeout_ms` for output and appends every complete line to `lines`.
-  // False once the child closed the pipe (it died).
-  bool Read(int timeout_ms, std::vector<std::string>* lines) {
-    if (eof_) return false;
-    pollfd p{fd_, POLLIN, 0};
-    const int ready = poll(&p, 1, timeout_ms);
-    if (ready < 0 && errno != EINTR) {
-      ADD_FAILURE() << "poll: " << std::strerror(errno);
-      eof_ = true;
-    }
-    if (ready <= 0) return !eof_;
-    char buf[1 << 16];
-    for (;;) {
-      const ssize_t n = read(fd_, buf, sizeof buf);
-      if (n > 0) {
-        partial_.append(buf, static_cast<size_t>(n));
-        continue;
-      }
-      if (n < 0 && errno == EINTR) continue;
-      if (n == 0) eof_ = true;
-      break;  // EOF, or EAGAIN: nothing more for now
-    }
-    size_t start = 0;
-    for (size_t nl; (nl = partial_.find('\n', start)) != std::string::npos; start = nl + 1) {
-      lines->push_back(partial_.substr(start, nl - start));
-    }
-    partial_.erase(0, start);
-    return !eof_;
-  }
-
-  void Kill() { kill(pid_, SIGKILL); }
-
-  // Reads the rest of the child's output, then reaps it; returns the wait status (or -1,
-  // with a test failure, if it does not go away).
-  int Reap(std::vector<std::string>* lines) {
-    const auto deadline = SteadyClock::now() + kChildExitTimeout;
-    while (Read(RemainingMs(deadline), lines)) {
-      if (SteadyClock::now() >= deadline) {
-        ADD_FAILURE() << "child " << pid_ << " still writing " << kChildExitTimeout.count()
-                      << " ms after it should have died";
-        return -1;
-      }
-    }
-    int status = 0;
-    if (waitpid(pid_, &status, 0) != pid_) {
-      ADD_FAILURE() << "waitpid " << pid_ << ": " << std::strerror(errno);
-      return -1;
-    }
-    pid_ = -1;
-    return status;
-  }
-
- private:
-  Child(pid_t pid, int fd) : pid_(pid), fd_(fd) {}
-
-  pid_t pid_;
-  int fd_;
-  bool eof_ = false;
-  std::string partial_;
-};
 
 // What the children acknowledged, per run.
 struct Acked {
@@ -285,26 +171,26 @@ void KillLoop(const std::string& dir, const char* durability, const std::string&
     const uint64_t child_seed = random.Next64();
     const int64_t runs = random.Range(8, 64);
     const int64_t kill_after_ms = random.Range(kKillDelayMsMin, kKillDelayMsMax);
-    auto child = Child::Spawn({dir, std::to_string(kChildAckFd), std::to_string(child_seed), tag,
+    auto child = SpawnChild({dir, std::to_string(kChildAckFd), std::to_string(child_seed), tag,
                                durability, std::to_string(runs)});
     ASSERT_NE(child, nullptr);
     std::vector<std::string> lines;
     const auto start_deadline = SteadyClock::now() + kChildStartTimeout;
     while (lines.empty() && SteadyClock::now() < start_deadline) {
-      if (!child->Read(RemainingMs(start_deadline), &lines)) break;
+      if (!child->Read(milliseconds(RemainingMs(start_deadline)), &lines)) break;
     }
     if (lines.empty()) {
       child->Kill();
-      const int status = child->Reap(&lines);
-      FAIL() << "the child made no progress: " << DescribeWait(status);
+      const int status = child->Reap(kChildExitTimeout, &lines);
+      FAIL() << "the child made no progress: " << testing::DescribeWaitStatus(status);
     }
     const auto kill_at = SteadyClock::now() + milliseconds(kill_after_ms);
-    while (SteadyClock::now() < kill_at && child->Read(RemainingMs(kill_at), &lines)) {
+    while (SteadyClock::now() < kill_at && child->Read(milliseconds(RemainingMs(kill_at)), &lines)) {
     }
     child->Kill();
-    const int status = child->Reap(&lines);
+    const int status = child->Reap(kChildExitTimeout, &lines);
     ASSERT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL)
-        << "the child died on its own: " << DescribeWait(status);
+        << "the child died on its own: " << testing::DescribeWaitStatus(status);
     for (const std::string& line : lines) {
       ASSERT_NO_FATAL_FAILURE(RecordAck(line, &acked));
       if (line.compare(0, tag.size() + 1, tag + "-") != 0) ++summary->acks_of_resumed_runs;
@@ -356,12 +242,12 @@ TEST(KillTest, SecondOpenerIsRefusedWithTheOwnersPid) {
   testing::TempDir temp;
   const std::string dir = temp.Sub("data");
   auto child =
-      Child::Spawn({dir, std::to_string(kChildAckFd), std::to_string(seed), "lock", "sync", "8"});
+      SpawnChild({dir, std::to_string(kChildAckFd), std::to_string(seed), "lock", "sync", "8"});
   ASSERT_NE(child, nullptr);
   std::vector<std::string> lines;
   const auto deadline = SteadyClock::now() + kChildStartTimeout;
   while (lines.empty() && SteadyClock::now() < deadline &&
-         child->Read(RemainingMs(deadline), &lines)) {
+         child->Read(milliseconds(RemainingMs(deadline)), &lines)) {
   }
   ASSERT_FALSE(lines.empty()) << "the child made no progress";
   std::map<RunId, Acked> acked;
@@ -385,8 +271,8 @@ TEST(KillTest, SecondOpenerIsRefusedWithTheOwnersPid) {
   EXPECT_TRUE((*reader)->Close().ok());
 
   child->Kill();
-  const int status = child->Reap(&lines);
-  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << DescribeWait(status);
+  const int status = child->Reap(kChildExitTimeout, &lines);
+  EXPECT_TRUE(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL) << testing::DescribeWaitStatus(status);
   auto after = OpenInProcess(dir, clock);
   ASSERT_TRUE(after.ok()) << "the dead child's lock outlived it: " << after.status().ToString();
   EXPECT_TRUE((*after)->Close().ok());

@@ -1,4 +1,4 @@
-#include "tests/crash/spawned_child.h"
+#include "tests/support/spawned_child.h"
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
@@ -16,7 +16,7 @@
 
 extern char** environ;
 
-namespace cairn::crash {
+namespace cairn::testing {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
@@ -30,17 +30,24 @@ int RemainingMs(SteadyClock::time_point deadline) {
 }  // namespace
 
 std::unique_ptr<SpawnedChild> SpawnedChild::Spawn(const std::vector<std::string>& argv,
-                                                  const std::string& stderr_path) {
+                                                  const Options& options) {
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) != 0) {
     ADD_FAILURE() << "pipe2: " << std::strerror(errno);
     return nullptr;
   }
+  if (fds[1] == options.output_fd) {  // dup2 onto itself would keep FD_CLOEXEC
+    const int moved = fcntl(fds[1], F_DUPFD_CLOEXEC, options.output_fd + 1);
+    close(fds[1]);
+    fds[1] = moved;
+  }
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_adddup2(&actions, fds[1], STDOUT_FILENO);
-  posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, stderr_path.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, fds[1], options.output_fd);
+  if (!options.stderr_path.empty()) {
+    posix_spawn_file_actions_addopen(&actions, STDERR_FILENO, options.stderr_path.c_str(),
+                                     O_WRONLY | O_CREAT | O_APPEND, 0644);
+  }
   std::vector<std::string> storage = argv;
   std::vector<char*> args;
   for (std::string& a : storage) args.push_back(a.data());
@@ -135,4 +142,4 @@ std::string FileTail(const std::string& path, size_t lines) {
   return out;
 }
 
-}  // namespace cairn::crash
+}  // namespace cairn::testing

@@ -1,8 +1,9 @@
 // SpawnedChild: a child process a crash test starts, reads line by line, and SIGKILLs.
 //
-// The child's stdout is a pipe the test reads with poll(2) (no sleeps); its stderr goes to
-// a log file (appended), so that a failure can show what the child logged. A child that
-// outlives its handle is killed and reaped by the destructor.
+// One of the child's file descriptors (stdout by default) is a pipe the test reads with
+// poll(2) (no sleeps); its stderr may go to a log file (appended), so that a failure can
+// show what the child logged. A child that outlives its handle is killed and reaped by the
+// destructor.
 //
 // Not thread-safe; owned by one test thread.
 #pragma once
@@ -14,14 +15,22 @@
 #include <string>
 #include <vector>
 
-namespace cairn::crash {
+namespace cairn::testing {
 
 class SpawnedChild {
  public:
+  struct Options {
+    int output_fd = 1;        // the child's descriptor the test reads (default: stdout)
+    std::string stderr_path;  // empty: the child inherits the test's stderr
+  };
   // Starts `argv` (argv[0] is the binary's path). nullptr, with a GoogleTest failure, if it
   // cannot be started.
   static std::unique_ptr<SpawnedChild> Spawn(const std::vector<std::string>& argv,
-                                             const std::string& stderr_path);
+                                             const Options& options);
+  static std::unique_ptr<SpawnedChild> Spawn(const std::vector<std::string>& argv,
+                                             const std::string& stderr_path) {
+    return Spawn(argv, Options{1, stderr_path});
+  }
   ~SpawnedChild();
   SpawnedChild(const SpawnedChild&) = delete;
   SpawnedChild& operator=(const SpawnedChild&) = delete;
@@ -53,4 +62,4 @@ std::string DescribeWaitStatus(int status);
 // The last `lines` lines of a text file ("" if it cannot be read).
 std::string FileTail(const std::string& path, size_t lines);
 
-}  // namespace cairn::crash
+}  // namespace cairn::testing
