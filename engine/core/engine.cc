@@ -24,7 +24,6 @@
 #include "engine/core/executors.h"
 #include "engine/core/run_state.h"
 #include "engine/core/tool_router.h"
-#include "engine/schema/json_schema.h"
 #include "engine/tools/cpp_executor.h"
 
 namespace cairn::engine {
@@ -178,8 +177,7 @@ class Engine::Impl {
 
   // ---- runs ----
   Result<StartResult> Start(StartRequest request);
-  Status Control(const RunId& run_id, storage::EventBody body, Json payload,
-                 const std::function<Status(const RunState&)>& precondition);
+  Status Control(const RunId& run_id, storage::EventBody body, Json payload);
   Result<RunInfo> Describe(const RunId& run_id) const;
   Result<RunInfo> Wait(const RunId& run_id, std::chrono::milliseconds timeout);
   Status RunUntilIdle(std::chrono::milliseconds timeout);
@@ -876,7 +874,7 @@ Result<StartResult> Engine::Impl::Start(StartRequest request) {
   auto& [ref, def] = resolved;
   CAIRN_RETURN_IF_ERROR(CheckRunData(request.input, "the run's input"));
   if (def->input.schema) {
-    Status st = ValidateJson(def->input.schema->document, request.input);
+    Status st = def->input.schema->compiled.Validate(request.input);
     if (!st.ok()) {
       return Status::InvalidArgument("input does not match the input schema of " + ref.name +
                                      ": " + st.message());
@@ -939,8 +937,7 @@ Result<StartResult> Engine::Impl::Start(StartRequest request) {
   return StartResult{id, true};
 }
 
-Status Engine::Impl::Control(const RunId& run_id, storage::EventBody body, Json payload,
-                             const std::function<Status(const RunState&)>& precondition) {
+Status Engine::Impl::Control(const RunId& run_id, storage::EventBody body, Json payload) {
   CAIRN_ASSIGN_OR_RETURN(storage::RunHeader header, store_->GetRun(run_id));
   if (storage::IsTerminal(header.status)) {
     return Status::FailedPrecondition("run " + run_id.str() + " has stopped (" +
@@ -951,7 +948,6 @@ Status Engine::Impl::Control(const RunId& run_id, storage::EventBody body, Json 
   DeliverTo(run_id, Input{StepInput{options_.clock->NowNanos(), std::move(body),
                                     std::move(payload)},
                           [&promise](Status st) { promise.set_value(st); }});
-  (void)precondition;
   return future.get();
 }
 
@@ -1103,20 +1099,19 @@ Status Engine::SendSignal(const RunId& run_id, Signal signal) {
   }
   event.payload = storage::Payload::Json(DumpJson(signal.data));
   event.actor = std::move(signal.actor);
-  return impl_->Control(run_id, storage::EventBody(std::move(event)), std::move(signal.data),
-                        nullptr);
+  return impl_->Control(run_id, storage::EventBody(std::move(event)), std::move(signal.data));
 }
 
 Status Engine::Cancel(const RunId& run_id, std::string reason, storage::Actor actor) {
   storage::ControlRequested c{storage::ControlRequested::Action::kCancel, std::move(actor),
                               std::move(reason), storage::Payload::None()};
-  return impl_->Control(run_id, storage::EventBody(std::move(c)), nullptr, nullptr);
+  return impl_->Control(run_id, storage::EventBody(std::move(c)), nullptr);
 }
 
 Status Engine::Kill(const RunId& run_id, std::string reason, storage::Actor actor) {
   storage::ControlRequested c{storage::ControlRequested::Action::kKill, std::move(actor),
                               std::move(reason), storage::Payload::None()};
-  return impl_->Control(run_id, storage::EventBody(std::move(c)), nullptr, nullptr);
+  return impl_->Control(run_id, storage::EventBody(std::move(c)), nullptr);
 }
 
 Status Engine::ResolveEffect(const RunId& run_id, EffectResolution resolution) {
@@ -1132,7 +1127,7 @@ Status Engine::ResolveEffect(const RunId& run_id, EffectResolution resolution) {
   storage::ControlRequested c{storage::ControlRequested::Action::kResolveEffect,
                               std::move(resolution.actor), std::move(resolution.detail),
                               storage::Payload::Json(DumpJson(argument))};
-  return impl_->Control(run_id, storage::EventBody(std::move(c)), std::move(argument), nullptr);
+  return impl_->Control(run_id, storage::EventBody(std::move(c)), std::move(argument));
 }
 
 Result<RunInfo> Engine::Describe(const RunId& run_id) const { return impl_->Describe(run_id); }

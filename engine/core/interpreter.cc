@@ -8,7 +8,6 @@
 #include "base/assert.h"
 #include "base/limits.h"
 #include "base/sha256.h"
-#include "engine/schema/json_schema.h"
 
 namespace cairn::engine {
 namespace {
@@ -247,7 +246,7 @@ Result<Json> Machine::Eval(const Json& expr, bool implicit, const Json& input, c
 
 Status Machine::CheckSchema(const DataFilter& filter, const Json& value, const char* what) {
   if (!filter.schema) return Status::Ok();
-  Status st = ValidateJson(filter.schema->document, value);
+  Status st = filter.schema->compiled.Validate(value);
   if (!st.ok()) return Status::InvalidArgument(std::string(what) + ": " + st.message());
   return Status::Ok();
 }
@@ -1038,11 +1037,6 @@ std::string FormatTime(int64_t ns) {
   std::snprintf(buffer, sizeof(buffer), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, millis);
   return buffer;
-}
-
-Status ValidateJson(const Json& schema, const Json& value) {
-  CAIRN_ASSIGN_OR_RETURN(CompiledSchema compiled, CompiledSchema::Compile(schema));
-  return compiled.Validate(value);
 }
 
 Interpreter::Interpreter(std::shared_ptr<const Definition> definition, ToolLookup tools)

@@ -81,8 +81,4 @@ class Interpreter {
 // "2026-11-21T10:00:00.123Z"
 std::string FormatTime(int64_t ns);
 
-// Validates `value` against a JSON Schema document (checked when the definition loaded).
-// kInvalidArgument naming where and what.
-Status ValidateJson(const Json& schema, const Json& value);
-
 }  // namespace cairn::engine

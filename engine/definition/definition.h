@@ -48,6 +48,7 @@
 #include "base/json.h"
 #include "base/sha256.h"
 #include "base/status.h"
+#include "engine/schema/json_schema.h"
 
 namespace cairn::engine {
 
@@ -69,8 +70,10 @@ using Template = Json;
 
 struct SchemaSpec {
   // A JSON Schema (the `document` of a `schema` object, format json), already checked to
-  // use only the keywords cairn's validator knows (CheckSchema, engine/schema/json_schema.h).
+  // use only the keywords cairn's validator knows (engine/schema/json_schema.h).
   Json document;
+  // `document` compiled once at load, for validating data at run time.
+  CompiledSchema compiled;
 };
 
 struct DataFilter {

@@ -359,13 +359,13 @@ std::optional<SchemaSpec> Loader::ParseSchema(const SourceNode& node, std::strin
   }
   auto json = LiteralValue(*document, document_path);
   if (!json) return std::nullopt;
-  Status status = CheckSchema(*json);
-  if (!status.ok()) {
-    Error(*document, document_path, "invalid schema: " + status.message());
+  Result<CompiledSchema> compiled = CompiledSchema::Compile(*json);
+  if (!compiled.ok()) {
+    Error(*document, document_path, "invalid schema: " + compiled.status().message());
     return std::nullopt;
   }
   if (!ok) return std::nullopt;
-  return SchemaSpec{std::move(*json)};
+  return SchemaSpec{std::move(*json), std::move(compiled).value()};
 }
 
 std::optional<DataFilter> Loader::ParseDataFilter(const SourceNode& node, std::string_view path,
