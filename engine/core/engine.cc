@@ -57,15 +57,9 @@ std::optional<EffectCommand> EffectCommandFromJson(const Json& j) {
   try {
     EffectCommand c;
     c.idempotency_key = j.at("key").get<std::string>();
-    const Json& t = j.at("tool");
-    c.tool.name = t.at("name").get<std::string>();
-    c.tool.description = t.value("description", "");
-    c.tool.effect = t.value("effect", "write") == "read" ? storage::EffectKind::kRead
-                                                          : storage::EffectKind::kWrite;
-    c.tool.idempotent = t.value("idempotent", false);
-    c.tool.executor = t.value("executor", "");
-    c.tool.config = t.value("config", Json::object());
-    c.tool.timeout_ms = t.value("timeout_ms", uint64_t{0});
+    std::optional<ToolSpec> tool = ToolSpecFromJson(j.at("tool"));
+    if (!tool) return std::nullopt;
+    c.tool = std::move(*tool);
     c.arguments = j.at("arguments");
     c.timeout_ms = j.value("timeout_ms", limits::tool_call_timeout_ms_default);
     c.task_path = j.value("path", "");
@@ -248,7 +242,8 @@ class Engine::Impl {
 
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
-  uint64_t epoch_ = 0;  // guarded by wait_mu_
+  uint64_t epoch_ = 0;       // guarded by wait_mu_
+  size_t committing_ = 0;    // transitions submitted and not yet called back; wait_mu_
 };
 
 // ---------------------------------------------------------------------------------------
@@ -297,22 +292,11 @@ Status Engine::Impl::Close() {
     if (closing_) return Status::Ok();
     closing_ = true;
   }
-  // Let transitions being committed finish, so that nothing acknowledged is lost.
-  for (int i = 0; i < 3000; ++i) {
-    bool busy = false;
-    std::vector<std::shared_ptr<RunActor>> actors;
-    {
-      std::lock_guard lock(actors_mu_);
-      for (auto& [id, actor] : actors_) actors.push_back(actor);
-    }
-    for (auto& actor : actors) {
-      std::promise<bool> p;
-      auto f = p.get_future();
-      asio::post(actor->strand, [&p, actor] { p.set_value(actor->busy); });
-      busy |= f.get();
-    }
-    if (!busy) break;
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  // Let transitions being committed finish, so that nothing acknowledged is lost (the
+  // store's own Close would drain them too, but their callbacks need the io threads).
+  {
+    std::unique_lock lock(wait_mu_);
+    wait_cv_.wait_for(lock, std::chrono::seconds(30), [this] { return committing_ == 0; });
   }
   router_.Shutdown();
   asio::post(timer_strand_, [this] { timer_.cancel(); });
@@ -578,6 +562,10 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
   t.header = BuildHeader(a, next, &t.blobs);
   SpillLargePayloads(t);
   a.busy = true;
+  {
+    std::lock_guard lock(wait_mu_);
+    ++committing_;
+  }
   auto ack = std::move(input.ack);
   auto committed = std::make_shared<std::tuple<RunState, StepOutput, std::function<void(Status)>>>(
       std::move(next), std::move(out).value(), ack);
@@ -590,6 +578,10 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
   });
   if (!st.ok()) {
     a.busy = false;
+    {
+      std::lock_guard lock(wait_mu_);
+      --committing_;
+    }
     spdlog::error("run {}: transition refused: {}", a.id.str(), st.message());
     if (st.code() == StatusCode::kInvalidArgument && input.record) {
       // The step's own result cannot be recorded (too large, malformed): the run
@@ -651,6 +643,10 @@ void Engine::Impl::Committed(const std::shared_ptr<RunActor>& actor,
                              StepOutput out, std::function<void(Status)> ack) {
   RunActor& a = *actor;
   a.busy = false;
+  {
+    std::lock_guard lock(wait_mu_);
+    --committing_;
+  }
   if (!result.ok()) {
     spdlog::error("run {}: transition failed: {}", a.id.str(), result.status().message());
     a.loaded = false;

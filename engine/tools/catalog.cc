@@ -50,6 +50,30 @@ Json ToolSpecToJson(const ToolSpec& spec) {
               {"timeout_ms", spec.timeout_ms}};
 }
 
+std::optional<ToolSpec> ToolSpecFromJson(const Json& json) {
+  if (!json.is_object()) return std::nullopt;
+  ToolSpec spec;
+  try {
+    spec.name = json.at("name").get<std::string>();
+    spec.description = json.value("description", "");
+    spec.idempotent = json.value("idempotent", false);
+    spec.executor = json.at("executor").get<std::string>();
+    spec.config = json.value("config", Json::object());
+    spec.timeout_ms = json.value("timeout_ms", uint64_t{0});
+    const std::string effect = json.value("effect", "write");
+    const std::string risk = json.value("risk", "critical");
+    spec.effect = effect == storage::Name(storage::EffectKind::kRead) ? storage::EffectKind::kRead
+                                                                      : storage::EffectKind::kWrite;
+    for (auto level : {storage::RiskLevel::kLow, storage::RiskLevel::kMedium,
+                       storage::RiskLevel::kHigh, storage::RiskLevel::kCritical}) {
+      if (risk == storage::Name(level)) spec.risk = level;
+    }
+  } catch (const Json::exception&) {
+    return std::nullopt;
+  }
+  return spec;
+}
+
 Status ToolCatalog::Register(ToolSpec spec, CppTool callback) {
   if (!ValidToolName(spec.name)) {
     return Status::InvalidArgument("tool name '" + spec.name +

@@ -12,6 +12,7 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -75,7 +76,8 @@ class ToolCatalog {
   std::map<std::string, Entry, std::less<>> tools_;
 };
 
-// Canonical JSON of a spec (what Hash() covers).
+// Canonical JSON of a spec (what Hash() covers), and back; nullopt if `json` is not one.
 Json ToolSpecToJson(const ToolSpec& spec);
+std::optional<ToolSpec> ToolSpecFromJson(const Json& json);
 
 }  // namespace cairn::engine
