@@ -14,53 +14,8 @@ data="$work/data"
 passed=0
 failed=0
 
-# run ARGS...: runs cairn; leaves stdout in $work/out, stderr in $work/err, status in $rc.
-run() {
-  set +e
-  "$cairn" "$@" >"$work/out" 2>"$work/err"
-  rc=$?
-  set -e
-}
-
-show() {
-  echo "    exit $rc; stdout:" >&2
-  sed 's/^/      /' "$work/out" | head -20 >&2
-  echo "    stderr:" >&2
-  sed 's/^/      /' "$work/err" | head -20 >&2
-}
-
-# check NAME COMMAND...: counts COMMAND's success as a pass.
-check() {
-  local name=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok    $name"
-  else
-    failed=$((failed + 1))
-    echo "FAIL  $name" >&2
-    show
-  fi
-}
-
-exit_is() { [ "$rc" -eq "$1" ]; }
-out_has() { grep -q -- "$1" "$work/out"; }
-err_has() { grep -q -- "$1" "$work/err"; }
-out_lines() { [ "$(wc -l <"$work/out")" -eq "$1" ]; }
-# One line on stderr, starting with "cairn: ", containing $2, and exit status $1.
-one_line_error() {
-  [ "$rc" -eq "$1" ] && [ "$(wc -l <"$work/err")" -eq 1 ] && grep -q '^cairn: ' "$work/err" &&
-    grep -q -- "$2" "$work/err"
-}
-valid_jsonl() {
-  [ -s "$work/out" ] &&
-    python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]' <"$work/out"
-}
-# json_field FIELD: prints FIELD of every JSON line on stdout.
-json_field() {
-  python3 -c 'import json,sys; [print(json.loads(l)[sys.argv[1]]) for l in sys.stdin]' "$1" \
-    <"$work/out"
-}
+# shellcheck source=cli_lib.sh
+source "$(dirname "$0")/cli_lib.sh"
 
 # ---- the demo ----
 run --data "$data" log demo
@@ -255,14 +210,6 @@ run --data "$work/bad-manifest" log list
 check "store with a damaged MANIFEST: one line, exit 2" one_line_error 2 "$work/bad-manifest"
 
 # ---- beside a lock holder ----
-# flock(1) holds the same flock(2) lock a running cairn holds on <data>/cairn.lock.
-# under_lock ARGS...: runs cairn while another process holds the lock, like run().
-under_lock() {
-  set +e
-  flock "$data/cairn.lock" "$cairn" "$@" >"$work/out" 2>"$work/err"
-  rc=$?
-  set -e
-}
 if command -v flock >/dev/null; then
   under_lock --data "$data" -o json log list
   check "list works while another process holds the lock" out_lines 16

@@ -17,70 +17,9 @@ unset CAIRN_DATA CAIRN_TOOLS
 passed=0
 failed=0
 
-# run ARGS...: runs cairn; leaves stdout in $work/out, stderr in $work/err, status in $rc.
-run() {
-  set +e
-  "$cairn" "$@" >"$work/out" 2>"$work/err" </dev/null
-  rc=$?
-  set -e
-}
-# run_stdin TEXT ARGS...: like run, with TEXT on stdin.
-run_stdin() {
-  local text=$1
-  shift
-  set +e
-  "$cairn" "$@" >"$work/out" 2>"$work/err" <<<"$text"
-  rc=$?
-  set -e
-}
+# shellcheck source=cli_lib.sh
+source "$(dirname "$0")/cli_lib.sh"
 
-show() {
-  echo "    exit $rc; stdout:" >&2
-  sed 's/^/      /' "$work/out" | head -30 >&2
-  echo "    stderr:" >&2
-  sed 's/^/      /' "$work/err" | head -20 >&2
-}
-
-# check NAME COMMAND...: counts COMMAND's success as a pass.
-check() {
-  local name=$1
-  shift
-  if "$@"; then
-    passed=$((passed + 1))
-    echo "ok    $name"
-  else
-    failed=$((failed + 1))
-    echo "FAIL  $name" >&2
-    show
-  fi
-}
-
-exit_is() { [ "$rc" -eq "$1" ]; }
-out_has() { grep -q -- "$1" "$work/out"; }
-out_has_e() { grep -Eq -- "$1" "$work/out"; }
-err_has() { grep -q -- "$1" "$work/err"; }
-out_lines() { [ "$(wc -l <"$work/out")" -eq "$1" ]; }
-file_lines() { [ -f "$1" ] && [ "$(wc -l <"$1")" -eq "$2" ]; }
-# One line on stderr, starting with "cairn: ", containing $2, and exit status $1.
-one_line_error() {
-  [ "$rc" -eq "$1" ] && [ "$(wc -l <"$work/err")" -eq 1 ] && grep -q '^cairn: ' "$work/err" &&
-    grep -q -- "$2" "$work/err"
-}
-valid_jsonl() {
-  [ -s "$work/out" ] &&
-    python3 -c 'import json,sys; [json.loads(l) for l in sys.stdin]' <"$work/out"
-}
-# json_field FIELD: prints FIELD (dots go deeper: output.greeting) of every JSON line.
-json_field() {
-  python3 -c '
-import json, sys
-for line in sys.stdin:
-    value = json.loads(line)
-    for key in sys.argv[1].split("."):
-        value = value[key] if value is not None else None
-    print(value if not isinstance(value, (dict, list)) else json.dumps(value, sort_keys=True))
-' "$1" <"$work/out"
-}
 field_is() { [ "$(json_field "$1")" = "$2" ]; }
 run_count() { "$cairn" --data "$data" -o json run list 2>/dev/null | wc -l; }
 
@@ -462,12 +401,6 @@ run --data "$data" run
 check "run without a command: one line, exit 2" one_line_error 2 "cairn run --help"
 
 # ---- beside a lock holder ----
-under_lock() {
-  set +e
-  flock "$data/cairn.lock" "$cairn" "$@" >"$work/out" 2>"$work/err" </dev/null
-  rc=$?
-  set -e
-}
 if command -v flock >/dev/null; then
   under_lock --data "$data" run start greet --input '{"name":"hal"}'
   check "start on a locked directory: one line, exit 2" one_line_error 2 "is in use by"
