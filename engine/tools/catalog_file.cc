@@ -175,7 +175,10 @@ void ForEachEntry(const ToolContext& ctx, const YAML::Node& map, std::string_vie
                   Visit visit) {
   std::set<std::string, std::less<>> seen;
   for (auto it = map.begin(); it != map.end(); ++it) {
-    const YAML::Node& key = it->first;
+    // yaml-cpp's iterator hands out a proxy: copy the nodes (cheap handles) rather than
+    // binding references into a temporary.
+    const YAML::Node key = it->first;
+    const YAML::Node value = it->second;
     if (!key.IsScalar()) {
       ctx.Add(key, std::string(what) + ": keys must be strings, found " + DescribeNode(key));
       continue;
@@ -184,7 +187,7 @@ void ForEachEntry(const ToolContext& ctx, const YAML::Node& map, std::string_vie
       ctx.Add(key, std::string(what) + ": '" + key.Scalar() + "' appears twice");
       continue;
     }
-    visit(key.Scalar(), key, it->second);
+    visit(key.Scalar(), key, value);
   }
 }
 
