@@ -369,6 +369,84 @@ std::optional<Json> ToJson(const YamlContext& ctx, const YAML::Node& node, std::
   return ToJsonAt(ctx, node, field, depth_max);
 }
 
+std::optional<std::vector<Condition>> Conditions(const YamlContext& ctx, const YAML::Node& node,
+                                                 std::string_view field, size_t max_entries) {
+  const std::string shape =
+      " (expected a list of {path: /pointer, OP: value}, OP one of eq, "
+      "ne, gt, gte, lt, lte, in, not_in, exists)";
+  if (!node.IsSequence()) {
+    ctx.Add(node, Field(field) + ": expected a list of conditions, found " +
+                      DescribeYamlNode(node) + shape);
+    return std::nullopt;
+  }
+  if (node.size() > max_entries) {
+    ctx.Add(node, Field(field) + ": " + std::to_string(node.size()) +
+                      " conditions is more than the limit of " + std::to_string(max_entries));
+    return std::nullopt;
+  }
+  std::vector<Condition> conditions;
+  bool ok = true;
+  for (const YAML::Node& item : node) {
+    if (!item.IsMap()) {
+      ctx.Add(item,
+              Field(field) + ": expected a condition, found " + DescribeYamlNode(item) + shape);
+      ok = false;
+      continue;
+    }
+    Condition condition;
+    int ops = 0;
+    bool item_ok = true;
+    ForEachEntry(ctx, item, field,
+                 [&](const std::string& key, const YAML::Node& key_node, const YAML::Node& value) {
+                   if (key == "path") {
+                     auto path = String(ctx, value, Field(field) + ".path");
+                     if (path) {
+                       condition.path = *path;
+                     } else {
+                       item_ok = false;
+                     }
+                     return;
+                   }
+                   auto op = ConditionOpFromName(key);
+                   if (!op) {
+                     ctx.Add(key_node, Field(field) + ": unknown key '" + key + "'" + shape);
+                     item_ok = false;
+                     return;
+                   }
+                   ++ops;
+                   condition.op = *op;
+                   auto operand = ToJson(ctx, value, Field(field) + "." + key, 16);
+                   if (operand) {
+                     condition.operand = std::move(*operand);
+                   } else {
+                     item_ok = false;
+                   }
+                 });
+    if (!item["path"]) {
+      ctx.Add(item, Field(field) + ": missing 'path'" + shape);
+      item_ok = false;
+    }
+    if (ops != 1) {
+      ctx.Add(item, Field(field) + ": expected exactly one operator, found " + std::to_string(ops) +
+                        shape);
+      item_ok = false;
+    }
+    if (item_ok) {
+      if (Status valid = ValidateCondition(condition); !valid.ok()) {
+        ctx.Add(item, Field(field) + ": " + valid.message());
+        item_ok = false;
+      }
+    }
+    if (item_ok) {
+      conditions.push_back(std::move(condition));
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return conditions;
+}
+
 void ForEachEntry(const YamlContext& ctx, const YAML::Node& map, std::string_view what,
                   const std::function<void(const std::string& key, const YAML::Node& key_node,
                                            const YAML::Node& value)>& visit) {

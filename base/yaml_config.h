@@ -24,6 +24,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/condition.h"
 #include "base/json.h"
 #include "base/status.h"
 
@@ -107,6 +108,11 @@ std::optional<Json> StringMap(const YamlContext& ctx, const YAML::Node& node,
 // deep.
 std::optional<Json> ToJson(const YamlContext& ctx, const YAML::Node& node, std::string_view field,
                            size_t depth_max = 64);
+
+// A list of conditions (base/condition.h), each a map {path: POINTER, OP: OPERAND} with
+// exactly one operator; at most `max_entries`.
+std::optional<std::vector<Condition>> Conditions(const YamlContext& ctx, const YAML::Node& node,
+                                                 std::string_view field, size_t max_entries);
 
 // Calls `visit(key, key_node, value)` for each entry of a map, refusing keys that are not
 // strings or that repeat.

@@ -104,5 +104,53 @@ TEST(YamlConfigTest, ProblemsAreBoundedAndCounted) {
   EXPECT_NE(message.find("f.yaml: and 10 more problems"), std::string::npos) << message;
 }
 
+TEST(YamlConfigTest, Conditions) {
+  Problems("w:\n  - {path: /a, gt: 5}\n  - {path: /b, in: [x, y]}\n  - {path: /c, exists: false}\n",
+           [](const YamlContext& ctx, const YAML::Node& root) {
+             auto conditions = yaml::Conditions(ctx, root["w"], "when", 8);
+             ASSERT_TRUE(conditions);
+             ASSERT_EQ(conditions->size(), 3u);
+             EXPECT_TRUE(AllHold(*conditions, Json::parse(R"({"a": 6, "b": "y"})")));
+             EXPECT_FALSE(AllHold(*conditions, Json::parse(R"({"a": 5, "b": "y"})")));
+             EXPECT_FALSE(AllHold(*conditions, Json::parse(R"({"a": 6.5, "b": "z"})")));
+             EXPECT_FALSE(AllHold(*conditions, Json::parse(R"({"a": 7, "b": "x", "c": 1})")));
+             EXPECT_FALSE(AllHold(*conditions, Json::parse(R"({"a": "9", "b": "x"})")));
+           });
+  const std::string message = Problems(
+      "w:\n  - {path: /a, gt: x}\n  - {path: a, eq: 1}\n  - {path: /a, eq: 1, ne: 2}\n  - {eq: "
+      "1}\n  - {path: /a, like: 1}\n",
+      [](const YamlContext& ctx, const YAML::Node& root) {
+        EXPECT_FALSE(yaml::Conditions(ctx, root["w"], "when", 8));
+      });
+  EXPECT_NE(message.find("f.yaml:2:5: rule 'r': when: gt: expected a number, found string"),
+            std::string::npos)
+      << message;
+  EXPECT_NE(message.find("'a' is not a JSON pointer"), std::string::npos) << message;
+  EXPECT_NE(message.find("expected exactly one operator, found 2"), std::string::npos) << message;
+  EXPECT_NE(message.find("missing 'path'"), std::string::npos) << message;
+  EXPECT_NE(message.find("unknown key 'like'"), std::string::npos) << message;
+}
+
+TEST(ConditionTest, Operators) {
+  const Json v = Json::parse(R"({"n": 10, "f": 2.5, "s": "a", "l": [1]})");
+  auto c = [](std::string path, Condition::Op op, Json operand) {
+    return Condition{std::move(path), op, std::move(operand)};
+  };
+  using Op = Condition::Op;
+  EXPECT_TRUE(c("/n", Op::kEq, 10).Holds(v));
+  EXPECT_TRUE(c("/n", Op::kEq, 10.0).Holds(v));
+  EXPECT_TRUE(c("/n", Op::kNe, 11).Holds(v));
+  EXPECT_TRUE(c("/missing", Op::kNe, 11).Holds(v));
+  EXPECT_FALSE(c("/missing", Op::kEq, nullptr).Holds(v));
+  EXPECT_TRUE(c("/f", Op::kGt, 2).Holds(v));
+  EXPECT_TRUE(c("/f", Op::kLte, 2.5).Holds(v));
+  EXPECT_FALSE(c("/s", Op::kGt, 0).Holds(v));
+  EXPECT_TRUE(c("/s", Op::kNotIn, Json::array({"b"})).Holds(v));
+  EXPECT_TRUE(c("/l", Op::kEq, Json::array({1})).Holds(v));
+  EXPECT_TRUE(c("/l/0", Op::kExists, true).Holds(v));
+  EXPECT_TRUE(c("/l/1", Op::kExists, false).Holds(v));
+  EXPECT_EQ(c("/n", Op::kGte, 5).ToString(), "/n gte 5");
+}
+
 }  // namespace
 }  // namespace cairn
