@@ -68,4 +68,31 @@ inline constexpr size_t http_response_header_bytes_max = 64 << 10;
 inline constexpr uint32_t http_redirects_max = 10;
 inline constexpr uint32_t mcp_restarts_max = 5;             // per call, if the server dies
 
+// Agents (per decision).
+inline constexpr size_t agent_options_max = 64;              // the allowlist
+inline constexpr size_t agent_option_bytes_max = 256;        // one option
+inline constexpr size_t agent_goal_bytes_max = 16 << 10;
+inline constexpr size_t agent_context_bytes_max = 256 << 10; // the context, as JSON
+inline constexpr size_t agent_tools_max = 32;                // read tools offered
+inline constexpr size_t agent_answer_bytes_max = 64 << 10;   // one raw answer (JSON text)
+inline constexpr size_t agent_rationale_bytes_max = 4 << 10;
+inline constexpr size_t agent_transcript_bytes_max = 4 << 20; // each of request/response
+inline constexpr uint32_t agent_steps_max = 32;              // ceiling of with.max_steps
+inline constexpr uint32_t agent_steps_default = 4;
+inline constexpr uint32_t agent_tool_calls_per_step_max = 8;
+inline constexpr uint64_t agent_timeout_ms_default = 60'000;
+inline constexpr uint64_t agent_timeout_ms_max = 3'600'000;
+inline constexpr uint32_t agent_http_attempts_max = 10;      // retries of one model call
+inline constexpr size_t agents_file_bytes_max = 1 << 20;
+inline constexpr size_t agents_max = 1000;
+
+// Policy.
+inline constexpr size_t policy_bytes_max = 1 << 20;
+inline constexpr size_t policy_rules_max = 10'000;
+inline constexpr size_t policy_conditions_per_rule_max = 32;
+inline constexpr size_t policy_selectors_max = 1000;         // names in one rule list
+inline constexpr uint64_t approval_expiry_ms_default = 24ull * 3600 * 1000;
+inline constexpr uint64_t approval_expiry_ms_max = 30ull * 24 * 3600 * 1000;
+inline constexpr size_t approval_reason_bytes_max = 4 << 10;
+
 }  // namespace cairn::limits
