@@ -53,7 +53,10 @@ struct ToolUse {
   std::string tool;
   storage::EffectKind effect = storage::EffectKind::kWrite;
   storage::RiskLevel risk = storage::RiskLevel::kCritical;
-  // The call's evaluated arguments (rules' `when` conditions read /arguments/...).
+  // The call's evaluated arguments. Rules' `when` conditions read the document
+  //   {arguments, tool, effect, risk, workflow: {namespace, name}, run_id, task_path,
+  //    for_agent}
+  // (effect and risk by name: "write", "high").
   Json arguments;
   // True when the tool is offered to an agent as one it may call while deciding.
   bool for_agent = false;
@@ -74,11 +77,11 @@ struct Verdict {
 
 // Budget caps of one run; 0 means no cap in that dimension.
 struct BudgetCaps {
-  uint64_t steps = 0;        // tasks entered
-  uint64_t wall_ms = 0;      // from the run's start
-  uint64_t tokens = 0;       // agent tokens (prompt + completion)
-  int64_t cost_micros = 0;   // money, in millionths of the currency unit
-  uint64_t tool_calls = 0;   // effects started
+  uint64_t steps = 0;       // tasks entered
+  uint64_t wall_ms = 0;     // from the run's start
+  uint64_t tokens = 0;      // agent tokens (prompt + completion)
+  int64_t cost_micros = 0;  // money, in millionths of the currency unit
+  uint64_t tool_calls = 0;  // effects started
 
   storage::BudgetAmounts ToAmounts() const;
 };
@@ -90,7 +93,8 @@ class Policy {
   // (expected ...)" (base/yaml_config.h). Bounded: limits on bytes, rules, conditions.
   static Result<std::shared_ptr<const Policy>> Load(std::string_view yaml,
                                                     std::string_view source_name);
-  // Reads and loads a file (kNotFound when missing).
+  // Reads and loads a file (kNotFound when missing; kInvalidArgument when unreadable or
+  // larger than limits::policy_bytes_max). Errors are prefixed with `path`.
   static Result<std::shared_ptr<const Policy>> LoadFile(const std::string& path);
   // The built-in policy in force when an operator has applied none: reads are allowed,
   // writes are denied, no budget caps, no kill switch. Its text is a valid policy file.
@@ -100,19 +104,25 @@ class Policy {
   const Sha256& hash() const;
   const std::string& text() const;
   const std::string& name() const;  // the file's `name`, or "" when it has none
+  size_t rule_count() const;        // the number of rules in the file
 
   // The verdict for a tool use. Rules are tried in file order; the first whose selectors
   // (workflows, tools, effect, risk, for_agent) and `when` conditions all match decides.
   // Without a match the defaults decide (read: allow, write: deny unless the file says
   // otherwise). A static kill switch covering the workflow or run denies everything.
+  // A use whose risk is kUnspecified is judged as kCritical. For kRequireApproval the
+  // verdict carries the approval settings: the rule's `approval`, else the file's
+  // `approvals`, else limits::approval_expiry_ms_default and anyone, field by field.
+  // Pure and deterministic: the same policy and use always give the same verdict.
   Verdict Evaluate(const ToolUse& use) const;
 
-  // The caps a new run of this workflow gets (the workflow's own entry, else the
-  // file's defaults).
-  BudgetCaps BudgetsFor(std::string_view workflow_namespace,
-                        std::string_view workflow_name) const;
+  // The caps a new run of this workflow gets: the file's `budgets`, with the dimensions
+  // that the workflow's own entry sets (looked up as "ns/name", then as "name") replaced.
+  BudgetCaps BudgetsFor(std::string_view workflow_namespace, std::string_view workflow_name) const;
 
-  // True (and `why` set) when a static kill switch of this file covers the run.
+  // True (and `why`, when not null, set to a sentence naming what is covered and the
+  // switch's reason) when a static kill switch of this file covers the run: `all`, a
+  // pattern of `workflows` matching the workflow, or `run_id` listed in `runs`.
   bool KillSwitchCovers(std::string_view workflow_namespace, std::string_view workflow_name,
                         std::string_view run_id, std::string* why) const;
 
@@ -125,8 +135,10 @@ class Policy {
 };
 
 // Which budget dimension a ledger would exceed, if any: "steps", "wall_clock", "tokens",
-// "cost", "tool_calls". `spent` and `reserved` are the run's ledger; `more` what is about
-// to be reserved or charged. Pure.
+// "cost", "tool_calls" (checked in that order; the first exceeded is returned). `spent`
+// and `reserved` are the run's ledger; `more` what is about to be reserved or charged. A
+// dimension is exceeded when its cap is not 0 and spent + reserved + more > cap, computed
+// without overflow. Pure.
 std::optional<std::string> ExceededDimension(const storage::BudgetAmounts& caps,
                                              const storage::BudgetAmounts& spent,
                                              const storage::BudgetAmounts& reserved,
