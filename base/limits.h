@@ -34,6 +34,9 @@ inline constexpr size_t group_commit_bytes_max = 16 << 20;
 inline constexpr size_t commit_queue_transitions_max = 65536;
 inline constexpr size_t commit_queue_bytes_max = 256 << 20;
 
+// Operators' settings (storage: applied policy, kill switches).
+inline constexpr size_t setting_bytes_max = 64 << 10;
+
 // Reads.
 inline constexpr size_t history_read_events_max = 100'000;
 inline constexpr size_t list_runs_max = 10'000;

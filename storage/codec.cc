@@ -78,8 +78,8 @@ CAIRN_ENUM_TRAITS(ApprovalResolution, wire::ApprovalResolution, ApprovalResoluti
 CAIRN_ENUM_TRAITS(EffectKind, wire::EffectKind, EffectKind::kWrite, wire::EffectKind::WRITE,
                   EffectKind::kWrite);
 // No value fails safe for these two; the fallback is the schema's first value.
-CAIRN_ENUM_TRAITS(TimerPurpose, wire::TimerPurpose, TimerPurpose::kListenTimeout,
-                  wire::TimerPurpose::LISTEN_TIMEOUT, TimerPurpose::kWait);
+CAIRN_ENUM_TRAITS(TimerPurpose, wire::TimerPurpose, TimerPurpose::kBudgetWallClock,
+                  wire::TimerPurpose::BUDGET_WALL_CLOCK, TimerPurpose::kWait);
 CAIRN_ENUM_TRAITS(TaskRouted::Mode, wire::TaskRouted::Mode, TaskRouted::Mode::kAgentic,
                   wire::TaskRouted::Mode::AGENTIC, TaskRouted::Mode::kDeterministic);
 // Fail closed: an unknown decision denies.
@@ -273,6 +273,7 @@ void Write(Encoder& e, const AgentDecided& v, wire::AgentDecided::Builder b) {
   b.setDurationMs(v.duration_ms);
   b.setDetail(e.Text("agent_decided.detail", v.detail));
   b.setGoal(e.Text("agent_decided.goal", v.goal));
+  b.setDecisionKey(e.Text("agent_decided.decision_key", v.decision_key));
 }
 
 void Write(Encoder& e, const PolicyVerdict& v, wire::PolicyVerdict::Builder b) {
@@ -298,6 +299,12 @@ void Write(Encoder& e, const ApprovalRequested& v, wire::ApprovalRequested::Buil
   b.setOnExpiry(e.Enum("approval_requested.on_expiry", v.on_expiry));
   b.setRuleId(e.Text("approval_requested.rule_id", v.rule_id));
   b.setReason(e.Text("approval_requested.reason", v.reason));
+  if (!v.approvers.empty()) {
+    auto approvers = b.initApprovers(e.Count("approval_requested.approvers", v.approvers.size()));
+    for (unsigned int i = 0; i < approvers.size(); ++i) {
+      approvers.set(i, e.Text("approval_requested.approvers", v.approvers[i]));
+    }
+  }
 }
 
 void Write(Encoder& e, const ApprovalResolved& v, wire::ApprovalResolved::Builder b) {
@@ -729,6 +736,7 @@ void Read(Decoder& d, wire::AgentDecided::Reader r, AgentDecided* v) {
   v->duration_ms = r.getDurationMs();
   d.TextInto(r.getDetail(), &v->detail);
   d.TextInto(r.getGoal(), &v->goal);
+  d.TextInto(r.getDecisionKey(), &v->decision_key);
 }
 
 void Read(Decoder& d, wire::PolicyVerdict::Reader r, PolicyVerdict* v) {
@@ -752,6 +760,7 @@ void Read(Decoder& d, wire::ApprovalRequested::Reader r, ApprovalRequested* v) {
   v->on_expiry = FromWire<ApprovalResolution>(r.getOnExpiry());
   d.TextInto(r.getRuleId(), &v->rule_id);
   d.TextInto(r.getReason(), &v->reason);
+  Read(d, r.getApprovers(), &v->approvers);
 }
 
 void Read(Decoder& d, wire::ApprovalResolved::Reader r, ApprovalResolved* v) {

@@ -131,6 +131,7 @@ struct AgentDecided {
   durationMs @12 :UInt64;
   detail @13 :Text;
   goal @14 :Text;
+  decisionKey @15 :Text;   # RUN_ID#N: which decision this is (the task waiting for it)
 }
 
 struct PolicyVerdict {
@@ -169,6 +170,7 @@ struct ApprovalRequested {
   onExpiry @5 :ApprovalResolution;
   ruleId @6 :Text;
   reason @7 :Text;
+  approvers @8 :List(Text); # who may answer; empty: anyone with the approver role
 }
 
 struct ApprovalResolved {
@@ -218,6 +220,7 @@ enum TimerPurpose {
   workflowTimeout @3;
   approvalExpiry @4;
   listenTimeout @5;
+  budgetWallClock @6;  # the run's wall-clock budget runs out
 }
 
 struct TimerScheduled {

@@ -20,9 +20,9 @@ constexpr std::array<std::string_view, 13> kStopReasonNames = {
 constexpr std::array<std::string_view, 3> kApprovalResolutionNames = {"approved", "rejected",
                                                                       "expired"};
 constexpr std::array<std::string_view, 2> kEffectKindNames = {"read", "write"};
-constexpr std::array<std::string_view, 6> kTimerPurposeNames = {
-    "wait",          "retry_backoff", "task_timeout", "workflow_timeout", "approval_expiry",
-    "listen_timeout"};
+constexpr std::array<std::string_view, 7> kTimerPurposeNames = {
+    "wait",           "retry_backoff",    "task_timeout", "workflow_timeout", "approval_expiry",
+    "listen_timeout", "budget_wall_clock"};
 // In EventBody's alternative order; UnknownBody last.
 constexpr std::array<std::string_view, std::variant_size_v<EventBody>> kKindNames = {
     "run_started",       "task_routed",        "agent_decided",
@@ -38,7 +38,7 @@ static_assert(kStopReasonNames.size() == static_cast<size_t>(StopReason::kCancel
 static_assert(kApprovalResolutionNames.size() ==
               static_cast<size_t>(ApprovalResolution::kExpired) + 1);
 static_assert(kEffectKindNames.size() == static_cast<size_t>(EffectKind::kWrite) + 1);
-static_assert(kTimerPurposeNames.size() == static_cast<size_t>(TimerPurpose::kListenTimeout) + 1);
+static_assert(kTimerPurposeNames.size() == static_cast<size_t>(TimerPurpose::kBudgetWallClock) + 1);
 
 // A value outside the enumeration (only possible through a cast bug) gets "unknown" rather
 // than undefined behaviour.

@@ -79,7 +79,8 @@ enum class StopReason : uint8_t {
 enum class ApprovalResolution : uint8_t { kApproved = 0, kRejected, kExpired };
 enum class EffectKind : uint8_t { kRead = 0, kWrite };
 enum class TimerPurpose : uint8_t {
-  kWait = 0, kRetryBackoff, kTaskTimeout, kWorkflowTimeout, kApprovalExpiry, kListenTimeout
+  kWait = 0, kRetryBackoff, kTaskTimeout, kWorkflowTimeout, kApprovalExpiry, kListenTimeout,
+  kBudgetWallClock
 };
 
 // True for completed, failed, cancelled and killed.
@@ -137,6 +138,7 @@ struct AgentDecided {
   uint64_t duration_ms = 0;
   std::string detail;
   std::string goal;
+  std::string decision_key;
   friend bool operator==(const AgentDecided&, const AgentDecided&) = default;
 };
 
@@ -164,6 +166,7 @@ struct ApprovalRequested {
   ApprovalResolution on_expiry = ApprovalResolution::kRejected;
   std::string rule_id;
   std::string reason;
+  std::vector<std::string> approvers;
   friend bool operator==(const ApprovalRequested&, const ApprovalRequested&) = default;
 };
 

@@ -153,7 +153,8 @@ json ToJson(const AgentDecided& v) {
           {"response_blob", HashJson(v.response_blob)},
           {"duration_ms", v.duration_ms},
           {"detail", v.detail},
-          {"goal", v.goal}};
+          {"goal", v.goal},
+          {"decision_key", v.decision_key}};
 }
 
 json ToJson(const PolicyVerdict& v) {
@@ -176,7 +177,8 @@ json ToJson(const ApprovalRequested& v) {
           {"expires_at_ns", v.expires_at_ns},
           {"on_expiry", EnumJson(v.on_expiry)},
           {"rule_id", v.rule_id},
-          {"reason", v.reason}};
+          {"reason", v.reason},
+          {"approvers", v.approvers}};
 }
 
 json ToJson(const ApprovalResolved& v) {

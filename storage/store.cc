@@ -47,10 +47,9 @@ enum Family : size_t {
 };
 
 constexpr const char* kFamilyNames[kFamilyCount] = {
-    keys::kDefaultFamily, keys::kEventsFamily,      keys::kRunsFamily,
-    keys::kActiveFamily,  keys::kStatusIndexFamily, keys::kTimersFamily,
-    keys::kDedupeFamily,  keys::kDefinitionsFamily, keys::kBlobsFamily,
-    keys::kWorkflowsFamily,
+    keys::kDefaultFamily,     keys::kEventsFamily,    keys::kRunsFamily,   keys::kActiveFamily,
+    keys::kStatusIndexFamily, keys::kTimersFamily,    keys::kDedupeFamily, keys::kDefinitionsFamily,
+    keys::kBlobsFamily,       keys::kWorkflowsFamily,
 };
 
 // Run heads kept in memory beyond those with writes in flight.
@@ -80,8 +79,8 @@ struct Op {
 struct Pending {
   std::vector<Op> ops;
   size_t bytes = 0;
-  std::optional<RunId> run;   // unset for writes that belong to no run
-  std::string start_key;      // reserved until committed
+  std::optional<RunId> run;  // unset for writes that belong to no run
+  std::string start_key;     // reserved until committed
   AppendResult result;
   AppendCallback done;
 };
@@ -123,8 +122,8 @@ Status OpenError(const rocksdb::Status& s, const std::string& path) {
     return Status::FailedPrecondition("cannot open store " + path + ": " + detail);
   }
   if (s.IsIOError() && detail.find("No such file") != std::string::npos) {
-    return Status::DataLoss("store " + path + " is incomplete (a file it needs is missing): " +
-                            detail);
+    return Status::DataLoss("store " + path +
+                            " is incomplete (a file it needs is missing): " + detail);
   }
   if (s.IsIOError()) return Status::Unavailable("cannot open store " + path + ": " + detail);
   if (s.IsInvalidArgument()) {
@@ -151,9 +150,8 @@ Status ApplyTimerEvent(const RunId& run, uint64_t seq, const EventBody& body,
       return Status::InvalidArgument(at() + "timer '" + ts->timer_id + "' is already scheduled");
     }
     if (timers->size() >= limits::timers_per_run_max) {
-      return Status::InvalidArgument(at() + "more than " +
-                                     std::to_string(limits::timers_per_run_max) +
-                                     " outstanding timers");
+      return Status::InvalidArgument(
+          at() + "more than " + std::to_string(limits::timers_per_run_max) + " outstanding timers");
     }
     timers->push_back({ts->timer_id, ts->due_at_ns, ts->purpose});
     ops->push_back({kTimers, keys::TimerKey(ts->due_at_ns, run, ts->timer_id),
@@ -177,8 +175,7 @@ Status ApplyTimerEvent(const RunId& run, uint64_t seq, const EventBody& body,
   }
   if (it->due_at_ns != due) {
     return Status::InvalidArgument(at() + "timer '" + *id + "' is due at " +
-                                   std::to_string(it->due_at_ns) + ", not " +
-                                   std::to_string(due));
+                                   std::to_string(it->due_at_ns) + ", not " + std::to_string(due));
   }
   ops->push_back({kTimers, keys::TimerKey(it->due_at_ns, run, it->timer_id), {}, true});
   timers->erase(it);
@@ -189,7 +186,8 @@ Status ApplyTimerEvent(const RunId& run, uint64_t seq, const EventBody& body,
 
 class Store::Impl {
  public:
-  Impl(std::string dir, StoreOptions options) : dir_(std::move(dir)), options_(std::move(options)) {}
+  Impl(std::string dir, StoreOptions options)
+      : dir_(std::move(dir)), options_(std::move(options)) {}
   ~Impl() {
     CAIRN_ASSERT(std::this_thread::get_id() != committer_id_.load(std::memory_order_acquire),
                  "a Store was destroyed from its own completion callback");
@@ -223,6 +221,13 @@ class Store::Impl {
   }
   Result<std::string> GetContent(Family family, const Sha256& digest, const char* what) const;
   Result<std::vector<WorkflowVersion>> ListWorkflowVersions() const;
+  Status GetValue(Family family, std::string_view key, std::string* value,
+                  const rocksdb::Snapshot* snapshot = nullptr) const;
+  // Keys of `family` starting with `prefix` (with the first `strip` bytes of each key
+  // removed) and their values, in key order, at most limits::list_runs_max.
+  Result<std::vector<std::pair<std::string, std::string>>> ListPrefix(Family family,
+                                                                      const std::string& prefix,
+                                                                      size_t strip) const;
   Status GetWorkflowValue(std::string_view key, std::string* value) const {
     return GetValue(kWorkflows, key, value);
   }
@@ -263,9 +268,6 @@ class Store::Impl {
   void CommitGroup(std::vector<std::unique_ptr<Pending>>& group);
   void FinishGroup(std::vector<std::unique_ptr<Pending>>& group, const Status& status);
   void TrimHeadCache();  // mu_ held
-  Status GetValue(Family family, std::string_view key, std::string* value,
-                  const rocksdb::Snapshot* snapshot = nullptr) const;
-
   const std::string dir_;
   const StoreOptions options_;
   std::unique_ptr<LockFile> lock_;
@@ -281,11 +283,11 @@ class Store::Impl {
   std::unordered_map<RunId, Head> heads_;       // guarded by mu_
   // Start keys of creations queued but not yet durable, and their runs. Guarded by mu_.
   std::unordered_map<std::string, RunId> pending_start_keys_;
-  Status failed_;                               // guarded by mu_: first write error
-  bool closing_ = false;                        // guarded by mu_
-  bool closed_ = false;                         // guarded by mu_
-  std::mutex close_mu_;                         // serializes Close()
-  std::atomic<bool> open_{false};               // reads check it: no use after Close()
+  Status failed_;                  // guarded by mu_: first write error
+  bool closing_ = false;           // guarded by mu_
+  bool closed_ = false;            // guarded by mu_
+  std::mutex close_mu_;            // serializes Close()
+  std::atomic<bool> open_{false};  // reads check it: no use after Close()
   std::thread committer_;
   // The commit thread's id while it runs (set in Open(), before any callback can run;
   // cleared after the join, because ids of finished threads are reused).
@@ -321,8 +323,8 @@ rocksdb::ColumnFamilyOptions Store::Impl::FamilyOptions(Family family) const {
   auto has = [&](rocksdb::CompressionType t) {
     return std::find(supported.begin(), supported.end(), t) != supported.end();
   };
-  cf.compression = has(rocksdb::kLZ4Compression) ? rocksdb::kLZ4Compression
-                                                  : rocksdb::kNoCompression;
+  cf.compression =
+      has(rocksdb::kLZ4Compression) ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
   if (has(rocksdb::kZSTD)) cf.bottommost_compression = rocksdb::kZSTD;
   return cf;
 }
@@ -340,8 +342,7 @@ Status Store::Impl::Open() {
   if (options_.read_only || !options_.create_if_missing) {
     if (!exists) return Status::NotFound("data directory " + dir_ + " does not exist");
     if (!has_db) {
-      return Status::NotFound("no cairn store in " + dir_ + " (missing " + dir_ +
-                              "/db/CURRENT)");
+      return Status::NotFound("no cairn store in " + dir_ + " (missing " + dir_ + "/db/CURRENT)");
     }
   }
   if (!options_.read_only) {
@@ -350,8 +351,8 @@ Status Store::Impl::Open() {
       return Status::FailedPrecondition("cannot create data directory " + dir_ + ": " +
                                         ec.message());
     }
-    CAIRN_ASSIGN_OR_RETURN(lock_, LockFile::Acquire(dir_, options_.owner_description,
-                                                    options_.clock->NowNanos()));
+    CAIRN_ASSIGN_OR_RETURN(
+        lock_, LockFile::Acquire(dir_, options_.owner_description, options_.clock->NowNanos()));
   }
   CAIRN_RETURN_IF_ERROR(OpenDatabase());
   CAIRN_RETURN_IF_ERROR(CheckFormat());
@@ -408,15 +409,14 @@ Status Store::Impl::OpenDatabase() {
         continue;
       }
       if (options_.read_only && !present) {
-        return Status::DataLoss("store " + path + " is not a cairn store: column family '" +
-                                name + "' is missing");
+        return Status::DataLoss("store " + path + " is not a cairn store: column family '" + name +
+                                "' is missing");
       }
     }
   }
-  rocksdb::Status s =
-      options_.read_only
-          ? rocksdb::DB::OpenForReadOnly(db, path, descriptors, &families_, &db_)
-          : rocksdb::DB::Open(db, path, descriptors, &families_, &db_);
+  rocksdb::Status s = options_.read_only
+                          ? rocksdb::DB::OpenForReadOnly(db, path, descriptors, &families_, &db_)
+                          : rocksdb::DB::Open(db, path, descriptors, &families_, &db_);
   if (!s.ok()) return OpenError(s, path);
   families_.resize(kFamilyCount, nullptr);
   return Status::Ok();
@@ -435,17 +435,20 @@ Status Store::Impl::CheckFormat() {
       std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), families_[i]));
       it->SeekToFirst();
       if (it->Valid()) {
-        return Status::DataLoss("store " + dir_ + "/db is not a cairn store: it has no cairn "
-                                "format version and its '" + kFamilyNames[i] +
-                                "' family is not empty");
+        return Status::DataLoss("store " + dir_ +
+                                "/db is not a cairn store: it has no cairn "
+                                "format version and its '" +
+                                kFamilyNames[i] + "' family is not empty");
       }
       CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "check an unstamped store"));
     }
     rocksdb::WriteOptions wo;
     wo.sync = true;
-    return FromRocks(db_->Put(wo, families_[kDefault], rocksdb::Slice(keys::kFormatVersionKey.data(), keys::kFormatVersionKey.size()),
-                              rocksdb::Slice(keys::kFormatVersion.data(), keys::kFormatVersion.size())),
-                     "write format version");
+    return FromRocks(
+        db_->Put(wo, families_[kDefault],
+                 rocksdb::Slice(keys::kFormatVersionKey.data(), keys::kFormatVersionKey.size()),
+                 rocksdb::Slice(keys::kFormatVersion.data(), keys::kFormatVersion.size())),
+        "write format version");
   }
   CAIRN_RETURN_IF_ERROR(s);
   if (version != keys::kFormatVersion) {
@@ -586,8 +589,8 @@ Result<Head> Store::Impl::LoadHead(const RunId& run) {
   return head;
 }
 
-Status Store::Impl::BuildOps(const Transition& t, const Head& head, int64_t time_ns,
-                             Pending* p, Head* new_head) const {
+Status Store::Impl::BuildOps(const Transition& t, const Head& head, int64_t time_ns, Pending* p,
+                             Head* new_head) const {
   *new_head = head;
   Event event;
   event.run_id = t.run_id;
@@ -616,7 +619,8 @@ Status Store::Impl::BuildOps(const Transition& t, const Head& head, int64_t time
   if (IsTerminal(t.header.status)) {
     // A stopped run's timers will never fire: drop them with the run.
     for (const TimerRef& timer : new_head->timers) {
-      p->ops.push_back({kTimers, keys::TimerKey(timer.due_at_ns, t.run_id, timer.timer_id), {}, true});
+      p->ops.push_back(
+          {kTimers, keys::TimerKey(timer.due_at_ns, t.run_id, timer.timer_id), {}, true});
     }
     new_head->timers.clear();
   }
@@ -646,7 +650,8 @@ Status Store::Impl::BuildOps(const Transition& t, const Head& head, int64_t time
     if (IsTerminal(header.status)) {
       p->ops.push_back({kActive, t.run_id.str(), {}, true});
     } else {
-      p->ops.push_back({kActive, t.run_id.str(), std::string(1, static_cast<char>(header.status)), false});
+      p->ops.push_back(
+          {kActive, t.run_id.str(), std::string(1, static_cast<char>(header.status)), false});
     }
   }
   if (!p->start_key.empty()) p->ops.push_back({kDedupe, p->start_key, t.run_id.str(), false});
@@ -697,7 +702,8 @@ Status Store::Impl::Submit(Transition t, AppendCallback done) {
     return Status::NotFound("run " + run + " does not exist");
   } else if (IsTerminal(head.status)) {
     return Status::FailedPrecondition("run " + run + " has stopped (" +
-                                      std::string(Name(head.status)) + "); it takes no more events");
+                                      std::string(Name(head.status)) +
+                                      "); it takes no more events");
   } else if (head.next_seq != t.expected_next_seq) {
     return Status::Aborted("run " + run + " is at seq " + std::to_string(head.next_seq) +
                            " but the transition expected " + std::to_string(t.expected_next_seq));
@@ -780,8 +786,7 @@ void Store::Impl::CommitGroup(std::vector<std::unique_ptr<Pending>>& group) {
   FinishGroup(group, status);
 }
 
-void Store::Impl::FinishGroup(std::vector<std::unique_ptr<Pending>>& group,
-                              const Status& status) {
+void Store::Impl::FinishGroup(std::vector<std::unique_ptr<Pending>>& group, const Status& status) {
   std::vector<std::unique_ptr<Pending>> also_failed;
   {
     std::lock_guard lock(mu_);
@@ -789,7 +794,8 @@ void Store::Impl::FinishGroup(std::vector<std::unique_ptr<Pending>>& group,
       if (!p->start_key.empty()) pending_start_keys_.erase(p->start_key);
       if (!p->run.has_value()) continue;
       auto it = heads_.find(*p->run);
-      CAIRN_ASSERT(it != heads_.end() && it->second.in_flight > 0, "head of a run in flight vanished");
+      CAIRN_ASSERT(it != heads_.end() && it->second.in_flight > 0,
+                   "head of a run in flight vanished");
       --it->second.in_flight;
     }
     if (!status.ok()) {
@@ -851,6 +857,21 @@ Status Store::Impl::GetValue(Family family, std::string_view key, std::string* v
   return FromRocks(s, std::string("read ") + kFamilyNames[family]);
 }
 
+Result<std::vector<std::pair<std::string, std::string>>> Store::Impl::ListPrefix(
+    Family family, const std::string& prefix, size_t strip) const {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), families_[family]));
+  for (it->Seek(prefix); it->Valid() && out.size() < limits::list_runs_max; it->Next()) {
+    const std::string_view key(it->key().data(), it->key().size());
+    if (key.substr(0, prefix.size()) != prefix) break;
+    out.emplace_back(std::string(key.substr(std::min(strip, key.size()))),
+                     std::string(it->value().data(), it->value().size()));
+  }
+  CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), std::string("scan ") + kFamilyNames[family]));
+  return out;
+}
+
 Result<RunHeader> Store::Impl::GetRun(const RunId& run_id) const {
   return GetRunAt(run_id, nullptr);
 }
@@ -859,7 +880,8 @@ Result<RunHeader> Store::Impl::GetRunAt(const RunId& run_id,
                                         const rocksdb::Snapshot* snapshot) const {
   std::string value;
   Status s = GetValue(kRuns, run_id.str(), &value, snapshot);
-  if (s.code() == StatusCode::kNotFound) return Status::NotFound("run " + run_id.str() + " not found");
+  if (s.code() == StatusCode::kNotFound)
+    return Status::NotFound("run " + run_id.str() + " not found");
   CAIRN_RETURN_IF_ERROR(s);
   auto header = DecodeRunHeader(value);
   if (!header.ok()) return header.status().WithContext("header of run " + run_id.str());
@@ -910,7 +932,8 @@ Status Store::Impl::ScanHistory(const RunId& run_id, uint64_t from,
   if (!any) {
     std::string ignored;
     Status s = GetValue(kRuns, run_id.str(), &ignored);
-    if (s.code() == StatusCode::kNotFound) return Status::NotFound("run " + run_id.str() + " not found");
+    if (s.code() == StatusCode::kNotFound)
+      return Status::NotFound("run " + run_id.str() + " not found");
     CAIRN_RETURN_IF_ERROR(s);
   }
   return Status::Ok();
@@ -923,7 +946,8 @@ Result<std::vector<RunSummary>> Store::Impl::ListRuns(std::optional<RunStatus> s
   std::vector<RunSummary> out;
   if (status.has_value()) {
     const std::string prefix(1, static_cast<char>(*status));
-    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), families_[kStatusIndex]));
+    std::unique_ptr<rocksdb::Iterator> it(
+        db_->NewIterator(rocksdb::ReadOptions(), families_[kStatusIndex]));
     for (it->Seek(prefix + start_after); it->Valid() && out.size() < limit; it->Next()) {
       const std::string_view key = ToView(it->key());
       if (key.empty() || key[0] != prefix[0]) break;
@@ -957,12 +981,14 @@ Result<std::vector<RunSummary>> Store::Impl::ListActiveRuns(const std::string& s
                                                             size_t limit) const {
   limit = std::min(limit, limits::list_runs_max);
   std::vector<RunSummary> out;
-  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(rocksdb::ReadOptions(), families_[kActive]));
+  std::unique_ptr<rocksdb::Iterator> it(
+      db_->NewIterator(rocksdb::ReadOptions(), families_[kActive]));
   for (it->Seek(start_after); it->Valid() && out.size() < limit; it->Next()) {
     const std::string_view key = ToView(it->key());
     if (key == start_after) continue;
     auto run = RunId::Parse(key);
-    if (!run.ok() || it->value().size() != 1) return Status::DataLoss("malformed active-runs entry");
+    if (!run.ok() || it->value().size() != 1)
+      return Status::DataLoss("malformed active-runs entry");
     out.push_back({std::move(run).value(), static_cast<RunStatus>(it->value()[0])});
   }
   CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "scan active runs"));
@@ -1096,10 +1122,10 @@ Result<VerifyReport> Store::Impl::VerifyRunAt(const RunId& run_id,
     if (event->prev_hash != prev) {
       // Either event seq-1 was altered (its hash changed) or this event's link was.
       fail(seq == 0 ? 0 : seq - 1,
-           "chain broken between events " + (seq == 0 ? std::string("(start)") : std::to_string(seq - 1)) +
-               " and " + std::to_string(seq) + ": event " + std::to_string(seq) +
-               " records prev_hash " + event->prev_hash.Hex() + " but the chain computes " +
-               prev.Hex());
+           "chain broken between events " +
+               (seq == 0 ? std::string("(start)") : std::to_string(seq - 1)) + " and " +
+               std::to_string(seq) + ": event " + std::to_string(seq) + " records prev_hash " +
+               event->prev_hash.Hex() + " but the chain computes " + prev.Hex());
       break;
     }
     prev = Sha256::Of(prev.view(), bytes);
@@ -1122,9 +1148,9 @@ Result<VerifyReport> Store::Impl::VerifyRunAt(const RunId& run_id,
                                " lies beyond the header's end (" +
                                std::to_string(header->next_seq) + " events)");
   } else if (header->chain_head != prev) {
-    fail(expected == 0 ? 0 : expected - 1,
-         "the last event hashes to " + prev.Hex() + " but the header's chain head is " +
-             header->chain_head.Hex());
+    fail(expected == 0 ? 0 : expected - 1, "the last event hashes to " + prev.Hex() +
+                                               " but the header's chain head is " +
+                                               header->chain_head.Hex());
   }
   return report;
 }
@@ -1202,15 +1228,14 @@ Result<AppendResult> Store::Append(Transition t) {
   CAIRN_RETURN_IF_ERROR(impl_->CheckNotCommitThread("Append()"));
   std::promise<Result<AppendResult>> promise;
   auto future = promise.get_future();
-  CAIRN_RETURN_IF_ERROR(impl_->Submit(std::move(t), [&promise](Result<AppendResult> r) {
-    promise.set_value(std::move(r));
-  }));
+  CAIRN_RETURN_IF_ERROR(impl_->Submit(
+      std::move(t), [&promise](Result<AppendResult> r) { promise.set_value(std::move(r)); }));
   return future.get();
 }
 
 namespace {
-Result<Sha256> PutContent(Store::Impl& impl, Family family, std::string content,
-                          size_t max_bytes, const char* what, const char* method) {
+Result<Sha256> PutContent(Store::Impl& impl, Family family, std::string content, size_t max_bytes,
+                          const char* what, const char* method) {
   if (content.size() > max_bytes) {
     return Status::InvalidArgument(std::string(what) + " of " + std::to_string(content.size()) +
                                    " bytes exceeds the limit of " + std::to_string(max_bytes));
@@ -1221,17 +1246,16 @@ Result<Sha256> PutContent(Store::Impl& impl, Family family, std::string content,
   ops.push_back({family, std::string(digest.view()), std::move(content), false});
   std::promise<Status> promise;
   auto future = promise.get_future();
-  CAIRN_RETURN_IF_ERROR(impl.SubmitOps(std::move(ops), [&promise](Result<AppendResult> r) {
-    promise.set_value(r.status());
-  }));
+  CAIRN_RETURN_IF_ERROR(impl.SubmitOps(
+      std::move(ops), [&promise](Result<AppendResult> r) { promise.set_value(r.status()); }));
   CAIRN_RETURN_IF_ERROR(future.get());
   return digest;
 }
 }  // namespace
 
 Result<Sha256> Store::PutDefinition(std::string canonical_bytes) {
-  return PutContent(*impl_, kDefinitions, std::move(canonical_bytes),
-                    limits::definition_bytes_max, "definition", "PutDefinition()");
+  return PutContent(*impl_, kDefinitions, std::move(canonical_bytes), limits::definition_bytes_max,
+                    "definition", "PutDefinition()");
 }
 
 Result<Sha256> Store::PutBlob(std::string content) {
@@ -1251,8 +1275,7 @@ Status Store::PutWorkflowVersion(const WorkflowVersion& version) {
   }
   CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   CAIRN_RETURN_IF_ERROR(impl_->CheckNotCommitThread("PutWorkflowVersion()"));
-  const std::string key =
-      keys::WorkflowKey(version.namespace_, version.name, version.version);
+  const std::string key = keys::WorkflowKey(version.namespace_, version.name, version.version);
   std::string existing;
   Status found = impl_->GetWorkflowValue(key, &existing);
   if (found.ok()) {
@@ -1271,10 +1294,77 @@ Status Store::PutWorkflowVersion(const WorkflowVersion& version) {
   ops.push_back({kWorkflows, key, std::move(value), false});
   std::promise<Status> promise;
   auto future = promise.get_future();
-  CAIRN_RETURN_IF_ERROR(impl_->SubmitOps(std::move(ops), [&promise](Result<AppendResult> r) {
-    promise.set_value(r.status());
-  }));
+  CAIRN_RETURN_IF_ERROR(impl_->SubmitOps(
+      std::move(ops), [&promise](Result<AppendResult> r) { promise.set_value(r.status()); }));
   return future.get();
+}
+
+namespace {
+
+constexpr std::string_view kSettingPrefix = "setting/";
+
+Status CheckSettingKey(std::string_view key) {
+  const bool ok =
+      !key.empty() && key.size() <= 200 && std::all_of(key.begin(), key.end(), [](unsigned char c) {
+        return std::isalnum(c) || c == '_' || c == '.' || c == '/' || c == ':' || c == '-';
+      });
+  if (!ok) {
+    return Status::InvalidArgument("setting key '" + std::string(key.substr(0, 200)) +
+                                   "' is not 1..200 characters of [A-Za-z0-9_./:-]");
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Status Store::PutSetting(std::string_view key, std::string value) {
+  CAIRN_RETURN_IF_ERROR(CheckSettingKey(key));
+  if (value.size() > limits::setting_bytes_max) {
+    return Status::InvalidArgument(
+        "setting '" + std::string(key) + "' of " + std::to_string(value.size()) +
+        " bytes is larger than the limit of " + std::to_string(limits::setting_bytes_max));
+  }
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
+  CAIRN_RETURN_IF_ERROR(impl_->CheckNotCommitThread("PutSetting()"));
+  std::vector<Op> ops;
+  ops.push_back(
+      {kDefault, std::string(kSettingPrefix) + std::string(key), std::move(value), false});
+  std::promise<Status> promise;
+  auto future = promise.get_future();
+  CAIRN_RETURN_IF_ERROR(impl_->SubmitOps(
+      std::move(ops), [&promise](Result<AppendResult> r) { promise.set_value(r.status()); }));
+  return future.get();
+}
+
+Status Store::DeleteSetting(std::string_view key) {
+  CAIRN_RETURN_IF_ERROR(CheckSettingKey(key));
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
+  CAIRN_RETURN_IF_ERROR(impl_->CheckNotCommitThread("DeleteSetting()"));
+  std::vector<Op> ops;
+  ops.push_back({kDefault, std::string(kSettingPrefix) + std::string(key), "", true});
+  std::promise<Status> promise;
+  auto future = promise.get_future();
+  CAIRN_RETURN_IF_ERROR(impl_->SubmitOps(
+      std::move(ops), [&promise](Result<AppendResult> r) { promise.set_value(r.status()); }));
+  return future.get();
+}
+
+Result<std::optional<std::string>> Store::GetSetting(std::string_view key) const {
+  CAIRN_RETURN_IF_ERROR(CheckSettingKey(key));
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
+  std::string value;
+  Status found =
+      impl_->GetValue(kDefault, std::string(kSettingPrefix) + std::string(key), &value, nullptr);
+  if (found.code() == StatusCode::kNotFound) return std::optional<std::string>();
+  CAIRN_RETURN_IF_ERROR(found);
+  return std::optional<std::string>(std::move(value));
+}
+
+Result<std::vector<std::pair<std::string, std::string>>> Store::ListSettings(
+    std::string_view prefix) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
+  return impl_->ListPrefix(kDefault, std::string(kSettingPrefix) + std::string(prefix),
+                           kSettingPrefix.size());
 }
 
 Result<std::vector<WorkflowVersion>> Store::ListWorkflowVersions() const {
@@ -1290,8 +1380,8 @@ Result<std::vector<WorkflowVersion>> Store::Impl::ListWorkflowVersions() const {
   for (it->SeekToFirst(); it->Valid() && out.size() < limits::list_runs_max; it->Next()) {
     WorkflowVersion v;
     const std::string_view value(it->value().data(), it->value().size());
-    if (!keys::ParseWorkflowKey(std::string_view(it->key().data(), it->key().size()),
-                                &v.namespace_, &v.name, &v.version) ||
+    if (!keys::ParseWorkflowKey(std::string_view(it->key().data(), it->key().size()), &v.namespace_,
+                                &v.name, &v.version) ||
         value.size() != Sha256::kSize + 8) {
       return Status::DataLoss("a workflows key or value is malformed");
     }

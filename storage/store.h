@@ -203,6 +203,18 @@ class Store {
   // limits::list_runs_max).
   Result<std::vector<WorkflowVersion>> ListWorkflowVersions() const;
 
+  // Operators' settings (the applied policy, kill switches): small named values in the
+  // default family under "setting/" (storage/FORMAT.md). `key`: 1..200 bytes of
+  // [A-Za-z0-9_./:-]; `value` at most limits::setting_bytes_max. Durable on return.
+  Status PutSetting(std::string_view key, std::string value);
+  Status DeleteSetting(std::string_view key);
+  // nullopt when absent.
+  Result<std::optional<std::string>> GetSetting(std::string_view key) const;
+  // Every setting whose key starts with `prefix`, in key order (at most
+  // limits::list_runs_max).
+  Result<std::vector<std::pair<std::string, std::string>>> ListSettings(
+      std::string_view prefix) const;
+
   // ---- reads (consistent with every acknowledged write) ----
 
   // kNotFound if no such run.

@@ -1020,7 +1020,7 @@ TEST(CodecTest, EnumerationsMatchTheSchema) {
             static_cast<size_t>(ApprovalResolution::kExpired) + 1);
   EXPECT_EQ(EnumerantCount<wire::EffectKind>(), static_cast<size_t>(EffectKind::kWrite) + 1);
   EXPECT_EQ(EnumerantCount<wire::TimerPurpose>(),
-            static_cast<size_t>(TimerPurpose::kListenTimeout) + 1);
+            static_cast<size_t>(TimerPurpose::kBudgetWallClock) + 1);
   EXPECT_EQ(EnumerantCount<wire::TaskRouted::Mode>(), 2u);
   EXPECT_EQ(EnumerantCount<wire::PolicyVerdict::Decision>(), 3u);
   EXPECT_EQ(EnumerantCount<wire::PolicyVerdict::Stage>(), 2u);

@@ -157,7 +157,7 @@ TEST(EventJsonTest, AgentDecidedBody) {
   EXPECT_EQ(Keys(body),
             (std::set<std::string>{"agent", "model", "reason_code", "option", "rationale",
                                    "confidence", "steps_used", "usage", "options", "request_blob",
-                                   "response_blob", "duration_ms", "detail", "goal"}));
+                                   "response_blob", "duration_ms", "detail", "goal", "decision_key"}));
   EXPECT_TRUE(body["confidence"].is_null());
   EXPECT_EQ(body["options"], (json{"a", "b"}));
   EXPECT_EQ(body["usage"], (json{{"prompt_tokens", 10},

@@ -30,8 +30,8 @@
 #include "base/sha256.h"
 #include "storage/keys.h"
 #include "tests/support/assertions.h"
-#include "tests/support/raw_db.h"
 #include "tests/support/event_gen.h"
+#include "tests/support/raw_db.h"
 #include "tests/support/seed.h"
 #include "tests/support/temp_dir.h"
 
@@ -1209,6 +1209,47 @@ TEST_F(StoreTest, ValidationErrorsNameTheField) {
   // Only the transition at the bound went through.
   EXPECT_EQ(GetRun(run).next_seq, before.next_seq + 1);
   EXPECT_EQ(History(run).size(), 2u);
+}
+
+}  // namespace
+}  // namespace cairn::storage
+
+namespace cairn::storage {
+namespace {
+
+TEST(StoreSettingsTest, PutGetListDeleteAndReopen) {
+  ManualClock clock;
+  testing::TempDir dir;
+  {
+    StoreOptions options;
+    options.clock = &clock;
+    auto store = Store::Open(dir.path(), options);
+    ASSERT_TRUE(store.ok()) << store.status().message();
+    EXPECT_EQ((*store)->GetSetting("kill/all").value(), std::nullopt);
+    ASSERT_TRUE((*store)->PutSetting("kill/all", R"({"reason":"x"})").ok());
+    ASSERT_TRUE((*store)->PutSetting("kill/workflow/ns/a", "1").ok());
+    ASSERT_TRUE((*store)->PutSetting("policy/current", "abc").ok());
+    auto kills = (*store)->ListSettings("kill/");
+    ASSERT_TRUE(kills.ok());
+    ASSERT_EQ(kills->size(), 2u);
+    EXPECT_EQ((*kills)[0].first, "kill/all");
+    EXPECT_EQ((*kills)[1].first, "kill/workflow/ns/a");
+    ASSERT_TRUE((*store)->DeleteSetting("kill/workflow/ns/a").ok());
+    EXPECT_EQ((*store)->PutSetting("bad key", "1").code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ((*store)->PutSetting("", "1").code(), StatusCode::kInvalidArgument);
+    EXPECT_EQ((*store)->PutSetting("big", std::string(limits::setting_bytes_max + 1, 'x')).code(),
+              StatusCode::kInvalidArgument);
+  }
+  StoreOptions options;
+  options.clock = &clock;
+  options.read_only = true;
+  auto store = Store::Open(dir.path(), options);
+  ASSERT_TRUE(store.ok()) << store.status().message();
+  EXPECT_EQ((*store)->GetSetting("kill/all").value(),
+            std::optional<std::string>(R"({"reason":"x"})"));
+  EXPECT_EQ((*store)->GetSetting("kill/workflow/ns/a").value(), std::nullopt);
+  EXPECT_EQ((*store)->ListSettings("").value().size(), 2u);
+  EXPECT_EQ((*store)->PutSetting("x", "1").code(), StatusCode::kFailedPrecondition);
 }
 
 }  // namespace

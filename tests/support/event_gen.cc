@@ -162,6 +162,7 @@ st::AgentDecided GenAgentDecided(Gen& g) {
   v.duration_ms = g.MaybeU64();
   v.detail = g.MaybeText(32);
   v.goal = g.MaybeText(32);
+  v.decision_key = g.MaybeText(16);
   return v;
 }
 
@@ -180,9 +181,15 @@ st::PolicyVerdict GenPolicyVerdict(Gen& g) {
 }
 
 st::ApprovalRequested GenApprovalRequested(Gen& g) {
-  return {g.MaybeText(),    g.MaybeText(),  g.MaybeHash(),
-          g.MaybePayload(), g.MaybeI64(),   g.MaybeEnum(st::ApprovalResolution::kExpired),
-          g.MaybeText(),    g.MaybeText(32)};
+  st::ApprovalRequested v{
+      g.MaybeText(),    g.MaybeText(),   g.MaybeHash(),
+      g.MaybePayload(), g.MaybeI64(),    g.MaybeEnum(st::ApprovalResolution::kExpired),
+      g.MaybeText(),    g.MaybeText(32), {}};
+  if (g.Set()) {
+    v.approvers.resize(1 + g.rng().Uniform(3));
+    for (auto& approver : v.approvers) approver = g.MaybeText();
+  }
+  return v;
 }
 
 st::ApprovalResolved GenApprovalResolved(Gen& g) {
@@ -210,11 +217,11 @@ st::EffectOutcome GenEffectOutcome(Gen& g) {
 
 st::TimerScheduled GenTimerScheduled(Gen& g) {
   // The store requires a timer id of 1..limits::timer_id_bytes_max bytes.
-  return {"t-" + g.MaybeText(), g.MaybeI64(), g.MaybeEnum(st::TimerPurpose::kListenTimeout)};
+  return {"t-" + g.MaybeText(), g.MaybeI64(), g.MaybeEnum(st::TimerPurpose::kBudgetWallClock)};
 }
 
 st::TimerFired GenTimerFired(Gen& g) {
-  return {g.MaybeText(), g.MaybeI64(), g.MaybeEnum(st::TimerPurpose::kListenTimeout)};
+  return {g.MaybeText(), g.MaybeI64(), g.MaybeEnum(st::TimerPurpose::kBudgetWallClock)};
 }
 
 st::TimerCancelled GenTimerCancelled(Gen& g) { return {g.MaybeText(), g.MaybeI64()}; }
@@ -415,7 +422,7 @@ st::RunHeader RandomRunHeader(Random& rng) {
   const size_t timers = g.Set() ? 1 + rng.Uniform(3) : 0;
   for (size_t i = 0; i < timers; ++i) {
     h.timers.push_back({std::to_string(i) + "-" + g.Text(8), g.MaybeI64(),
-                        g.MaybeEnum(st::TimerPurpose::kListenTimeout)});
+                        g.MaybeEnum(st::TimerPurpose::kBudgetWallClock)});
   }
   return h;
 }
