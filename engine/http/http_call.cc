@@ -245,6 +245,8 @@ Status ParseOptions(const Json& with, HttpCall& call) {
       call.output = OutputFormat::kResponse;
     } else if (text == "raw") {
       call.output = OutputFormat::kRaw;
+    } else if (text == "exchange") {
+      call.output = OutputFormat::kExchange;
     } else {
       return Bad("output", "expected \"content\", \"response\" or \"raw\", got " + Quote(output));
     }
@@ -366,6 +368,12 @@ std::string DescribeRequest(const HttpCall& call) {
 }
 
 ToolResponse InterpretResponse(const HttpCall& call, const HttpResponseData& response) {
+  if (call.output == OutputFormat::kExchange) {
+    return ToolResponse::Ok({{"statusCode", response.status},
+                             {"reason", RepairUtf8(response.reason)},
+                             {"headers", HeadersJson(response.headers)},
+                             {"body", RepairUtf8(response.body)}});
+  }
   int max_ok = call.redirect ? 399 : 299;
   if (response.status < 200 || response.status > max_ok) {
     std::string detail = DescribeRequest(call) + " returned " + std::to_string(response.status);
@@ -404,6 +412,7 @@ ToolResponse InterpretResponse(const HttpCall& call, const HttpResponseData& res
     case OutputFormat::kContent:
       return ToolResponse::Ok(std::move(content));
     case OutputFormat::kResponse:
+    case OutputFormat::kExchange:  // answered above
       break;
   }
   Json out = Json::object();

@@ -15,7 +15,10 @@
 //                   Content-Type header is given; then a string body is sent as is, an
 //                   object with application/x-www-form-urlencoded is form-encoded, and
 //                   anything else is sent as JSON text. null means no body.
-//   with.output     "content" (default), "response" or "raw".
+//   with.output     "content" (default), "response" or "raw"; also "exchange", a cairn
+//                   extension for callers inside the engine (see InterpretResponse).
+//                   Definitions cannot ask for it: the definition loader accepts only
+//                   the three OWS formats.
 //   with.redirect   false (default): any status outside 200-299 is an error.
 //                   true: 301/302/303/307/308 with a Location are followed (at most
 //                   limits::http_redirects_max times); other 3xx are returned as results.
@@ -37,7 +40,7 @@
 
 namespace cairn::engine::http {
 
-enum class OutputFormat : uint8_t { kContent = 0, kResponse, kRaw };
+enum class OutputFormat : uint8_t { kContent = 0, kResponse, kRaw, kExchange };
 
 struct HttpHeader {
   std::string name;
@@ -109,6 +112,12 @@ Status ApplyRedirect(HttpCall& call, int status, std::string_view location);
 //                the reason phrase, detail = method, URI, status and the first 512 bytes
 //                of the body.
 //   A JSON content type with a body that is not JSON -> kFailed kCommunication 502.
+// Except with output "exchange": any final status (after redirects, when followed) is kOk
+// with {statusCode, reason, headers, body}: headers as for `response`, body the text as
+// received (invalid UTF-8 replaced by U+FFFD; never parsed). For callers that must see
+// the status, Retry-After and body of every answer, such as the agents' AgentIo::PostJson
+// (agent/executor_io_http.cc), which retries 429 and 5xx itself. Failures to get a
+// response at all are reported as for the other formats.
 ToolResponse InterpretResponse(const HttpCall& call, const HttpResponseData& response);
 
 // How much of a body an error detail quotes.

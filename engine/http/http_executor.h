@@ -9,6 +9,8 @@
 //
 // How outcomes are reported (ToolResponse):
 //   success (2xx, or 3xx not followed with redirect: true)  kOk; output per http_call.h.
+//   with output "exchange" (http_call.h), any final status
+//                                kOk {statusCode, reason, headers, body}.
 //   other HTTP status            kFailed kCommunication, status = the HTTP status,
 //                                title = reason phrase, detail = method, URI, first 512
 //                                bytes of the body.

@@ -265,5 +265,26 @@ TEST(HttpCallTest, InterpretsResponseAndRaw) {
   EXPECT_EQ(InterpretResponse(call, Response(200, "application/json", "{nope")).output, "e25vcGU=");
 }
 
+// "exchange" (a cairn extension for the agents' PostJson): every status is a result.
+TEST(HttpCallTest, InterpretsExchange) {
+  HttpCall call = Parse({{"method", "post"}, {"endpoint", "http://h/p"}, {"output", "exchange"}});
+  EXPECT_EQ(call.output, OutputFormat::kExchange);
+  HttpResponseData limited = Response(429, "application/json", "{not json");
+  limited.reason = "Too Many Requests";
+  limited.headers.push_back({"Retry-After", "3"});
+  ToolResponse out = InterpretResponse(call, limited);
+  ASSERT_EQ(out.status, ToolResponse::Status::kOk);
+  EXPECT_EQ(out.output,
+            Json({{"statusCode", 429},
+                  {"reason", "Too Many Requests"},
+                  {"headers", {{"content-type", "application/json"}, {"retry-after", "3"}}},
+                  {"body", "{not json"}}));
+  ToolResponse ok = InterpretResponse(call, Response(200, "application/json", R"({"id":1})"));
+  ASSERT_EQ(ok.status, ToolResponse::Status::kOk);
+  EXPECT_EQ(ok.output["body"], R"({"id":1})");  // never parsed
+  EXPECT_TRUE(IsError(ParseError({{"method", "get"}, {"endpoint", "http://h/"}, {"output", "x"}}),
+                      StatusCode::kInvalidArgument, {"with.output"}));
+}
+
 }  // namespace
 }  // namespace cairn::engine::http
