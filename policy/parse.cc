@@ -426,11 +426,11 @@ void ReadRule(YamlProblems& problems, const YAML::Node& node, size_t number, See
                       DescribeYamlNode(node));
     return;
   }
+  Rule rule;
+  ReadRuleId(ctx, node, seen, &rule);
   RefuseUnknownKeys(ctx, node, "rule",
                     {"id", "description", "workflows", "tools", "effect", "risk", "agent_tools",
                      "when", "decision", "reason", "approval"});
-  Rule rule;
-  ReadRuleId(ctx, node, seen, &rule);
   if (const YAML::Node n = node["description"]) {
     if (auto text = BoundedString(ctx, n, "description", kTextBytesMax)) rule.description = *text;
   }

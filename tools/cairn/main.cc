@@ -16,6 +16,7 @@
 #include "tools/cairn/global_options.h"
 #include "tools/cairn/log_command.h"
 #include "tools/cairn/logging.h"
+#include "tools/cairn/policy_command.h"
 #include "tools/cairn/run_command.h"
 #include "tools/cairn/workflow_command.h"
 
@@ -109,6 +110,7 @@ int Main(int argc, char** argv) {
   AddLogCommand(app, global);
   AddWorkflowCommand(app, global);
   AddRunCommand(app, global);
+  AddPolicyCommand(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
