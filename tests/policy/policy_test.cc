@@ -10,7 +10,9 @@
 #include <vector>
 
 #include "base/limits.h"
+#include "base/random.h"
 #include "tests/support/assertions.h"
+#include "tests/support/seed.h"
 #include "tests/support/temp_dir.h"
 
 namespace cairn::policy {
@@ -1063,6 +1065,59 @@ TEST(PolicyLoadTest, NonStringKeysAndOddScalars) {
   // Binary and odd UTF-8 in names is data, not a crash.
   auto policy = Load("version: 1\nrules: [{id: a, tools: [\"\\xff\\u00e9*\"], decision: deny}]\n");
   EXPECT_EQ(Decider(*policy, Use("w", "f", "\xc3\xbf\xc3\xa9tool")), "a");
+}
+
+TEST(PolicyLoadTest, MutatedPoliciesLoadOrFailCleanly) {
+  const std::string valid =
+      "version: 1\n"
+      "name: back-office\n"
+      "defaults: {read: allow, write: deny}\n"
+      "approvals: {expires_after: 24h, approvers: [alice]}\n"
+      "budgets: {steps: 200, wall_clock: 2h, tokens: 100000, cost: 2.50, tool_calls: 50}\n"
+      "workflows:\n"
+      "  billing/plan-change: {budgets: {cost: 1.00}}\n"
+      "kill_switch: {all: false, workflows: [ops/*], runs: [r1], reason: x}\n"
+      "rules:\n"
+      "  - id: small\n"
+      "    workflows: [billing/plan-change]\n"
+      "    tools: [billing.*]\n"
+      "    effect: write\n"
+      "    risk: [low, medium]\n"
+      "    agent_tools: false\n"
+      "    when: [{path: /arguments/price, lte: 500}, {path: /arguments/plan, in: [a, b]}]\n"
+      "    decision: require_approval\n"
+      "    approval: {expires_after: 2h, approvers: [carol]}\n"
+      "  - {id: rest, decision: deny, reason: no}\n";
+  ASSERT_EQ(Problems(valid), "(loaded)");
+  Random random(::cairn::testing::TestSeed());
+  static constexpr char kBytes[] = "{}[]:,-&*!|>'\"#%@ \n\t/.*0123456789abcxyz";
+  for (int i = 0; i < 2000; ++i) {
+    std::string text = valid;
+    const uint64_t edits = random.Uniform(4) + 1;
+    for (uint64_t e = 0; e < edits; ++e) {
+      const size_t at = random.Uniform(text.size());
+      const char byte = kBytes[random.Uniform(sizeof kBytes - 1)];
+      switch (random.Uniform(3)) {
+        case 0:
+          text[at] = byte;
+          break;
+        case 1:
+          text.insert(at, 1, byte);
+          break;
+        default:
+          text.erase(at, 1);
+      }
+    }
+    auto policy = Policy::Load(text, "p.yaml");
+    if (!policy.ok()) {
+      ASSERT_EQ(policy.status().code(), StatusCode::kInvalidArgument) << text;
+      ASSERT_EQ(policy.status().message().rfind("p.yaml", 0), 0u) << text;
+      continue;
+    }
+    // Whatever loaded answers questions.
+    (void)(*policy)->Evaluate(PlanChange({{"price", 100}, {"plan", "a"}}));
+    (void)(*policy)->BudgetsFor("billing", "plan-change");
+  }
 }
 
 }  // namespace
