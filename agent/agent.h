@@ -63,17 +63,17 @@ struct ToolOffer {
 };
 
 struct DecisionLimits {
-  uint32_t max_steps = 4;                      // model turns (>= 1)
-  std::chrono::milliseconds timeout{60'000};   // the whole decision
-  uint64_t max_tokens = 0;                     // prompt + completion; 0: no cap
-  int64_t max_cost_micros = 0;                 // 0: no cap
+  uint32_t max_steps = 4;                     // model turns (>= 1)
+  std::chrono::milliseconds timeout{60'000};  // the whole decision
+  uint64_t max_tokens = 0;                    // prompt + completion; 0: no cap
+  int64_t max_cost_micros = 0;                // 0: no cap
 };
 
 struct DecisionRequest {
   std::string run_id;
   std::string task_path;
-  std::string workflow;       // "namespace/name:version", for prompts and logs
-  std::string decision_key;   // RUN_ID#N: stable across a crash and re-ask
+  std::string workflow;      // "namespace/name:version", for prompts and logs
+  std::string decision_key;  // RUN_ID#N: stable across a crash and re-ask
   std::string goal;
   std::vector<std::string> options;  // the allowlist: non-empty, unique
   Json context = Json::object();
@@ -117,7 +117,11 @@ struct DecisionOutcome {
   uint64_t duration_ms = 0;
 
   bool decided() const { return reason == Reason::kDecided; }
-  // {option, rationale, confidence?, steps_used, usage: {...}, model}: the task's output.
+  // The `call: agent` task's output (meaningful when decided()):
+  //   {"option": "business", "rationale": "...", "confidence": 0.9,   // only when given
+  //    "steps_used": 1, "agent": "planner", "model": "gpt-4o-mini",
+  //    "usage": {"prompt_tokens": 812, "completion_tokens": 40, "calls": 1,
+  //              "cost": 0.00145}}     // decimal units of money; null when unknown
   Json ToTaskOutput() const;
 };
 
@@ -144,9 +148,9 @@ class AgentIo {
   virtual ~AgentIo() = default;
   // POSTs `body` (JSON text) to `url`. A reply of any status is a reply; transport
   // failures (connect, TLS, timeout) are errors (kUnavailable / kDeadlineExceeded).
-  virtual Result<HttpReply> PostJson(const std::string& url,
-                                     const std::vector<std::pair<std::string, std::string>>& headers,
-                                     const std::string& body, std::chrono::milliseconds timeout) = 0;
+  virtual Result<HttpReply> PostJson(
+      const std::string& url, const std::vector<std::pair<std::string, std::string>>& headers,
+      const std::string& body, std::chrono::milliseconds timeout) = 0;
   // Runs a program with `stdin_text`; kDeadlineExceeded when it outlives `timeout` (it is
   // killed), other errors when it cannot start.
   virtual Result<CommandReply> RunCommand(const CommandSpec& command, const std::string& stdin_text,
@@ -157,7 +161,20 @@ class AgentIo {
 };
 
 // One decision in progress: the request, its bounds and its I/O. Agents call it; the
-// first violation it sees ends the decision (Failed() is then set and stays set).
+// first violation it sees ends the decision (failed() is then set and stays set).
+//
+// Fail-closed rules it applies (agent/README.md lists them all):
+//   - a step or a tool call when out of time fails the decision with kTimeout;
+//   - a step beyond request.limits.max_steps fails it with kMaxStepsExceeded;
+//   - usage beyond limits.max_tokens fails it with kTokenBudgetExceeded, beyond
+//     limits.max_cost_micros with kCostBudgetExceeded; a cost that is unknown while a
+//     cost cap is set fails it with kCostBudgetExceeded too ("cost unknown under a cost
+//     cap"): an unknown cost is never counted as zero;
+//   - a call to a tool that was not offered fails it with kToolNotAllowed.
+// Usage is always added, even past a cap or after a failure: it was spent.
+//
+// Lifecycle: made by Decide for one decision and destroyed with it; `request`, `io` and
+// `clock` must outlive it. Not thread-safe: one agent thread drives it.
 class Session {
  public:
   Session(const DecisionRequest& request, AgentIo& io, const Clock& clock);
@@ -177,15 +194,26 @@ class Session {
   void SetModel(std::string model) { model_ = std::move(model); }
   const std::string& model() const { return model_; }
   // Calls an offered read tool (within the time left). A tool that was not offered fails
-  // the decision with kToolNotAllowed (fail-closed) and returns kPermissionDenied; a tool
-  // that fails returns its error, for the agent to see. Recorded in the transcripts.
+  // the decision with kToolNotAllowed (fail-closed) and returns kFailedPrecondition; out
+  // of time fails it with kTimeout and returns kDeadlineExceeded; after the decision
+  // failed, kFailedPrecondition. More than limits::agent_tool_calls_per_step_max calls in
+  // one step return kResourceExhausted (the decision goes on). A tool that fails returns
+  // its error, for the agent to see. The call and its result or error are recorded in
+  // the transcripts ({"tool_call": {name, arguments}} / {"tool_result": {name, result}}
+  // or {"tool_error": {name, code, message}}).
   Result<Json> CallTool(const std::string& name, const Json& arguments);
-  // Transcript entries (bounded; beyond the bound entries are replaced by a marker).
+  // Transcript entries, each transcript bounded by limits::agent_transcript_bytes_max (of
+  // compact JSON): the first entry that does not fit is replaced by {"truncated": true},
+  // and every later entry of that transcript is dropped.
   void RecordRequest(Json entry);
   void RecordResponse(Json entry);
-  // Ends the decision with a failure; the first failure wins.
+  // Ends the decision with a failure (`reason` is never kDecided); the first failure wins.
   void Fail(Reason reason, std::string detail);
   bool failed() const { return failure_.has_value(); }
+  // For the recorded agent (replay): counts the steps and usage of a recorded decision
+  // as they were, without checking them against the bounds (they were checked when the
+  // decision was made, under the same request).
+  void Restore(uint32_t steps, const Usage& usage);
 
   // Used by Decide.
   std::optional<std::pair<Reason, std::string>> failure() const { return failure_; }
@@ -200,9 +228,13 @@ class Session {
   uint32_t steps_ = 0;
   Usage usage_;
   std::string model_;
+  uint32_t tool_calls_in_step_ = 0;
   Json requests_ = Json::array();
   Json responses_ = Json::array();
-  size_t transcript_bytes_ = 0;
+  size_t request_bytes_ = 0;
+  size_t response_bytes_ = 0;
+  bool requests_truncated_ = false;
+  bool responses_truncated_ = false;
   std::optional<std::pair<Reason, std::string>> failure_;
 };
 
@@ -221,11 +253,37 @@ class Agent {
 // the option must be one of request.options (exactly), the rationale at most
 // limits::agent_rationale_bytes_max, a confidence within [0, 1], and the whole decision
 // within its time, step, token and cost bounds. Never throws; always returns an outcome.
+//
+// The reason is the first that applies, in this order:
+//   1. the request breaks ValidateRequest -> kAgentError, detail "invalid decision
+//      request: ..." (the agent is not asked). The engine is expected to call
+//      ValidateRequest itself first and fault the task with a validation error: a bad
+//      request is the workflow's fault, not the agent's;
+//   2. the session's own failure (the agent called Fail, a bound was hit; an exception
+//      out of Propose -> kAgentError);
+//   3. the decision's time ran out (measured at the end) -> kTimeout: a late answer is
+//      never looked at;
+//   4. no proposal -> kMalformedAnswer;
+//   5. option not exactly one of request.options -> kOptionNotAllowed (the detail quotes
+//      the option, cut to 80 bytes);
+//   6. rationale over agent_rationale_bytes_max -> kAnswerTooLarge;
+//   7. confidence NaN or outside [0, 1] -> kMalformedAnswer.
+// Whatever the reason, the outcome carries the agent's name, the model, the steps used,
+// the usage (spent is spent), the transcripts and the duration (clock.MonotonicNanos).
+// Thread-safe as far as `agent` is; `io` must be usable from the calling thread.
 DecisionOutcome Decide(Agent& agent, const DecisionRequest& request, AgentIo& io,
                        const Clock& clock);
 
-// Checks a request before it is made (options non-empty, unique, bounded; limits sane).
-// kInvalidArgument naming what is wrong.
+// Checks a request before it is made: options non-empty (at most
+// limits::agent_options_max), each non-empty, at most limits::agent_option_bytes_max and
+// unique; goal at most agent_goal_bytes_max; context at most agent_context_bytes_max as
+// compact JSON; at most agent_tools_max tools with non-empty unique names; max_steps in
+// [1, agent_steps_max]; timeout in (0, agent_timeout_ms_max]; max_cost_micros >= 0.
+// kInvalidArgument naming the field, the value seen and the bound. Pure; thread-safe.
 Status ValidateRequest(const DecisionRequest& request);
+
+// `text` in single quotes for a message; when longer than `bytes_max`, cut there (never
+// inside a UTF-8 sequence) and followed by "..." and its full length.
+std::string QuoteForMessage(std::string_view text, size_t bytes_max = 80);
 
 }  // namespace cairn::agent
