@@ -17,13 +17,20 @@
 //       model: llama3.1
 //     triage:
 //       kind: command
-//       command: ./agents/triage.py         # shell line; a path is resolved against this file
-//       arguments: [--strict]
+//       command: ./agents/triage.py "$@"    # shell line; a path is resolved against this file
+//       arguments: [--strict]               # $1, $2, ... of the line
 //       environment: {MODE: prod}
 //       timeout: 20s                        # optional: at most this per run of the program
 //
 // Errors name file, line, column and the agent ("agents.yaml:7:9: agent 'gpt': model:
 // must not be empty"), every problem at once (base/yaml_config.h).
+//
+// Rules: the file is at most limits::agents_file_bytes_max bytes and defines at most
+// limits::agents_max agents; the top-level keys are `default` and `agents` (both optional;
+// an empty file is an empty registry); agent names are 1 to 128 of [A-Za-z0-9_.:-];
+// `kind` is openai, command or scripted (`recorded` agents are made by replay, in code);
+// each kind refuses keys it does not know, by name (agent/scripted_agent.h,
+// agent/command_agent.h, agent/openai_agent.h); `default` must name a defined agent.
 #pragma once
 
 #include <map>
@@ -37,8 +44,13 @@
 
 namespace cairn::agent {
 
+// Lifecycle: loaded (or made empty and filled with Add) at start-up, then shared. Load,
+// LoadFile and Add are not thread-safe; Find and the accessors are, once filling is done.
 class AgentRegistry {
  public:
+  // An empty registry (no agents, no default, the hash of "").
+  AgentRegistry();
+
   // Parses an agents file. `source_name` prefixes errors; relative program paths resolve
   // against `base_dir` (empty: kept as written). kInvalidArgument listing the problems.
   static Result<std::shared_ptr<AgentRegistry>> Load(std::string_view yaml,
@@ -55,6 +67,7 @@ class AgentRegistry {
   void set_default_name(std::string name) { default_ = std::move(name); }
   // SHA-256 of the file's text (empty registry: of ""), recorded in run_started.
   const Sha256& hash() const { return hash_; }
+  void set_hash(const Sha256& hash) { hash_ = hash; }
   size_t size() const { return agents_.size(); }
 
  private:
