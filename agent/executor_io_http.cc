@@ -31,7 +31,7 @@ bool EqualsIgnoreCase(std::string_view a, std::string_view b) {
          });
 }
 
-Result<HttpReply> ToReply(engine::ToolResponse response, const std::string& url) {
+Result<HttpReply> ToReply(const engine::ToolResponse& response, const std::string& url) {
   using Kind = engine::ToolResponse::Status;
   if (response.status == Kind::kTimedOut) {
     return Status::DeadlineExceeded("POST " + url + ": " + response.error.detail);

@@ -460,6 +460,44 @@ std::optional<milliseconds> RetryAfter(const HttpReply& reply) {
   return std::nullopt;
 }
 
+// One entry of an assistant message's tool_calls.
+struct ToolCall {
+  std::string id;
+  std::string name;  // the function name the model used
+  Json arguments;    // an object
+};
+
+// Reads tool_calls[index]: {id?, function: {name, arguments: JSON text ("" for {}) or an
+// object}}. kInvalidArgument saying what is wrong (a malformed answer).
+Result<ToolCall> ParseToolCall(const Json& call, size_t index) {
+  std::string where = "tool call " + std::to_string(index + 1);
+  auto function = call.is_object() ? call.find("function") : call.end();
+  if (function == call.end() || !function->is_object() || !function->contains("name") ||
+      !(*function)["name"].is_string()) {
+    return Status::InvalidArgument(where + ": no function name: " + Excerpt(DumpJson(call)));
+  }
+  ToolCall parsed;
+  parsed.name = (*function)["name"].get<std::string>();
+  where += " (" + parsed.name + ")";
+  parsed.arguments = function->contains("arguments") ? (*function)["arguments"] : Json::object();
+  if (parsed.arguments.is_string()) {
+    const std::string text = parsed.arguments.get<std::string>();
+    Result<Json> arguments = text.empty()
+                                 ? Result<Json>(Json::object())
+                                 : ParseJson(text, "arguments", limits::agent_answer_bytes_max);
+    if (!arguments.ok()) return arguments.status().WithContext(where);
+    parsed.arguments = std::move(arguments).value();
+  }
+  if (!parsed.arguments.is_object()) {
+    return Status::InvalidArgument(where + ": the arguments are a " +
+                                   std::string(JsonTypeName(parsed.arguments)) + ", not an object");
+  }
+  auto id = call.find("id");
+  parsed.id = id != call.end() && id->is_string() ? id->get<std::string>()
+                                                  : "call_" + std::to_string(index + 1);
+  return parsed;
+}
+
 bool IsRetryableStatus(int status) { return status == 408 || status == 429 || status >= 500; }
 
 // ---------------------------------------------------------------------------------------
@@ -715,48 +753,20 @@ bool OpenAiAgent::RunToolCalls(Session& session, const Json& message, const Func
   Json assistant = {{"role", "assistant"}, {"content", nullptr}, {"tool_calls", Json::array()}};
   Json results = Json::array();
   for (size_t i = 0; i < calls.size(); ++i) {
-    const Json& call = calls[i];
-    const std::string where = "tool call " + std::to_string(i + 1);
-    const Json* function =
-        call.is_object() && call.contains("function") ? &call["function"] : nullptr;
-    if (function == nullptr || !function->is_object() || !function->contains("name") ||
-        !(*function)["name"].is_string()) {
-      session.Fail(Reason::kMalformedAnswer,
-                   where + ": no function name: " + Excerpt(DumpJson(call)));
+    Result<ToolCall> call = ParseToolCall(calls[i], i);
+    if (!call.ok()) {
+      session.Fail(Reason::kMalformedAnswer, call.status().message());
       return false;
     }
-    const std::string name = (*function)["name"].get<std::string>();
-    Json arguments = function->contains("arguments") ? (*function)["arguments"] : Json::object();
-    if (arguments.is_string()) {
-      const std::string text = arguments.get<std::string>();
-      Result<Json> parsed = text.empty()
-                                ? Result<Json>(Json::object())
-                                : ParseJson(text, "arguments", limits::agent_answer_bytes_max);
-      if (!parsed.ok()) {
-        session.Fail(Reason::kMalformedAnswer,
-                     where + " (" + name + "): " + parsed.status().message());
-        return false;
-      }
-      arguments = std::move(parsed).value();
-    }
-    if (!arguments.is_object()) {
-      session.Fail(Reason::kMalformedAnswer, where + " (" + name + "): the arguments are a " +
-                                                 std::string(JsonTypeName(arguments)) +
-                                                 ", not an object");
-      return false;
-    }
-    std::string id = call.contains("id") && call["id"].is_string()
-                         ? call["id"].get<std::string>()
-                         : "call_" + std::to_string(i + 1);
-    Result<Json> result = session.CallTool(names.ToolOf(name), arguments);
+    Result<Json> result = session.CallTool(names.ToolOf(call->name), call->arguments);
     if (session.failed()) return false;
     assistant["tool_calls"].push_back(
-        {{"id", id},
+        {{"id", call->id},
          {"type", "function"},
-         {"function", {{"name", name}, {"arguments", DumpJson(arguments)}}}});
+         {"function", {{"name", call->name}, {"arguments", DumpJson(call->arguments)}}}});
     results.push_back(
         {{"role", "tool"},
-         {"tool_call_id", id},
+         {"tool_call_id", call->id},
          {"content",
           DumpJson(result.ok() ? *result : Json{{"error", result.status().message()}})}});
   }
