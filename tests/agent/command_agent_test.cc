@@ -251,6 +251,42 @@ TEST_F(CommandAgentTest, ReportedTokensCountAgainstTheBudget) {
   EXPECT_EQ(outcome.reason, Reason::kTokenBudgetExceeded) << Show(outcome);
 }
 
+TEST(CommandAgentIoTest, IoErrorsMapToReasons) {
+  struct Case {
+    Status error;
+    Reason reason;
+  };
+  DecisionRequest request = MakeRequest();
+  ManualClock clock;
+  for (const Case& c : std::initializer_list<Case>{
+           {Status::Unavailable("Too many commands"), Reason::kAgentUnavailable},
+           {Status::ResourceExhausted("Command output too large"), Reason::kAnswerTooLarge},
+           {Status::DeadlineExceeded("did not start within 10 ms"), Reason::kTimeout},
+           {Status::FailedPrecondition("Command could not be started"), Reason::kAgentError},
+           {Status::InvalidArgument("Invalid shell arguments"), Reason::kAgentError},
+       }) {
+    testing::FakeAgentIo io;
+    std::chrono::milliseconds given{0};
+    io.SetCommand([&](const CommandSpec& command, const std::string& stdin_text,
+                      std::chrono::milliseconds timeout) -> Result<CommandReply> {
+      given = timeout;
+      EXPECT_EQ(command.command, "triage --now");
+      EXPECT_EQ(Json::parse(stdin_text)["decision_key"], "run-1#1");
+      return c.error;
+    });
+    CommandAgentConfig config;
+    config.command.command = "triage --now";
+    config.timeout = 2s;
+    DecisionOutcome outcome = Decide(*MakeCommandAgent("triage", config), request, io, clock);
+    EXPECT_EQ(outcome.reason, c.reason) << c.error.ToString() << " -> " << Show(outcome);
+    EXPECT_TRUE(HasSubstr(outcome.detail, c.error.message()));
+    EXPECT_EQ(given, 2s) << "the per-run timeout, under the decision's 10 s";
+    EXPECT_EQ(outcome.usage.calls, 1u);
+    EXPECT_FALSE(outcome.usage.cost_known);
+    EXPECT_EQ(outcome.response_transcript[0]["command_error"]["message"], c.error.message());
+  }
+}
+
 TEST_F(CommandAgentTest, WithoutAShellExecutor) {
   ExecutorAgentIo io(nullptr, nullptr, nullptr);
   CommandAgentConfig config;
