@@ -16,6 +16,8 @@
 //   kDeadlineExceeded    the operation took longer than allowed.
 //   kDataLoss            stored bytes are corrupt or missing: stop and report.
 //   kInternal            a bug in cairn.
+//   kPermissionDenied    the caller may not do this (not an approver, a tool not offered):
+//                        never retry as is.
 //
 // Status is cheap to copy when ok (no allocation). Thread-compatible.
 #pragma once
@@ -44,6 +46,7 @@ enum class StatusCode : uint8_t {
   kDeadlineExceeded,
   kDataLoss,
   kInternal,
+  kPermissionDenied,
 };
 
 // Returns a stable lower-case name for the code ("invalid_argument", ...).
@@ -65,6 +68,9 @@ class [[nodiscard]] Status {
   static Status DeadlineExceeded(std::string msg) { return {StatusCode::kDeadlineExceeded, std::move(msg)}; }
   static Status DataLoss(std::string msg) { return {StatusCode::kDataLoss, std::move(msg)}; }
   static Status Internal(std::string msg) { return {StatusCode::kInternal, std::move(msg)}; }
+  static Status PermissionDenied(std::string msg) {
+    return {StatusCode::kPermissionDenied, std::move(msg)};
+  }
 
   bool ok() const { return state_ == nullptr; }
   StatusCode code() const { return state_ ? state_->code : StatusCode::kOk; }

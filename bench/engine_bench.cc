@@ -17,6 +17,7 @@
 #include "base/clock.h"
 #include "bench/bench_support.h"
 #include "engine/core/engine.h"
+#include "policy/policy.h"
 
 namespace cairn {
 namespace {
@@ -55,6 +56,9 @@ void BM_EngineRuns(benchmark::State& state) {
   bench::ScratchDir dir("engine");
   SystemClock clock;
   engine::EngineOptions options;
+  // Every call allowed: the bench measures the engine, not a policy.
+  options.policy =
+      *policy::Policy::Load("version: 1\ndefaults: {read: allow, write: allow}\n", "allow-all");
   options.data_dir = dir.path() + "/data";
   options.clock = &clock;
   engine::ToolSpec spec;
@@ -62,11 +66,11 @@ void BM_EngineRuns(benchmark::State& state) {
   spec.effect = storage::EffectKind::kRead;
   spec.risk = storage::RiskLevel::kLow;
   if (!options.tools
-           .Register(spec,
-                     [](const engine::ToolRequest& r) -> Result<Json> {
-                       return Json{{"id", "cus_" + r.arguments.value("ticket", "")},
-                                   {"tier", "gold"}};
-                     })
+           .Register(
+               spec,
+               [](const engine::ToolRequest& r) -> Result<Json> {
+                 return Json{{"id", "cus_" + r.arguments.value("ticket", "")}, {"tier", "gold"}};
+               })
            .ok()) {
     state.SkipWithError("register tool");
     return;
@@ -83,8 +87,8 @@ void BM_EngineRuns(benchmark::State& state) {
   }
   // Warm the expression caches (jq compiles cost ~40 ms each) outside the timing.
   for (int i = 0; i < 4; ++i) {
-    auto r = engine->Start({"refund-triage", Json{{"ticket", "warm"}, {"amount", 50 + 100 * i}},
-                            std::nullopt, {}});
+    auto r = engine->Start(
+        {"refund-triage", Json{{"ticket", "warm"}, {"amount", 50 + 100 * i}}, std::nullopt, {}});
     if (r.ok()) static_cast<void>(engine->Wait(r->run_id, 60s));
   }
   uint64_t events = 0, groups = 0, completed_runs = 0;
@@ -98,10 +102,11 @@ void BM_EngineRuns(benchmark::State& state) {
     for (size_t c = 0; c < clients; ++c) {
       threads.emplace_back([&] {
         for (size_t i = next++; i < runs; i = next++) {
-          auto r = engine->Start({"refund-triage",
-                                  Json{{"ticket", "T-" + std::to_string(i)},
-                                       {"amount", static_cast<int>(i % 200)}},
-                                  std::nullopt, {}});
+          auto r = engine->Start(
+              {"refund-triage",
+               Json{{"ticket", "T-" + std::to_string(i)}, {"amount", static_cast<int>(i % 200)}},
+               std::nullopt,
+               {}});
           if (!r.ok()) failed = true;
         }
       });

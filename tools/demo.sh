@@ -25,6 +25,7 @@ big="refund-big-$(date +%s)"
 set -x
 cairn workflow validate examples/refund/workflow.yaml
 cairn workflow apply examples/refund/workflow.yaml
+cairn policy apply examples/refund/policy.yaml
 cairn run start refund-request --wait \
   --input '{"order_id": "A-1001", "amount": 25, "reason": "damaged in transit"}'
 cairn run start refund-request --wait --id "$big" \

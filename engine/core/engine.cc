@@ -1,6 +1,7 @@
 #include "engine/core/engine.h"
 
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <boost/asio/bind_executor.hpp>
@@ -9,19 +10,21 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <condition_variable>
 #include <deque>
 #include <future>
 #include <map>
 #include <mutex>
 #include <set>
+#include <shared_mutex>
 #include <thread>
-#include <unistd.h>
 
+#include "agent/executor_io.h"
 #include "base/limits.h"
 #include "base/random.h"
-#include "engine/core/interpreter.h"
 #include "engine/core/executors.h"
+#include "engine/core/interpreter.h"
 #include "engine/core/run_state.h"
 #include "engine/core/tool_router.h"
 #include "engine/tools/cpp_executor.h"
@@ -43,6 +46,8 @@ struct Input {
   bool record = true;
   // A run_started to record without stepping (StartRequest::defer).
   bool defer = false;
+  // Blobs the input event refers to (an agent's transcripts), stored in its transition.
+  std::vector<std::string> blobs = {};
 };
 
 Json EffectCommandToJson(const EffectCommand& c) {
@@ -175,13 +180,27 @@ class Engine::Impl {
   Result<RunInfo> Describe(const RunId& run_id) const;
   Result<RunInfo> Wait(const RunId& run_id, std::chrono::milliseconds timeout);
   Status RunUntilIdle(std::chrono::milliseconds timeout);
-  void PollTimers() { asio::post(timer_strand_, [this] { FireTimers(); }); }
+  void PollTimers() {
+    asio::post(timer_strand_, [this] { FireTimers(); });
+  }
 
   // ---- definitions ----
   Result<WorkflowRef> Apply(std::string_view text, std::string_view source_name);
   Result<std::shared_ptr<const Definition>> DefinitionByHash(const Sha256& hash) const;
   Result<std::pair<WorkflowRef, std::shared_ptr<const Definition>>> Resolve(
       std::string_view ref) const;
+
+  // ---- governance ----
+  Result<Sha256> ApplyPolicy(std::string_view text, std::string_view source_name);
+  std::shared_ptr<const policy::Policy> CurrentPolicy() const {
+    std::lock_guard lock(policy_mu_);
+    return policy_;
+  }
+  Result<std::shared_ptr<const policy::Policy>> PolicyByHash(const Sha256& hash) const;
+  Status ResolveApproval(const RunId& run_id, ApprovalAnswer answer);
+  Status EngageKillSwitch(KillSwitch kill);
+  Status ReleaseKillSwitch(KillSwitch::Scope scope, const std::string& target);
+  std::vector<KillSwitch> KillSwitches() const;
 
   EngineOptions options_;
   std::unique_ptr<storage::Store> store_;
@@ -199,6 +218,16 @@ class Engine::Impl {
   void Committed(const std::shared_ptr<RunActor>& actor, Result<storage::AppendResult> result,
                  RunState next, StepOutput out, std::function<void(Status)> ack);
   void StartCall(const std::shared_ptr<RunActor>& actor, const EffectCommand& command);
+  void StartDecision(const std::shared_ptr<RunActor>& actor, const DecisionCommand& command);
+  Status LoadGovernance();
+  // The engaged kill switch covering the run, if any; kill_mu_ held by the caller.
+  std::optional<KillSwitch> KillCoveringLocked(const RunActor& actor) const;
+  Input KillInput(const KillSwitch& kill) const;
+  Result<Json> CallReadTool(const RunId& run_id, const std::string& name, const Json& arguments,
+                            std::chrono::milliseconds timeout, const std::string& key);
+  // Checks an approval answer against the run's state (on its strand): fills in the
+  // approval id and binding, or says why it cannot be accepted.
+  Status CheckApproval(const RunActor& actor, storage::ApprovalResolved& answer) const;
   void MaybeEvict(const std::shared_ptr<RunActor>& actor);
   storage::RunHeader BuildHeader(const RunActor& actor, const RunState& state,
                                  std::vector<std::string>* blobs) const;
@@ -240,10 +269,19 @@ class Engine::Impl {
   mutable std::mutex definitions_mu_;
   mutable std::map<Sha256, std::shared_ptr<const Definition>> definitions_;
 
+  mutable std::mutex policy_mu_;
+  std::shared_ptr<const policy::Policy> policy_;                              // policy_mu_
+  mutable std::map<Sha256, std::shared_ptr<const policy::Policy>> policies_;  // policy_mu_
+  // Engaged kill switches by setting key. Held shared while a call is started, exclusively
+  // while one is engaged: no call starts after EngageKillSwitch returns.
+  mutable std::shared_mutex kill_mu_;
+  std::map<std::string, KillSwitch> kills_;  // guarded by kill_mu_
+  std::unique_ptr<asio::thread_pool> agent_pool_;
+
   std::mutex wait_mu_;
   std::condition_variable wait_cv_;
-  uint64_t epoch_ = 0;       // guarded by wait_mu_
-  size_t committing_ = 0;    // transitions submitted and not yet called back; wait_mu_
+  uint64_t epoch_ = 0;     // guarded by wait_mu_
+  size_t committing_ = 0;  // transitions submitted and not yet called back; wait_mu_
 };
 
 // ---------------------------------------------------------------------------------------
@@ -261,6 +299,8 @@ Status Engine::Impl::Open() {
   cpp_ = std::make_shared<CppExecutor>(&catalog_, io_.get_executor(), threads);
   router_.Add("cpp", cpp_);
   CAIRN_RETURN_IF_ERROR(AddExecutors(router_, io_.get_executor(), options_));
+  CAIRN_RETURN_IF_ERROR(LoadGovernance());
+  agent_pool_ = std::make_unique<asio::thread_pool>(std::max(1u, options_.agent_threads));
   for (unsigned i = 0; i < threads; ++i) threads_.emplace_back([this] { io_.run(); });
   if (options_.resume_on_open) CAIRN_RETURN_IF_ERROR(ResumeAll());
   PollTimers();
@@ -298,7 +338,8 @@ Status Engine::Impl::Close() {
     std::unique_lock lock(wait_mu_);
     wait_cv_.wait_for(lock, std::chrono::seconds(30), [this] { return committing_ == 0; });
   }
-  router_.Shutdown();
+  router_.Shutdown();  // answers the calls agents wait on, so their threads return
+  if (agent_pool_) agent_pool_->join();
   asio::post(timer_strand_, [this] { timer_.cancel(); });
   work_.reset();
   io_.stop();
@@ -382,8 +423,11 @@ void Engine::Impl::Pump(const std::shared_ptr<RunActor>& actor) {
 Status Engine::Impl::Load(RunActor& actor) {
   CAIRN_ASSIGN_OR_RETURN(actor.header, store_->GetRun(actor.id));
   CAIRN_ASSIGN_OR_RETURN(actor.definition, DefinitionByHash(actor.header.definition_hash));
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const policy::Policy> policy,
+                         PolicyByHash(actor.header.policy_hash));
   actor.interpreter = std::make_unique<Interpreter>(
-      actor.definition, [this](std::string_view name) { return LookupTool(name); });
+      actor.definition, [this](std::string_view name) { return LookupTool(name); },
+      std::move(policy));
   if (actor.header.engine_state.empty()) {
     return Status::DataLoss("run " + actor.id.str() + " has no engine state in its header");
   }
@@ -414,10 +458,24 @@ void Engine::Impl::Recover(const std::shared_ptr<RunActor>& actor) {
     started.workflow_name = actor->definition->name;
     started.workflow_version = actor->definition->version;
     started.definition_hash = actor->definition->hash;
-    Input begin{StepInput{s.started_ns, storage::EventBody(std::move(started)), s.input},
-                nullptr};
+    started.policy_hash = actor->header.policy_hash;
+    started.budget_limits = actor->header.budget_limits;
+    Input begin{StepInput{s.started_ns, storage::EventBody(std::move(started)), s.input}, nullptr};
     begin.record = false;
     actor->inputs.push_front(std::move(begin));
+    return;
+  }
+  if (std::optional<DecisionCommand> decision = DecisionCommandFromJson(s.pending_decision)) {
+    bool asking;
+    {
+      std::lock_guard lock(actors_mu_);
+      asking = inflight_keys_.count(decision->decision_key) != 0;
+    }
+    if (!asking) {
+      // Decisions only read: asking again is safe; a recorded one is never asked again.
+      spdlog::info("run {}: asking again for decision {}", actor->id.str(), decision->decision_key);
+      StartDecision(actor, *decision);
+    }
     return;
   }
   const std::string key = PendingEffectKey(s);
@@ -433,20 +491,22 @@ void Engine::Impl::Recover(const std::shared_ptr<RunActor>& actor) {
       StartCall(actor, *command);
       return;
     }
-    spdlog::warn("run {}: effect {} may or may not have happened; the run waits for an "
-                 "operator (cairn run resolve)",
-                 actor->id.str(), key);
+    spdlog::warn(
+        "run {}: effect {} may or may not have happened; the run waits for an "
+        "operator (cairn run resolve)",
+        actor->id.str(), key);
     storage::EffectOutcome outcome;
     outcome.idempotency_key = key;
     outcome.status = storage::EffectOutcome::Status::kIndeterminate;
-    outcome.error = {error_type::kRuntime, 500, "Effect outcome unknown",
+    outcome.error = {error_type::kRuntime,
+                     500,
+                     "Effect outcome unknown",
                      "the engine stopped while the call was in flight and the tool is not "
                      "declared idempotent",
                      {}};
-    actor->inputs.push_front(
-        Input{StepInput{options_.clock->NowNanos(), storage::EventBody(std::move(outcome)),
-                        nullptr},
-              nullptr});
+    actor->inputs.push_front(Input{
+        StepInput{options_.clock->NowNanos(), storage::EventBody(std::move(outcome)), nullptr},
+        nullptr});
     return;
   }
   if (s.status == RunStatus::kRunning && s.waiting_on.empty()) {
@@ -465,6 +525,9 @@ storage::RunHeader Engine::Impl::BuildHeader(const RunActor& actor, const RunSta
   h.workflow_version = actor.definition->version;
   h.definition_hash = actor.definition->hash;
   h.waiting_on = state.waiting_on;
+  h.budget_limits = state.budget_caps;
+  h.budget_spent = state.budget_spent;
+  h.budget_reserved = state.budget_reserved;
   h.engine_state = DumpJson(RunStateToJson(state));
   if (h.engine_state.size() > limits::engine_state_inline_bytes_max && blobs != nullptr) {
     // Headers stay small: a large state goes to a blob of the same transition.
@@ -491,6 +554,13 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
             " events no listen task has consumed; retry once it consumes some"));
       }
       return Pump(actor);
+    }
+    if (auto* answer = std::get_if<storage::ApprovalResolved>(&*input.step.body);
+        answer != nullptr && answer->resolution != storage::ApprovalResolution::kExpired) {
+      if (Status st = CheckApproval(a, *answer); !st.ok()) {
+        if (input.ack) input.ack(st);
+        return Pump(actor);
+      }
     }
     if (auto* o = std::get_if<storage::EffectOutcome>(&*input.step.body);
         o != nullptr && o->status == storage::EffectOutcome::Status::kOk) {
@@ -536,6 +606,10 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
       key = o->idempotency_key;
     } else if (const auto* f = std::get_if<storage::TimerFired>(&*input.step.body)) {
       key = f->timer_id;
+    } else if (const auto* d = std::get_if<storage::AgentDecided>(&*input.step.body)) {
+      key = d->decision_key;
+    } else if (const auto* r = std::get_if<storage::ApprovalResolved>(&*input.step.body)) {
+      key = r->approval_id;
     }
     const bool event = std::holds_alternative<storage::EventReceived>(*input.step.body);
     for (const Frame& f : a.state.stack) {
@@ -549,6 +623,7 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
   }
   for (storage::NewEvent& e : out->events) t.events.push_back(std::move(e));
   out->events.clear();
+  for (std::string& blob : input.blobs) t.blobs.push_back(std::move(blob));
   if (t.events.empty()) {
     if (input.ack) input.ack(Status::Ok());
     return Pump(actor);
@@ -558,6 +633,12 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
     next.pending_call = EffectCommandToJson(*out->call);
   } else if (PendingEffectKey(next).empty()) {
     next.pending_call = nullptr;
+  }
+  if (out->decide) {
+    next.pending_decision = DecisionCommandToJson(*out->decide);
+  } else if (next.stack.empty() || next.stack.back().is_list ||
+             next.stack.back().phase != TaskPhase::kDecision) {
+    next.pending_decision = nullptr;
   }
   t.header = BuildHeader(a, next, &t.blobs);
   SpillLargePayloads(t);
@@ -569,13 +650,13 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
   auto ack = std::move(input.ack);
   auto committed = std::make_shared<std::tuple<RunState, StepOutput, std::function<void(Status)>>>(
       std::move(next), std::move(out).value(), ack);
-  Status st = store_->Submit(std::move(t), [this, actor, committed](
-                                               Result<storage::AppendResult> r) {
-    asio::post(actor->strand, [this, actor, committed, r = std::move(r)]() mutable {
-      auto& [next, out, ack] = *committed;
-      Committed(actor, std::move(r), std::move(next), std::move(out), std::move(ack));
-    });
-  });
+  Status st =
+      store_->Submit(std::move(t), [this, actor, committed](Result<storage::AppendResult> r) {
+        asio::post(actor->strand, [this, actor, committed, r = std::move(r)]() mutable {
+          auto& [next, out, ack] = *committed;
+          Committed(actor, std::move(r), std::move(next), std::move(out), std::move(ack));
+        });
+      });
   if (!st.ok()) {
     a.busy = false;
     {
@@ -617,8 +698,8 @@ void Engine::Impl::FaultOnRefusedTransition(const std::shared_ptr<RunActor>& act
   }
   storage::RunStopped stopped;
   stopped.reason = storage::StopReason::kFaulted;
-  stopped.error = {error_type::kRuntime, 500, "Transition could not be recorded",
-                   refusal.message(), "/"};
+  stopped.error = {error_type::kRuntime, 500, "Transition could not be recorded", refusal.message(),
+                   "/"};
   stopped.detail = "the engine could not record the run's next step";
   t.events.push_back({"/", std::move(stopped)});
   RunState next = a.state;
@@ -639,8 +720,8 @@ void Engine::Impl::FaultOnRefusedTransition(const std::shared_ptr<RunActor>& act
 }
 
 void Engine::Impl::Committed(const std::shared_ptr<RunActor>& actor,
-                             Result<storage::AppendResult> result, RunState next,
-                             StepOutput out, std::function<void(Status)> ack) {
+                             Result<storage::AppendResult> result, RunState next, StepOutput out,
+                             std::function<void(Status)> ack) {
   RunActor& a = *actor;
   a.busy = false;
   {
@@ -659,6 +740,7 @@ void Engine::Impl::Committed(const std::shared_ptr<RunActor>& actor,
   a.header.chain_head = result->chain_head;
   if (ack) ack(Status::Ok());
   if (out.call) StartCall(actor, *out.call);
+  if (out.decide) StartDecision(actor, *out.decide);
   if (out.more) a.inputs.push_front(Input{StepInput{}, nullptr});
   int64_t earliest = std::numeric_limits<int64_t>::max();
   for (const storage::NewEvent& e : out.events) {
@@ -674,31 +756,149 @@ void Engine::Impl::Committed(const std::shared_ptr<RunActor>& actor,
 }
 
 void Engine::Impl::StartCall(const std::shared_ptr<RunActor>& actor, const EffectCommand& command) {
+  // Held shared until the call is handed to its executor: a kill switch engaged after this
+  // check waits for it, and every call checked after it sees the switch.
+  std::shared_lock kill_lock(kill_mu_);
+  if (std::optional<KillSwitch> kill = KillCoveringLocked(*actor)) {
+    spdlog::warn("run {}: kill switch engaged; effect {} is not started", actor->id.str(),
+                 command.idempotency_key);
+    actor->inputs.push_front(KillInput(*kill));
+    return;
+  }
   actor->calls_in_flight.insert(command.idempotency_key);
   {
     std::lock_guard lock(actors_mu_);
     inflight_keys_.insert(command.idempotency_key);
   }
   const int64_t started = options_.clock->MonotonicNanos();
-  router_.Call(actor->id, command, [this, actor, key = command.idempotency_key,
-                                    started](ToolResponse response) {
-    storage::EffectOutcome outcome;
-    outcome.idempotency_key = key;
-    using S = storage::EffectOutcome::Status;
-    outcome.status = response.status == ToolResponse::Status::kOk       ? S::kOk
-                     : response.status == ToolResponse::Status::kTimedOut ? S::kTimedOut
-                                                                          : S::kFailed;
-    outcome.error = response.error;
-    outcome.duration_ms =
-        static_cast<uint64_t>(options_.clock->MonotonicNanos() - started) / 1'000'000;
-    Json payload = std::move(response.output);
-    outcome.result = storage::Payload::Json(DumpJson(payload));
-    if (outcome.status != S::kOk) outcome.result = storage::Payload::None();
+  router_.Call(actor->id, command,
+               [this, actor, key = command.idempotency_key, started](ToolResponse response) {
+                 storage::EffectOutcome outcome;
+                 outcome.idempotency_key = key;
+                 using S = storage::EffectOutcome::Status;
+                 outcome.status = response.status == ToolResponse::Status::kOk ? S::kOk
+                                  : response.status == ToolResponse::Status::kTimedOut
+                                      ? S::kTimedOut
+                                      : S::kFailed;
+                 outcome.error = response.error;
+                 outcome.duration_ms =
+                     static_cast<uint64_t>(options_.clock->MonotonicNanos() - started) / 1'000'000;
+                 Json payload = std::move(response.output);
+                 outcome.result = storage::Payload::Json(DumpJson(payload));
+                 if (outcome.status != S::kOk) outcome.result = storage::Payload::None();
+                 std::lock_guard lock(actors_mu_);
+                 inflight_keys_.erase(key);
+                 actor->pending_posts.fetch_add(1, std::memory_order_relaxed);
+                 asio::post(actor->strand, [this, actor, key, outcome = std::move(outcome),
+                                            payload = std::move(payload)]() mutable {
+                   actor->pending_posts.fetch_sub(1, std::memory_order_relaxed);
+                   actor->calls_in_flight.erase(key);
+                   bool closing;
+                   {
+                     std::lock_guard lock(actors_mu_);
+                     closing = closing_;
+                   }
+                   if (closing) return;  // recorded as in flight; the next engine recovers it
+                   actor->inputs.push_back(
+                       Input{StepInput{options_.clock->NowNanos(),
+                                       storage::EventBody(std::move(outcome)), std::move(payload)},
+                             nullptr});
+                   Pump(actor);
+                 });
+               });
+}
+
+void Engine::Impl::StartDecision(const std::shared_ptr<RunActor>& actor,
+                                 const DecisionCommand& command) {
+  {
+    std::shared_lock kill_lock(kill_mu_);
+    if (std::optional<KillSwitch> kill = KillCoveringLocked(*actor)) {
+      actor->inputs.push_front(KillInput(*kill));
+      return;
+    }
+  }
+  const std::string key = command.decision_key;
+  actor->calls_in_flight.insert(key);
+  {
+    std::lock_guard lock(actors_mu_);
+    inflight_keys_.insert(key);
+  }
+  agent::DecisionRequest request;
+  request.run_id = actor->id.str();
+  request.task_path = command.task_path;
+  request.workflow = actor->definition->namespace_ + "/" + actor->definition->name + ":" +
+                     actor->definition->version;
+  request.decision_key = key;
+  const Json& r = command.request;
+  request.goal = r.value("goal", "");
+  for (const Json& option : r.value("options", Json::array())) {
+    if (option.is_string()) request.options.push_back(option.get<std::string>());
+  }
+  request.context = r.value("context", Json::object());
+  for (const Json& tool : r.value("tools", Json::array())) {
+    request.tools.push_back(
+        agent::ToolOffer{tool.value("name", ""), tool.value("description", ""), Json::object()});
+  }
+  const Json limits = r.value("limits", Json::object());
+  request.limits.max_steps = limits.value("max_steps", limits::agent_steps_default);
+  request.limits.timeout =
+      std::chrono::milliseconds(limits.value("timeout_ms", limits::agent_timeout_ms_default));
+  request.limits.max_tokens = limits.value("max_tokens", uint64_t{0});
+  request.limits.max_cost_micros = limits.value("max_cost_micros", int64_t{0});
+  std::shared_ptr<agent::Agent> agent =
+      options_.agents ? options_.agents->Find(command.agent) : nullptr;
+  asio::post(*agent_pool_, [this, actor, key, agent, request = std::move(request),
+                            name = command.agent]() mutable {
+    agent::DecisionOutcome outcome;
+    if (agent == nullptr) {
+      outcome.reason = agent::Reason::kUnknownAgent;
+      outcome.agent = name;
+      outcome.detail = name.empty() ? "no default agent is configured (the agents file's "
+                                      "`default`)"
+                                    : "no agent named '" + name + "' is configured";
+    } else if (Status valid = agent::ValidateRequest(request); !valid.ok()) {
+      outcome.reason = agent::Reason::kAgentError;
+      outcome.agent = agent->name();
+      outcome.detail = "invalid request: " + valid.message();
+    } else {
+      agent::ExecutorAgentIo io(
+          router_.Find("http"), router_.Find("shell"),
+          [this, id = actor->id, key](const std::string& tool, const Json& arguments,
+                                      std::chrono::milliseconds timeout) {
+            return CallReadTool(id, tool, arguments, timeout, key);
+          });
+      outcome = agent::Decide(*agent, request, io, *options_.clock);
+    }
+    storage::AgentDecided decided;
+    decided.agent = outcome.agent;
+    decided.model = outcome.model;
+    decided.reason_code = std::string(agent::ReasonCode(outcome.reason));
+    decided.option = outcome.option;
+    decided.rationale = outcome.rationale;
+    decided.has_confidence = outcome.confidence.has_value();
+    decided.confidence = outcome.confidence.value_or(0);
+    decided.steps_used = outcome.steps_used;
+    decided.usage =
+        storage::Usage{outcome.usage.prompt_tokens, outcome.usage.completion_tokens,
+                       outcome.usage.cost_micros, outcome.usage.cost_known, outcome.usage.calls};
+    decided.options = request.options;
+    decided.duration_ms = outcome.duration_ms;
+    decided.detail = outcome.detail;
+    decided.goal = request.goal;
+    decided.decision_key = key;
+    std::vector<std::string> blobs;
+    std::string request_text = DumpJson(outcome.request_transcript);
+    std::string response_text = DumpJson(outcome.response_transcript);
+    decided.request_blob = Sha256::Of(request_text);
+    decided.response_blob = Sha256::Of(response_text);
+    blobs.push_back(std::move(request_text));
+    blobs.push_back(std::move(response_text));
+    Json payload = outcome.decided() ? outcome.ToTaskOutput() : Json();
     std::lock_guard lock(actors_mu_);
     inflight_keys_.erase(key);
     actor->pending_posts.fetch_add(1, std::memory_order_relaxed);
-    asio::post(actor->strand, [this, actor, key, outcome = std::move(outcome),
-                               payload = std::move(payload)]() mutable {
+    asio::post(actor->strand, [this, actor, key, decided = std::move(decided),
+                               payload = std::move(payload), blobs = std::move(blobs)]() mutable {
       actor->pending_posts.fetch_sub(1, std::memory_order_relaxed);
       actor->calls_in_flight.erase(key);
       bool closing;
@@ -706,14 +906,273 @@ void Engine::Impl::StartCall(const std::shared_ptr<RunActor>& actor, const Effec
         std::lock_guard lock(actors_mu_);
         closing = closing_;
       }
-      if (closing) return;  // recorded as in flight; the next engine recovers it
-      actor->inputs.push_back(Input{StepInput{options_.clock->NowNanos(),
-                                              storage::EventBody(std::move(outcome)),
-                                              std::move(payload)},
-                                    nullptr});
+      if (closing) return;  // still pending in the state: the next engine asks again
+      Input input{StepInput{options_.clock->NowNanos(), storage::EventBody(std::move(decided)),
+                            std::move(payload)},
+                  nullptr};
+      input.blobs = std::move(blobs);
+      actor->inputs.push_back(std::move(input));
       Pump(actor);
     });
   });
+}
+
+Result<Json> Engine::Impl::CallReadTool(const RunId& run_id, const std::string& name,
+                                        const Json& arguments, std::chrono::milliseconds timeout,
+                                        const std::string& key) {
+  std::optional<ToolSpec> spec = LookupTool(name);
+  if (!spec) return Status::NotFound("no tool named '" + name + "'");
+  if (spec->effect != storage::EffectKind::kRead) {
+    return Status::PermissionDenied("tool '" + name + "' writes; agents may call only read tools");
+  }
+  EffectCommand command;
+  command.idempotency_key = key + "/" + name;
+  command.tool = std::move(*spec);
+  command.arguments = arguments;
+  command.timeout_ms = static_cast<uint64_t>(std::max<int64_t>(timeout.count(), 1));
+  auto promise = std::make_shared<std::promise<ToolResponse>>();
+  auto future = promise->get_future();
+  router_.Call(run_id, command,
+               [promise](ToolResponse response) { promise->set_value(std::move(response)); });
+  ToolResponse response = future.get();
+  if (response.status == ToolResponse::Status::kOk) return std::move(response.output);
+  if (response.status == ToolResponse::Status::kTimedOut) {
+    return Status::DeadlineExceeded("tool '" + name + "': " + response.error.detail);
+  }
+  return Status::Unavailable("tool '" + name + "': " + response.error.title +
+                             (response.error.detail.empty() ? "" : ": " + response.error.detail));
+}
+
+// ---------------------------------------------------------------------------------------
+// Governance: policy, approvals, kill switches
+
+namespace {
+
+std::string KillKey(KillSwitch::Scope scope, const std::string& target) {
+  switch (scope) {
+    case KillSwitch::Scope::kAll:
+      return "kill/all";
+    case KillSwitch::Scope::kWorkflow:
+      return "kill/workflow/" + target;
+    case KillSwitch::Scope::kRun:
+      return "kill/run/" + target;
+  }
+  return "kill/all";
+}
+
+std::string DescribeKill(const KillSwitch& kill) {
+  std::string what = kill.scope == KillSwitch::Scope::kAll ? "the global kill switch"
+                     : kill.scope == KillSwitch::Scope::kWorkflow
+                         ? "the kill switch of workflow " + kill.target
+                         : "the kill switch of run " + kill.target;
+  if (!kill.actor.name.empty()) what += " (engaged by " + kill.actor.name + ")";
+  if (!kill.reason.empty()) what += ": " + kill.reason;
+  return what;
+}
+
+}  // namespace
+
+Status Engine::Impl::LoadGovernance() {
+  std::shared_ptr<const policy::Policy> current = options_.policy;
+  if (current) {
+    CAIRN_RETURN_IF_ERROR(store_->PutBlob(current->text()).status());
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> applied,
+                           store_->GetSetting("policy/current"));
+    if (applied) {
+      CAIRN_ASSIGN_OR_RETURN(Sha256 hash, Sha256::FromHex(*applied));
+      CAIRN_ASSIGN_OR_RETURN(current, PolicyByHash(hash));
+    } else {
+      current = policy::Policy::Default();
+    }
+  }
+  {
+    std::lock_guard lock(policy_mu_);
+    policy_ = current;
+    policies_[current->hash()] = current;
+  }
+  CAIRN_ASSIGN_OR_RETURN(auto kills, store_->ListSettings("kill/"));
+  std::unique_lock lock(kill_mu_);
+  for (const auto& [key, value] : kills) {
+    Result<Json> json = ParseJson(value, "kill switch " + key);
+    if (!json.ok() || !json->is_object()) {
+      return Status::DataLoss("setting " + key + " is not a kill switch");
+    }
+    KillSwitch kill;
+    if (key == "kill/all") {
+      kill.scope = KillSwitch::Scope::kAll;
+    } else if (key.rfind("kill/workflow/", 0) == 0) {
+      kill.scope = KillSwitch::Scope::kWorkflow;
+      kill.target = key.substr(std::string_view("kill/workflow/").size());
+    } else if (key.rfind("kill/run/", 0) == 0) {
+      kill.scope = KillSwitch::Scope::kRun;
+      kill.target = key.substr(std::string_view("kill/run/").size());
+    } else {
+      continue;
+    }
+    kill.reason = json->value("reason", "");
+    kill.actor = storage::Actor{json->value("actor", ""), json->value("role", "")};
+    kill.engaged_at_ns = json->value("at_ns", int64_t{0});
+    kills_[key] = std::move(kill);
+  }
+  return Status::Ok();
+}
+
+Result<std::shared_ptr<const policy::Policy>> Engine::Impl::PolicyByHash(const Sha256& hash) const {
+  std::shared_ptr<const policy::Policy> fallback = policy::Policy::Default();
+  if (hash.IsZero() || hash == fallback->hash()) return fallback;
+  {
+    std::lock_guard lock(policy_mu_);
+    auto it = policies_.find(hash);
+    if (it != policies_.end()) return it->second;
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::string text, store_->GetBlob(hash));
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const policy::Policy> loaded,
+                         policy::Policy::Load(text, "policy sha256:" + hash.Hex().substr(0, 16)));
+  std::lock_guard lock(policy_mu_);
+  policies_[hash] = loaded;
+  return loaded;
+}
+
+Result<Sha256> Engine::Impl::ApplyPolicy(std::string_view text, std::string_view source_name) {
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const policy::Policy> loaded,
+                         policy::Policy::Load(text, source_name));
+  CAIRN_RETURN_IF_ERROR(store_->PutBlob(loaded->text()).status());
+  CAIRN_RETURN_IF_ERROR(store_->PutSetting("policy/current", loaded->hash().Hex()));
+  std::lock_guard lock(policy_mu_);
+  policy_ = loaded;
+  policies_[loaded->hash()] = loaded;
+  return loaded->hash();
+}
+
+std::optional<KillSwitch> Engine::Impl::KillCoveringLocked(const RunActor& actor) const {
+  if (kills_.empty()) return std::nullopt;
+  for (const std::string& key :
+       {std::string("kill/all"), "kill/run/" + actor.id.str(),
+        actor.definition
+            ? "kill/workflow/" + actor.definition->namespace_ + "/" + actor.definition->name
+            : std::string()}) {
+    auto it = kills_.find(key);
+    if (it != kills_.end()) return it->second;
+  }
+  return std::nullopt;
+}
+
+Input Engine::Impl::KillInput(const KillSwitch& kill) const {
+  storage::ControlRequested control;
+  control.action = storage::ControlRequested::Action::kKill;
+  control.actor = kill.actor;
+  control.reason = DescribeKill(kill);
+  return Input{
+      StepInput{options_.clock->NowNanos(), storage::EventBody(std::move(control)), nullptr},
+      nullptr};
+}
+
+Status Engine::Impl::EngageKillSwitch(KillSwitch kill) {
+  if (kill.scope == KillSwitch::Scope::kWorkflow) {
+    const size_t slash = kill.target.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == kill.target.size()) {
+      return Status::InvalidArgument("kill switch: workflow '" + kill.target +
+                                     "' is not namespace/name");
+    }
+  } else if (kill.scope == KillSwitch::Scope::kRun) {
+    CAIRN_RETURN_IF_ERROR(RunId::Parse(kill.target).status());
+  } else {
+    kill.target.clear();
+  }
+  if (kill.reason.size() > limits::approval_reason_bytes_max) {
+    return Status::InvalidArgument("kill switch: the reason is longer than " +
+                                   std::to_string(limits::approval_reason_bytes_max) + " bytes");
+  }
+  kill.engaged_at_ns = options_.clock->NowNanos();
+  const std::string key = KillKey(kill.scope, kill.target);
+  const Json record{{"reason", kill.reason},
+                    {"actor", kill.actor.name},
+                    {"role", kill.actor.role},
+                    {"at_ns", kill.engaged_at_ns}};
+  CAIRN_RETURN_IF_ERROR(store_->PutSetting(key, DumpJson(record)));
+  {
+    std::unique_lock lock(kill_mu_);  // waits for calls being started
+    kills_[key] = kill;
+  }
+  spdlog::warn("{} engaged", DescribeKill(kill));
+  // Stop the runs it covers now, rather than at their next input.
+  std::string after;
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(std::vector<storage::RunSummary> page,
+                           store_->ListActiveRuns(after, 1000));
+    for (const storage::RunSummary& run : page) {
+      bool covered = kill.scope == KillSwitch::Scope::kAll ||
+                     (kill.scope == KillSwitch::Scope::kRun && run.run_id.str() == kill.target);
+      if (kill.scope == KillSwitch::Scope::kWorkflow) {
+        Result<storage::RunHeader> header = store_->GetRun(run.run_id);
+        covered =
+            header.ok() && header->workflow_namespace + "/" + header->workflow_name == kill.target;
+      }
+      if (covered) DeliverTo(run.run_id, KillInput(kill));
+    }
+    if (page.size() < 1000) break;
+    after = page.back().run_id.str();
+  }
+  return Status::Ok();
+}
+
+Status Engine::Impl::ReleaseKillSwitch(KillSwitch::Scope scope, const std::string& target) {
+  const std::string key = KillKey(scope, scope == KillSwitch::Scope::kAll ? "" : target);
+  {
+    std::shared_lock lock(kill_mu_);
+    if (kills_.count(key) == 0) return Status::NotFound("no kill switch " + key + " is engaged");
+  }
+  CAIRN_RETURN_IF_ERROR(store_->DeleteSetting(key));
+  std::unique_lock lock(kill_mu_);
+  kills_.erase(key);
+  return Status::Ok();
+}
+
+std::vector<KillSwitch> Engine::Impl::KillSwitches() const {
+  std::shared_lock lock(kill_mu_);
+  std::vector<KillSwitch> out;
+  for (const auto& [key, kill] : kills_) out.push_back(kill);
+  return out;
+}
+
+Status Engine::Impl::CheckApproval(const RunActor& actor, storage::ApprovalResolved& answer) const {
+  const RunState& s = actor.state;
+  const Frame* waiting = nullptr;
+  if (!s.stack.empty() && !s.stack.back().is_list && s.stack.back().phase == TaskPhase::kApproval) {
+    waiting = &s.stack.back();
+  }
+  if (waiting == nullptr || (!answer.approval_id.empty() && answer.approval_id != waiting->key)) {
+    return Status::FailedPrecondition("run " + actor.id.str() + " does not wait on " +
+                                      (answer.approval_id.empty()
+                                           ? std::string("an approval")
+                                           : "approval " + answer.approval_id) +
+                                      " (already answered, expired, or never asked)");
+  }
+  const Json approvers = waiting->pending.value("approvers", Json::array());
+  if (!approvers.empty() &&
+      std::find(approvers.begin(), approvers.end(), Json(answer.actor.name)) == approvers.end()) {
+    return Status::PermissionDenied("'" + answer.actor.name + "' may not answer approval " +
+                                    waiting->key + " (approvers: " + DumpJson(approvers) + ")");
+  }
+  answer.approval_id = waiting->key;
+  CAIRN_ASSIGN_OR_RETURN(answer.binding_hash,
+                         Sha256::FromHex(waiting->pending.value("binding", "")));
+  return Status::Ok();
+}
+
+Status Engine::Impl::ResolveApproval(const RunId& run_id, ApprovalAnswer answer) {
+  if (answer.reason.size() > limits::approval_reason_bytes_max) {
+    return Status::InvalidArgument("the reason is longer than " +
+                                   std::to_string(limits::approval_reason_bytes_max) + " bytes");
+  }
+  storage::ApprovalResolved body;
+  body.approval_id = std::move(answer.approval_id);
+  body.resolution = answer.approve ? storage::ApprovalResolution::kApproved
+                                   : storage::ApprovalResolution::kRejected;
+  body.actor = std::move(answer.actor);
+  body.reason = std::move(answer.reason);
+  return Control(run_id, storage::EventBody(std::move(body)), nullptr);
 }
 
 void Engine::Impl::MaybeEvict(const std::shared_ptr<RunActor>& actor) {
@@ -742,8 +1201,8 @@ void Engine::Impl::ArmTimer(int64_t due_ns) {
   if (due_ns >= armed_due_ns_) return;
   armed_due_ns_ = due_ns;
   const int64_t now = options_.clock->NowNanos();
-  const auto wait = std::clamp<int64_t>(due_ns - now, 0,
-                                        std::chrono::nanoseconds(options_.timer_poll).count());
+  const auto wait =
+      std::clamp<int64_t>(due_ns - now, 0, std::chrono::nanoseconds(options_.timer_poll).count());
   timer_.expires_after(std::chrono::nanoseconds(wait));
   timer_.async_wait(asio::bind_executor(timer_strand_, [this](boost::system::error_code ec) {
     if (ec) return;  // re-armed or shutting down
@@ -763,8 +1222,7 @@ void Engine::Impl::FireTimers() {
       if (!delivering_.insert(key).second) continue;
       storage::TimerFired fired{t.timer_id, t.due_at_ns, t.purpose};
       DeliverTo(t.run_id,
-                Input{StepInput{now, storage::EventBody(fired), nullptr},
-                      [this, key](Status st) {
+                Input{StepInput{now, storage::EventBody(fired), nullptr}, [this, key](Status st) {
                         if (!st.ok()) {
                           spdlog::debug("timer {} of run {}: {}", key.second, key.first,
                                         st.message());
@@ -794,8 +1252,7 @@ Result<std::shared_ptr<const Definition>> Engine::Impl::DefinitionByHash(const S
     if (it != definitions_.end()) return it->second;
   }
   CAIRN_ASSIGN_OR_RETURN(std::string canonical, store_->GetDefinition(hash));
-  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const Definition> def,
-                         LoadCanonicalDefinition(canonical));
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const Definition> def, LoadCanonicalDefinition(canonical));
   if (def->hash != hash) {
     return Status::DataLoss("definition " + hash.Hex() + " reloads with hash " + def->hash.Hex());
   }
@@ -816,10 +1273,10 @@ Result<WorkflowRef> Engine::Impl::Apply(std::string_view text, std::string_view 
   for (const storage::WorkflowVersion& v : versions) {
     if (v.namespace_ == def->namespace_ && v.name == def->name && v.version == def->version &&
         v.hash != def->hash) {
-      return Status::AlreadyExists(std::string(source_name) + ": workflow " + def->namespace_ +
-                                   "/" + def->name + ":" + def->version +
-                                   " is already applied with a different definition (sha256:" +
-                                   v.hash.Hex() + "); give the new one another version");
+      return Status::AlreadyExists(
+          std::string(source_name) + ": workflow " + def->namespace_ + "/" + def->name + ":" +
+          def->version + " is already applied with a different definition (sha256:" + v.hash.Hex() +
+          "); give the new one another version");
     }
   }
   CAIRN_ASSIGN_OR_RETURN(Sha256 hash, store_->PutDefinition(def->canonical));
@@ -872,8 +1329,8 @@ Result<StartResult> Engine::Impl::Start(StartRequest request) {
   if (def->input.schema) {
     Status st = def->input.schema->compiled.Validate(request.input);
     if (!st.ok()) {
-      return Status::InvalidArgument("input does not match the input schema of " + ref.name +
-                                     ": " + st.message());
+      return Status::InvalidArgument("input does not match the input schema of " + ref.name + ": " +
+                                     st.message());
     }
   }
   RunId id;
@@ -909,10 +1366,21 @@ Result<StartResult> Engine::Impl::Start(StartRequest request) {
     std::shared_ptr<RunActor> actor = FindOrCreate(id, nullptr);
     actor->loaded = true;
     actor->definition = def;
+    {
+      std::shared_lock kill_lock(kill_mu_);
+      if (std::optional<KillSwitch> kill = KillCoveringLocked(*actor)) {
+        actors_.erase(id);
+        return Status::FailedPrecondition("no new run of " + def->namespace_ + "/" + def->name +
+                                          " may start: " + DescribeKill(*kill));
+      }
+    }
+    std::shared_ptr<const policy::Policy> policy = CurrentPolicy();
     actor->interpreter = std::make_unique<Interpreter>(
-        def, [this](std::string_view name) { return LookupTool(name); });
+        def, [this](std::string_view name) { return LookupTool(name); }, policy);
     actor->state.run_id = id.str();
     actor->header.status = RunStatus::kRunning;
+    actor->header.policy_hash = policy->hash();
+    actor->header.budget_limits = policy->BudgetsFor(def->namespace_, def->name).ToAmounts();
     storage::RunStarted started;
     started.workflow_namespace = def->namespace_;
     started.workflow_name = def->name;
@@ -921,6 +1389,9 @@ Result<StartResult> Engine::Impl::Start(StartRequest request) {
     started.input = storage::Payload::Json(DumpJson(request.input));
     started.started_by = request.started_by;
     started.tool_catalog_hash = catalog_.Hash();
+    started.policy_hash = policy->hash();
+    started.budget_limits = actor->header.budget_limits;
+    if (options_.agents) started.agent_config_hash = options_.agents->hash();
     Input begin{StepInput{options_.clock->NowNanos(), storage::EventBody(std::move(started)),
                           std::move(request.input)},
                 [&promise](Status st) { promise.set_value(st); }};
@@ -941,9 +1412,9 @@ Status Engine::Impl::Control(const RunId& run_id, storage::EventBody body, Json 
   }
   std::promise<Status> promise;
   auto future = promise.get_future();
-  DeliverTo(run_id, Input{StepInput{options_.clock->NowNanos(), std::move(body),
-                                    std::move(payload)},
-                          [&promise](Status st) { promise.set_value(st); }});
+  DeliverTo(run_id,
+            Input{StepInput{options_.clock->NowNanos(), std::move(body), std::move(payload)},
+                  [&promise](Status st) { promise.set_value(st); }});
   return future.get();
 }
 
@@ -954,8 +1425,30 @@ Result<RunInfo> Engine::Impl::Describe(const RunId& run_id) const {
                    info.header.workflow_version, info.header.definition_hash};
   info.waiting_on = info.header.waiting_on;
   if (!info.header.engine_state.empty()) {
-    Result<Json> state = ReadEngineState(info.header.engine_state);
-    if (state.ok()) info.input = state->value("input", Json());
+    Result<Json> state_json = ReadEngineState(info.header.engine_state);
+    if (state_json.ok()) {
+      info.input = state_json->value("input", Json());
+      Result<RunState> state = RunStateFromJson(*state_json);
+      if (state.ok() && !state->stack.empty() && !state->stack.back().is_list &&
+          state->stack.back().phase == TaskPhase::kApproval &&
+          !storage::IsTerminal(state->status)) {
+        const Frame& f = state->stack.back();
+        PendingApproval approval;
+        approval.approval_id = f.key;
+        approval.tool = f.pending.value("tool", Json::object()).value("name", "");
+        approval.arguments = f.pending.value("arguments", Json());
+        approval.expires_at_ns = f.key_due_ns;
+        for (const Json& name : f.pending.value("approvers", Json::array())) {
+          if (name.is_string()) approval.approvers.push_back(name.get<std::string>());
+        }
+        approval.rule_id = f.pending.value("rule", "");
+        Result<std::shared_ptr<const Definition>> def =
+            DefinitionByHash(info.header.definition_hash);
+        if (def.ok() && f.task < (*def)->tasks.size())
+          approval.task_path = (*def)->tasks[f.task]->path;
+        info.approval = std::move(approval);
+      }
+    }
   }
   if (storage::IsTerminal(info.header.status)) {
     // The last event is run_stopped: it holds the output or the error.
@@ -998,13 +1491,14 @@ Result<RunInfo> Engine::Impl::Wait(const RunId& run_id, std::chrono::millisecond
     }
     if (WaitsOnOutsideWorld(info.header) && !in_memory) return info;
     std::unique_lock lock(wait_mu_);
-    if (!wait_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
-                                                          std::chrono::milliseconds(200)),
-                             [&] { return epoch_ != epoch; }) &&
+    if (!wait_cv_.wait_until(
+            lock,
+            std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(200)),
+            [&] { return epoch_ != epoch; }) &&
         std::chrono::steady_clock::now() >= deadline) {
-      return Status::DeadlineExceeded("run " + run_id.str() + " is still " +
-                                      std::string(storage::Name(info.header.status)) +
-                                      (info.waiting_on.empty() ? "" : " (" + info.waiting_on + ")"));
+      return Status::DeadlineExceeded(
+          "run " + run_id.str() + " is still " + std::string(storage::Name(info.header.status)) +
+          (info.waiting_on.empty() ? "" : " (" + info.waiting_on + ")"));
     }
   }
 }
@@ -1030,9 +1524,9 @@ Status Engine::Impl::RunUntilIdle(std::chrono::milliseconds timeout) {
       PollTimers();
     }
     std::unique_lock lock(wait_mu_);
-    wait_cv_.wait_until(lock, std::min(deadline, std::chrono::steady_clock::now() +
-                                                     std::chrono::milliseconds(50)),
-                        [&] { return epoch_ != epoch; });
+    wait_cv_.wait_until(
+        lock, std::min(deadline, std::chrono::steady_clock::now() + std::chrono::milliseconds(50)),
+        [&] { return epoch_ != epoch; });
     if (std::chrono::steady_clock::now() >= deadline) {
       return Status::DeadlineExceeded("runs are still in progress");
     }
@@ -1090,8 +1584,8 @@ Status Engine::SendSignal(const RunId& run_id, Signal signal) {
   event.event_id = signal.id;
   if (event.event_id.empty()) {
     static std::atomic<uint64_t> counter{0};
-    event.event_id = run_id.str() + "/" + std::to_string(impl_->options_.clock->NowNanos()) +
-                     "." + std::to_string(counter.fetch_add(1));
+    event.event_id = run_id.str() + "/" + std::to_string(impl_->options_.clock->NowNanos()) + "." +
+                     std::to_string(counter.fetch_add(1));
   }
   event.payload = storage::Payload::Json(DumpJson(signal.data));
   event.actor = std::move(signal.actor);
@@ -1109,6 +1603,28 @@ Status Engine::Kill(const RunId& run_id, std::string reason, storage::Actor acto
                               std::move(reason), storage::Payload::None()};
   return impl_->Control(run_id, storage::EventBody(std::move(c)), nullptr);
 }
+
+Status Engine::ResolveApproval(const RunId& run_id, ApprovalAnswer answer) {
+  return impl_->ResolveApproval(run_id, std::move(answer));
+}
+
+Result<Sha256> Engine::ApplyPolicy(std::string_view text, std::string_view source_name) {
+  return impl_->ApplyPolicy(text, source_name);
+}
+
+std::shared_ptr<const policy::Policy> Engine::CurrentPolicy() const {
+  return impl_->CurrentPolicy();
+}
+
+Status Engine::EngageKillSwitch(KillSwitch kill) {
+  return impl_->EngageKillSwitch(std::move(kill));
+}
+
+Status Engine::ReleaseKillSwitch(KillSwitch::Scope scope, const std::string& target) {
+  return impl_->ReleaseKillSwitch(scope, target);
+}
+
+std::vector<KillSwitch> Engine::KillSwitches() const { return impl_->KillSwitches(); }
 
 Status Engine::ResolveEffect(const RunId& run_id, EffectResolution resolution) {
   CAIRN_ASSIGN_OR_RETURN(storage::RunHeader header, impl_->store_->GetRun(run_id));

@@ -22,12 +22,14 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/config.h"
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/json.h"
 #include "base/status.h"
 #include "engine/definition/definition.h"
 #include "engine/tools/catalog.h"
+#include "policy/policy.h"
 #include "storage/event.h"
 #include "storage/store.h"
 
@@ -60,6 +62,44 @@ struct EngineOptions {
   // Test seam: the filesystem under RocksDB (fault injection). Null: the real one.
   std::shared_ptr<rocksdb::FileSystem> file_system;
   std::string owner_description = "cairn engine";
+  // The policy new runs are governed by. Null: the one applied with ApplyPolicy (kept in
+  // the store), else policy::Policy::Default() (reads allowed, writes denied).
+  std::shared_ptr<const policy::Policy> policy;
+  // The agents `call: agent` tasks consult. Null: none (such tasks fault, unknown_agent).
+  std::shared_ptr<agent::AgentRegistry> agents;
+  // Decisions in progress at once (each holds a thread while it waits on its agent);
+  // more wait in a queue.
+  unsigned agent_threads = 8;
+};
+
+// An operator's answer to a run's pending approval.
+struct ApprovalAnswer {
+  bool approve = false;
+  std::string approval_id;  // empty: whichever approval the run waits on
+  std::string reason;
+  storage::Actor actor;
+};
+
+// A pending approval, as Describe shows it.
+struct PendingApproval {
+  std::string approval_id;
+  std::string tool;
+  Json arguments;
+  int64_t expires_at_ns = 0;
+  std::vector<std::string> approvers;  // empty: anyone with the approver role
+  std::string rule_id;
+  std::string task_path;
+};
+
+// A kill switch: engaged durably, it stops every run it covers at its next transition
+// and no write of such a run starts after Engage returns; new runs it covers are refused.
+struct KillSwitch {
+  enum class Scope : uint8_t { kAll = 0, kWorkflow, kRun };
+  Scope scope = Scope::kAll;
+  std::string target;  // kWorkflow: "namespace/name"; kRun: a run id; kAll: empty
+  std::string reason;
+  storage::Actor actor;
+  int64_t engaged_at_ns = 0;
 };
 
 struct WorkflowRef {
@@ -96,15 +136,17 @@ struct RunInfo {
   Json input;                  // the run's input
   std::optional<Json> output;  // set once completed
   storage::ErrorInfo error;    // set when faulted
-  std::string waiting_on;      // parked: "timer w3 at ...", "event type=...", "indeterminate_effect KEY"
+  std::string
+      waiting_on;  // parked: "timer w3 at ...", "event type=...", "indeterminate_effect KEY"
+  std::optional<PendingApproval> approval;  // set while the run waits on an approval
 };
 
 // A CloudEvent-shaped external event for `listen` tasks.
 struct Signal {
-  std::string type;     // required
+  std::string type;  // required
   std::string source = "cairn";
-  std::string id;       // empty: generated
-  Json data;            // the event's data
+  std::string id;  // empty: generated
+  Json data;       // the event's data
   storage::Actor actor;
 };
 
@@ -112,8 +154,8 @@ struct Signal {
 struct EffectResolution {
   enum class Outcome : uint8_t { kOk = 0, kFailed, kAbandon };
   Outcome outcome = Outcome::kFailed;
-  Json result;              // kOk: the effect's result as the task will see it
-  std::string detail;       // kFailed / kAbandon: why
+  Json result;         // kOk: the effect's result as the task will see it
+  std::string detail;  // kFailed / kAbandon: why
   storage::Actor actor;
 };
 
@@ -163,6 +205,24 @@ class Engine {
   // not blocked on one.
   Status ResolveEffect(const RunId& run_id, EffectResolution resolution);
 
+  // Answers a run's pending approval, once: kFailedPrecondition when the run does not
+  // wait on that approval (already answered, expired, or none), kPermissionDenied when the
+  // approval names its approvers and `answer.actor` is not one of them. Durable on return.
+  Status ResolveApproval(const RunId& run_id, ApprovalAnswer answer);
+
+  // ---- policy and kill switches ----
+
+  // Checks and stores a policy and makes it the one new runs get (runs already started
+  // keep theirs). kInvalidArgument with Policy::Load's message. Returns its hash.
+  Result<Sha256> ApplyPolicy(std::string_view text, std::string_view source_name);
+  std::shared_ptr<const policy::Policy> CurrentPolicy() const;
+  // Engages a kill switch durably, then stops the runs it covers. kInvalidArgument for a
+  // bad target.
+  Status EngageKillSwitch(KillSwitch kill);
+  // Releases an engaged switch; kNotFound if it was not engaged.
+  Status ReleaseKillSwitch(KillSwitch::Scope scope, const std::string& target);
+  std::vector<KillSwitch> KillSwitches() const;
+
   Result<RunInfo> Describe(const RunId& run_id) const;
   Result<std::vector<storage::RunSummary>> ListRuns(std::optional<storage::RunStatus> status,
                                                     const std::string& start_after,
@@ -193,7 +253,7 @@ class Engine {
 struct ParsedWorkflowRef {
   std::string namespace_;  // empty: any
   std::string name;
-  std::string version;     // empty: newest
+  std::string version;  // empty: newest
   std::optional<Sha256> hash;
 };
 Result<ParsedWorkflowRef> ParseWorkflowRef(std::string_view text);

@@ -12,6 +12,6 @@ namespace cairn::engine {
 // Adds the "shell", "command", "http" and "mcp" executors to `router`. Errors: a bad
 // EngineOptions::extra_ca_pem (kInvalidArgument), TLS set-up (kInternal).
 Status AddExecutors(ToolRouter& router, boost::asio::any_io_executor io,
-                  const EngineOptions& options);
+                    const EngineOptions& options);
 
 }  // namespace cairn::engine

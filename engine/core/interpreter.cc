@@ -8,23 +8,14 @@
 #include "base/assert.h"
 #include "base/limits.h"
 #include "base/sha256.h"
+#include "engine/core/machine.h"
 
-namespace cairn::engine {
-namespace {
-
-using storage::NewEvent;
-using storage::Payload;
-using storage::RunStatus;
-using storage::StopReason;
-
-// A step records at most about this many events before handing back with `more`, so one
-// transition stays well under limits::events_per_transition_max.
-constexpr size_t kEventsPerStepSoftMax = 256;
+namespace cairn::engine::internal {
 
 Payload JsonPayload(const Json& value) { return Payload::Json(DumpJson(value)); }
 
-Json MakeError(std::string_view type, int status, std::string_view title,
-               std::string_view detail, std::string_view instance) {
+Json MakeError(std::string_view type, int status, std::string_view title, std::string_view detail,
+               std::string_view instance) {
   Json e{{"type", type}, {"status", status}, {"title", title}, {"instance", instance}};
   if (!detail.empty()) e["detail"] = detail;
   return e;
@@ -49,6 +40,10 @@ Json FromErrorInfo(const storage::ErrorInfo& info, std::string_view instance) {
                    info.instance.empty() ? instance : std::string_view(info.instance));
 }
 
+bool Truthy(const Json& v) { return !(v.is_null() || (v.is_boolean() && !v.get<bool>())); }
+
+namespace {
+
 Json TimeObject(int64_t ns) {
   return Json{{"iso8601", FormatTime(ns)},
               {"epoch", {{"seconds", ns / 1'000'000'000}, {"milliseconds", ns / 1'000'000}}}};
@@ -67,8 +62,6 @@ bool ErrorTypeMatches(std::string_view wanted, std::string_view actual) {
   auto last = [](std::string_view uri) { return uri.substr(uri.rfind('/') + 1); };
   return last(wanted) == last(actual);
 }
-
-bool Truthy(const Json& v) { return !(v.is_null() || (v.is_boolean() && !v.get<bool>())); }
 
 // Expands "{name}" in a URI template from the top-level fields of `input`.
 std::string ExpandUriTemplate(const std::string& uri, const Json& input) {
@@ -99,90 +92,22 @@ uint64_t Mix(std::string_view seed) {
   return v;
 }
 
-// One step's work: holds the state, the output and the borrowed evaluator.
-class Machine {
- public:
-  Machine(const Definition& def, const ToolLookup& tools, RunState& state, StepOutput& out,
-          Evaluator& evaluator)
-      : def_(def), tools_(tools), s_(state), out_(out), eval_(evaluator) {}
-
-  Status Apply(const StepInput& input);
-  void Run();
-
- private:
-  // ---- plumbing ----
-  const Task& TaskOf(uint32_t id) const { return *def_.tasks.at(id); }
-  const TaskList& ListOf(const Frame& f) const;
-  void Emit(const std::string& path, storage::EventBody body) {
-    out_.events.push_back(NewEvent{path, std::move(body)});
-  }
-  bool Suspended() const {
-    return IsTerminal(s_.status) || s_.status != RunStatus::kRunning || !s_.waiting_on.empty();
-  }
-  std::string NextTimerId(char kind) { return kind + std::to_string(++s_.timers); }
-  void ScheduleTimer(const std::string& path, const std::string& id, int64_t due,
-                     storage::TimerPurpose purpose) {
-    Emit(path, storage::TimerScheduled{id, due, purpose});
-  }
-
-  // ---- expressions ----
-  struct Scope {
-    std::vector<Json> owned;
-    std::vector<Variable> vars;
-  };
-  void BuildScope(Scope& scope, const Frame* task, const Json* output) const;
-  Result<Json> Eval(const Json& expr, bool implicit, const Json& input, const Frame* task,
-                    const Json* output = nullptr);
-  Json ExpressionError(const Status& status, const std::string& path) const {
-    return MakeError(error_type::kExpression, 400, "Expression failed", status.message(), path);
-  }
-
-  // ---- the machine ----
-  void StepTop();
-  void EnterTask();
-  void Dispatch(Frame& f, const Task& t);
-  void StartEffect(Frame& f, const Task& t, ToolSpec spec, Json arguments);
-  void Complete(Json raw_output, std::optional<FlowDirective> directive = std::nullopt);
-  void ChildDone(Json value, const FlowDirective& directive);
-  void ListDone(Json value);
-  void NextIteration(Frame& f, const Task& t);
-  void Fault(Json error);
-  bool TryCatch(Frame& f, const Task& t, const Json& error);
-  void PopTaskFrame(const Json* error);
-  void EndWorkflow(Json value);
-  void Stop(StopReason reason, Json output, Json error, std::string detail,
-            storage::Actor actor = {});
-  Result<Json> Filter(const DataFilter& filter, const Json& value, const Frame* task,
-                      const Json* output, const char* what);
-  Status CheckSchema(const DataFilter& filter, const Json& value, const char* what);
-
-  // ---- inputs ----
-  Status Start(const StepInput& input);
-  void OnOutcome(const storage::EffectOutcome& outcome, const Json& payload);
-  void OnTimer(const storage::TimerFired& fired);
-  void OnEvent(const storage::EventReceived& event, const Json& payload);
-  void OnControl(const storage::ControlRequested& control, const Json& argument);
-  bool TryListen(Frame& f, const Task& t);
-  bool EventMatches(const EventFilter& filter, const Json& envelope, const Frame& f);
-  void TimeoutFrame(size_t index);
-
-  const Definition& def_;
-  const ToolLookup& tools_;
-  RunState& s_;
-  StepOutput& out_;
-  Evaluator& eval_;
-  Json workflow_descriptor_;
-};
+}  // namespace
 
 const TaskList& Machine::ListOf(const Frame& f) const {
   if (f.list == ListKind::kRoot) return def_.do_;
   const Task& owner = TaskOf(f.owner);
   switch (f.list) {
-    case ListKind::kDo: return std::get<DoBody>(owner.body).tasks;
-    case ListKind::kForBody: return std::get<ForBody>(owner.body).tasks;
-    case ListKind::kTryBody: return std::get<TryBody>(owner.body).tasks;
-    case ListKind::kCatchBody: return std::get<TryBody>(owner.body).catch_.do_;
-    case ListKind::kRoot: break;
+    case ListKind::kDo:
+      return std::get<DoBody>(owner.body).tasks;
+    case ListKind::kForBody:
+      return std::get<ForBody>(owner.body).tasks;
+    case ListKind::kTryBody:
+      return std::get<TryBody>(owner.body).tasks;
+    case ListKind::kCatchBody:
+      return std::get<TryBody>(owner.body).catch_.do_;
+    case ListKind::kRoot:
+      break;
   }
   return def_.do_;
 }
@@ -194,7 +119,9 @@ void Machine::BuildScope(Scope& scope, const Frame* task, const Json* output) co
         Json{{"id", s_.run_id},
              {"definition",
               {{"document",
-                {{"dsl", def_.dsl}, {"namespace", def_.namespace_}, {"name", def_.name},
+                {{"dsl", def_.dsl},
+                 {"namespace", def_.namespace_},
+                 {"name", def_.name},
                  {"version", def_.version}}}}},
              {"input", s_.input},
              {"startedAt", TimeObject(s_.started_ns)}};
@@ -221,15 +148,14 @@ void Machine::BuildScope(Scope& scope, const Frame* task, const Json* output) co
   for (const Frame& f : s_.stack) {
     if (f.is_list) continue;
     const Task& t = TaskOf(f.task);
-    if (const auto* body = std::get_if<ForBody>(&t.body);
-        body && f.phase == TaskPhase::kChild && f.items.is_array() &&
-        f.iteration < f.items.size()) {
+    if (const auto* body = std::get_if<ForBody>(&t.body); body && f.phase == TaskPhase::kChild &&
+                                                          f.items.is_array() &&
+                                                          f.iteration < f.items.size()) {
       scope.vars.push_back({body->each, &f.items[f.iteration]});
       scope.owned.push_back(f.iteration);
       scope.vars.push_back({body->at, &scope.owned.back()});
     }
-    if (const auto* body = std::get_if<TryBody>(&t.body);
-        body && f.phase == TaskPhase::kCatch) {
+    if (const auto* body = std::get_if<TryBody>(&t.body); body && f.phase == TaskPhase::kCatch) {
       scope.vars.push_back({body->catch_.as, &f.error});
     }
   }
@@ -279,6 +205,10 @@ Status Machine::Apply(const StepInput& input) {
     OnEvent(*e, input.payload);
   } else if (const auto* c = std::get_if<storage::ControlRequested>(&*input.body)) {
     OnControl(*c, input.payload);
+  } else if (const auto* a = std::get_if<storage::ApprovalResolved>(&*input.body)) {
+    OnApproval(*a);
+  } else if (const auto* d = std::get_if<storage::AgentDecided>(&*input.body)) {
+    OnDecided(*d, input.payload);
   } else {
     return Status::InvalidArgument(std::string("a ") + std::string(KindName(*input.body)) +
                                    " event is not an input of the interpreter");
@@ -293,6 +223,8 @@ Status Machine::Start(const StepInput& input) {
   s_.started_ns = input.time_ns;
   s_.input = input.payload;
   s_.status = RunStatus::kRunning;
+  s_.budget_caps = std::get<storage::RunStarted>(*input.body).budget_limits;
+  StartBudgetClock();
   if (Status st = CheckSchema(def_.input, s_.input, "workflow input"); !st.ok()) {
     Stop(StopReason::kFaulted, nullptr,
          MakeError(error_type::kValidation, 400, "Invalid workflow input", st.message(), "/"),
@@ -346,12 +278,15 @@ void Machine::OnOutcome(const storage::EffectOutcome& outcome, const Json& paylo
 }
 
 void Machine::OnTimer(const storage::TimerFired& fired) {
+  if (!s_.budget_timer.empty() && fired.timer_id == s_.budget_timer) {
+    s_.budget_timer.clear();
+    return ExhaustBudget("wall_clock", "/");
+  }
   if (fired.timer_id == s_.workflow_timer) {
     s_.workflow_timer.clear();
     Stop(StopReason::kTimeout, nullptr,
          MakeError(error_type::kTimeout, 408, "Workflow timed out",
-                   "the workflow's timeout of " + std::to_string(def_.timeout->ms) +
-                       " ms elapsed",
+                   "the workflow's timeout of " + std::to_string(def_.timeout->ms) + " ms elapsed",
                    "/"),
          "workflow timeout");
     return;
@@ -368,6 +303,7 @@ void Machine::OnTimer(const storage::TimerFired& fired) {
   Frame& f = s_.stack.back();
   if (f.is_list || f.key != fired.timer_id) return;  // cancelled or stale
   const Task& t = TaskOf(f.task);
+  if (f.phase == TaskPhase::kApproval) return ExpireApproval(f, t);
   s_.waiting_on.clear();
   s_.status = RunStatus::kRunning;
   f.key_due_ns = 0;
@@ -392,10 +328,10 @@ void Machine::TimeoutFrame(size_t index) {
   // Abandon everything above the timed-out task (their calls become stale, their timers
   // are cancelled), then fault the task itself with a timeout error.
   const Task& t = TaskOf(s_.stack[index].task);
-  Json error = MakeError(error_type::kTimeout, 408, "Task timed out",
-                         "the task's timeout of " + std::to_string(t.timeout ? t.timeout->ms : 0) +
-                             " ms elapsed",
-                         t.path);
+  Json error = MakeError(
+      error_type::kTimeout, 408, "Task timed out",
+      "the task's timeout of " + std::to_string(t.timeout ? t.timeout->ms : 0) + " ms elapsed",
+      t.path);
   s_.stack[index].timeout_timer.clear();
   while (s_.stack.size() > index + 1) {
     if (s_.stack.back().is_list) {
@@ -411,12 +347,8 @@ void Machine::TimeoutFrame(size_t index) {
 }
 
 void Machine::OnEvent(const storage::EventReceived& event, const Json& payload) {
-  Json envelope{{"specversion", "1.0"},
-                {"type", event.event_type},
-                {"source", event.source},
-                {"id", event.event_id},
-                {"time", FormatTime(s_.now_ns)},
-                {"data", payload}};
+  Json envelope{{"specversion", "1.0"}, {"type", event.event_type},      {"source", event.source},
+                {"id", event.event_id}, {"time", FormatTime(s_.now_ns)}, {"data", payload}};
   // The engine refuses signals beyond limits::run_inbox_events_max before recording them.
   s_.inbox.push_back(std::move(envelope));
   if (s_.stack.empty()) return;
@@ -501,13 +433,17 @@ void Machine::StepTop() {
       return;
     }
     if (++s_.steps > limits::run_steps_max) {
-      Stop(StopReason::kMaxSteps, nullptr,
-           MakeError(error_type::kRuntime, 500, "Too many steps",
-                     "the run entered more than " + std::to_string(limits::run_steps_max) +
-                         " tasks",
-                     list[f.index].path),
-           "max steps");
+      Stop(
+          StopReason::kMaxSteps, nullptr,
+          MakeError(error_type::kRuntime, 500, "Too many steps",
+                    "the run entered more than " + std::to_string(limits::run_steps_max) + " tasks",
+                    list[f.index].path),
+          "max steps");
       return;
+    }
+    s_.budget_spent.steps = s_.steps;
+    if (s_.budget_caps.steps != 0 && s_.steps > s_.budget_caps.steps) {
+      return ExhaustBudget("steps", list[f.index].path);
     }
     Frame task;
     task.task = list[f.index].id;
@@ -533,22 +469,29 @@ void Machine::EnterTask() {
     Result<Json> cond = Eval(*t.if_, /*implicit=*/true, f.input, &f);
     if (!cond.ok()) return Fault(ExpressionError(cond.status(), t.path));
     if (!Truthy(*cond)) {
-      Emit(t.path, storage::TaskCompleted{t.name, storage::TaskCompleted::Status::kSkipped,
-                                          JsonPayload(f.input), {}, "", f.attempt});
+      Emit(t.path, storage::TaskCompleted{t.name,
+                                          storage::TaskCompleted::Status::kSkipped,
+                                          JsonPayload(f.input),
+                                          {},
+                                          "",
+                                          f.attempt});
       Json input = std::move(f.input);
       s_.stack.pop_back();
       return ChildDone(std::move(input), FlowDirective{});
     }
   }
   if (Status st = CheckSchema(t.input, f.input, "task input"); !st.ok()) {
-    return Fault(MakeError(error_type::kValidation, 400, "Invalid task input", st.message(),
-                           t.path));
+    return Fault(
+        MakeError(error_type::kValidation, 400, "Invalid task input", st.message(), t.path));
   }
   Result<Json> tinput = Filter(t.input, f.input, &f, nullptr, "input.from");
   if (!tinput.ok()) return Fault(ExpressionError(tinput.status(), t.path));
   f.tinput = std::move(tinput).value();
+  const auto* call = std::get_if<CallBody>(&t.body);
+  const bool agentic = call != nullptr && call->kind == CallBody::Kind::kAgent;
   Emit(t.path, storage::TaskRouted{t.name, std::string(t.KindName()),
-                                   storage::TaskRouted::Mode::kDeterministic,
+                                   agentic ? storage::TaskRouted::Mode::kAgentic
+                                           : storage::TaskRouted::Mode::kDeterministic,
                                    JsonPayload(f.tinput), f.attempt});
   if (t.timeout) {
     f.timeout_timer = NextTimerId('t');
@@ -597,10 +540,9 @@ void Machine::Dispatch(Frame& f, const Task& t) {
     if (!error.ok()) return Fault(ExpressionError(error.status(), t.path));
     if (!error->contains("instance")) (*error)["instance"] = t.path;
     if (!(*error)["status"].is_number_integer()) {
-      return Fault(MakeError(error_type::kValidation, 400, "Invalid error",
-                             "raise: status must be an integer, got " +
-                                 DumpJson((*error)["status"]),
-                             t.path));
+      return Fault(MakeError(
+          error_type::kValidation, 400, "Invalid error",
+          "raise: status must be an integer, got " + DumpJson((*error)["status"]), t.path));
     }
     return Fault(std::move(error).value());
   }
@@ -629,8 +571,7 @@ void Machine::Dispatch(Frame& f, const Task& t) {
     if (items->is_null()) *items = Json::array();
     if (!items->is_array()) {
       return Fault(MakeError(error_type::kValidation, 400, "Invalid for.in",
-                             "for.in must give an array, got " +
-                                 std::string(JsonTypeName(*items)),
+                             "for.in must give an array, got " + std::string(JsonTypeName(*items)),
                              t.path));
     }
     f.items = std::move(items).value();
@@ -653,10 +594,12 @@ void Machine::Dispatch(Frame& f, const Task& t) {
                    endpoint["uri"].is_string()) {
           endpoint["uri"] = ExpandUriTemplate(endpoint["uri"].get<std::string>(), f.tinput);
         }
-        return StartEffect(f, t, InlineToolSpec("http", *with), std::move(with).value());
+        return RequestEffect(f, t, InlineToolSpec("http", *with), std::move(with).value());
       }
       case CallBody::Kind::kMcp:
-        return StartEffect(f, t, InlineToolSpec("mcp", *with), std::move(with).value());
+        return RequestEffect(f, t, InlineToolSpec("mcp", *with), std::move(with).value());
+      case CallBody::Kind::kAgent:
+        return StartDecision(f, t, call->agent);
       case CallBody::Kind::kFunction: {
         auto fn = def_.functions.find(call->function);
         if (fn == def_.functions.end()) {
@@ -673,12 +616,12 @@ void Machine::Dispatch(Frame& f, const Task& t) {
       case CallBody::Kind::kTool: {
         std::optional<ToolSpec> spec = tools_ ? tools_(call->function) : std::nullopt;
         if (!spec) {
-          return Fault(MakeError(error_type::kConfiguration, 400, "Unknown tool",
-                                 "no tool named '" + call->function +
-                                     "' is registered in the engine's catalog",
-                                 t.path));
+          return Fault(MakeError(
+              error_type::kConfiguration, 400, "Unknown tool",
+              "no tool named '" + call->function + "' is registered in the engine's catalog",
+              t.path));
         }
-        return StartEffect(f, t, std::move(*spec), std::move(with).value());
+        return RequestEffect(f, t, std::move(*spec), std::move(with).value());
       }
     }
   }
@@ -692,7 +635,7 @@ void Machine::Dispatch(Frame& f, const Task& t) {
     static constexpr const char* kReturn[] = {"stdout", "stderr", "code", "all", "none"};
     (*args)["return"] = kReturn[static_cast<int>(run->return_mode)];
     (*args)["await"] = run->await;
-    return StartEffect(f, t, InlineToolSpec("shell", *args), std::move(args).value());
+    return RequestEffect(f, t, InlineToolSpec("shell", *args), std::move(args).value());
   }
 }
 
@@ -705,11 +648,19 @@ void Machine::StartEffect(Frame& f, const Task& t, ToolSpec spec, Json arguments
   for (const Frame& outer : s_.stack) {
     if (outer.is_list || outer.timeout_timer.empty()) continue;
     const int64_t left_ms = (outer.timeout_due_ns - s_.now_ns) / 1'000'000;
-    timeout_ms = std::min<uint64_t>(timeout_ms, static_cast<uint64_t>(std::max<int64_t>(left_ms, 1)));
+    timeout_ms =
+        std::min<uint64_t>(timeout_ms, static_cast<uint64_t>(std::max<int64_t>(left_ms, 1)));
   }
-  Emit(t.path, storage::EffectIntent{f.key, spec.name, spec.effect, spec.risk,
-                                     JsonPayload(arguments), f.attempt, spec.executor,
-                                     spec.idempotent});
+  // A started call counts against the run's tool_calls budget (RequestEffect checked it).
+  if (s_.budget_caps.tool_calls != 0) {
+    Charge(t.path, storage::BudgetCharged::Phase::kSettle, f.key,
+           storage::BudgetAmounts{0, 0, 0, 0, 1}, {}, true, "call of " + spec.name);
+  } else {
+    ++s_.budget_spent.tool_calls;
+  }
+  Emit(t.path,
+       storage::EffectIntent{f.key, spec.name, spec.effect, spec.risk, JsonPayload(arguments),
+                             f.attempt, spec.executor, spec.idempotent});
   out_.call = EffectCommand{f.key, std::move(spec), std::move(arguments), timeout_ms, t.path};
   s_.waiting_on = "effect " + f.key;
 }
@@ -757,9 +708,15 @@ void Machine::ChildDone(Json value, const FlowDirective& directive) {
   }
   parent.data = std::move(value);
   switch (directive.kind) {
-    case FlowDirective::Kind::kContinue: ++parent.index; break;
-    case FlowDirective::Kind::kExit: parent.index = static_cast<uint32_t>(ListOf(parent).size()); break;
-    case FlowDirective::Kind::kGoto: parent.index = directive.target_index; break;
+    case FlowDirective::Kind::kContinue:
+      ++parent.index;
+      break;
+    case FlowDirective::Kind::kExit:
+      parent.index = static_cast<uint32_t>(ListOf(parent).size());
+      break;
+    case FlowDirective::Kind::kGoto:
+      parent.index = directive.target_index;
+      break;
     case FlowDirective::Kind::kEnd: {
       Json data = std::move(parent.data);
       while (!s_.stack.empty()) {
@@ -780,28 +737,30 @@ void Machine::Complete(Json raw_output, std::optional<FlowDirective> directive) 
   Result<Json> output = Filter(t.output, raw_output, &f, nullptr, "output.as");
   if (!output.ok()) return Fault(ExpressionError(output.status(), t.path));
   if (Status st = CheckSchema(t.output, *output, "task output"); !st.ok()) {
-    return Fault(MakeError(error_type::kValidation, 400, "Invalid task output", st.message(),
-                           t.path));
+    return Fault(
+        MakeError(error_type::kValidation, 400, "Invalid task output", st.message(), t.path));
   }
   if (t.export_.transform) {
     Result<Json> context = Eval(*t.export_.transform, /*implicit=*/true, *output, &f, &*output);
     if (!context.ok()) return Fault(ExpressionError(context.status(), t.path));
     if (Status st = CheckSchema(t.export_, *context, "exported context"); !st.ok()) {
-      return Fault(MakeError(error_type::kValidation, 400, "Invalid exported context",
-                             st.message(), t.path));
+      return Fault(MakeError(error_type::kValidation, 400, "Invalid exported context", st.message(),
+                             t.path));
     }
     s_.context = std::move(context).value();
   }
   if (DumpJson(*output).size() > limits::run_data_bytes_max) {
-    return Fault(MakeError(error_type::kRuntime, 500, "Output too large",
-                           "the task's output is larger than " +
-                               std::to_string(limits::run_data_bytes_max) + " bytes",
-                           t.path));
+    return Fault(MakeError(
+        error_type::kRuntime, 500, "Output too large",
+        "the task's output is larger than " + std::to_string(limits::run_data_bytes_max) + " bytes",
+        t.path));
   }
   const FlowDirective flow = directive.value_or(t.then);
-  Emit(t.path, storage::TaskCompleted{t.name, storage::TaskCompleted::Status::kCompleted,
-                                      JsonPayload(*output), {},
-                                      flow.kind == FlowDirective::Kind::kGoto ? flow.target
+  Emit(t.path, storage::TaskCompleted{t.name,
+                                      storage::TaskCompleted::Status::kCompleted,
+                                      JsonPayload(*output),
+                                      {},
+                                      flow.kind == FlowDirective::Kind::kGoto   ? flow.target
                                       : flow.kind == FlowDirective::Kind::kExit ? "exit"
                                       : flow.kind == FlowDirective::Kind::kEnd  ? "end"
                                                                                 : "",
@@ -817,14 +776,19 @@ void Machine::Complete(Json raw_output, std::optional<FlowDirective> directive) 
 void Machine::PopTaskFrame(const Json* error) {
   Frame& f = s_.stack.back();
   const Task& t = TaskOf(f.task);
-  storage::TaskCompleted done{t.name, storage::TaskCompleted::Status::kFaulted, Payload::None(),
-                              error ? ToErrorInfo(*error) : storage::ErrorInfo{}, "",
+  storage::TaskCompleted done{t.name,
+                              storage::TaskCompleted::Status::kFaulted,
+                              Payload::None(),
+                              error ? ToErrorInfo(*error) : storage::ErrorInfo{},
+                              "",
                               f.attempt};
   if (error != nullptr) Emit(t.path, std::move(done));
   if (!f.timeout_timer.empty()) {
     Emit(t.path, storage::TimerCancelled{f.timeout_timer, f.timeout_due_ns});
   }
-  if ((f.phase == TaskPhase::kTimer || f.phase == TaskPhase::kRetryWait) && !f.key.empty()) {
+  if ((f.phase == TaskPhase::kTimer || f.phase == TaskPhase::kRetryWait ||
+       f.phase == TaskPhase::kApproval) &&
+      !f.key.empty()) {
     Emit(t.path, storage::TimerCancelled{f.key, f.key_due_ns});
   }
   s_.stack.pop_back();
@@ -879,14 +843,13 @@ bool Machine::TryCatch(Frame& f, const Task& t, const Json& error) {
     std::optional<bool> retry_when = check(r.when, true);
     std::optional<bool> retry_except = check(r.except_when, false);
     const uint32_t retries_done = f.attempt - 1;
-    const uint32_t max_retries =
-        std::min<uint32_t>(r.attempt_count.value_or(limits::retry_attempts_max),
-                           limits::retry_attempts_max);
+    const uint32_t max_retries = std::min<uint32_t>(
+        r.attempt_count.value_or(limits::retry_attempts_max), limits::retry_attempts_max);
     std::optional<Duration> total = r.total_duration ? r.total_duration : r.attempt_duration;
     const bool in_time =
         !total || s_.now_ns - f.started_ns < static_cast<int64_t>(total->ms) * 1'000'000;
-    if (retry_when.value_or(false) && !retry_except.value_or(true) &&
-        retries_done < max_retries && in_time) {
+    if (retry_when.value_or(false) && !retry_except.value_or(true) && retries_done < max_retries &&
+        in_time) {
       const uint32_t n = retries_done + 1;
       double delay = static_cast<double>(r.delay.ms);
       if (r.backoff.kind == Backoff::Kind::kLinear) delay *= n;
@@ -930,10 +893,10 @@ void Machine::EndWorkflow(Json value) {
                 output.status().message());
   }
   if (Status st = CheckSchema(def_.output, *output, "workflow output"); !st.ok()) {
-    return Stop(StopReason::kFaulted, nullptr,
-                MakeError(error_type::kValidation, 400, "Invalid workflow output", st.message(),
-                          "/"),
-                st.message());
+    return Stop(
+        StopReason::kFaulted, nullptr,
+        MakeError(error_type::kValidation, 400, "Invalid workflow output", st.message(), "/"),
+        st.message());
   }
   Stop(StopReason::kCompleted, std::move(output).value(), nullptr, "");
 }
@@ -945,10 +908,18 @@ void Machine::Stop(StopReason reason, Json output, Json error, std::string detai
   s_.waiting_on.clear();
   s_.effect_indeterminate = false;
   switch (reason) {
-    case StopReason::kCompleted: s_.status = RunStatus::kCompleted; break;
-    case StopReason::kCancelled: s_.status = RunStatus::kCancelled; break;
-    case StopReason::kKilled: s_.status = RunStatus::kKilled; break;
-    default: s_.status = RunStatus::kFailed; break;
+    case StopReason::kCompleted:
+      s_.status = RunStatus::kCompleted;
+      break;
+    case StopReason::kCancelled:
+      s_.status = RunStatus::kCancelled;
+      break;
+    case StopReason::kKilled:
+      s_.status = RunStatus::kKilled;
+      break;
+    default:
+      s_.status = RunStatus::kFailed;
+      break;
   }
   storage::RunStopped stopped;
   stopped.reason = reason;
@@ -980,9 +951,11 @@ bool Machine::TryListen(Frame& f, const Task& t) {
   if (f.matched.is_null()) f.matched = Json(std::vector<bool>(listen.filters.size(), false));
   auto read = [&](const Json& envelope) {
     switch (listen.read) {
-      case ListenBody::Read::kEnvelope: return envelope;
+      case ListenBody::Read::kEnvelope:
+        return envelope;
       case ListenBody::Read::kData:
-      case ListenBody::Read::kRaw: return envelope.value("data", Json());
+      case ListenBody::Read::kRaw:
+        return envelope.value("data", Json());
     }
     return envelope;
   };
@@ -1006,11 +979,10 @@ bool Machine::TryListen(Frame& f, const Task& t) {
                        [](const Json& m) { return m.get<bool>(); });
   } else {
     for (size_t i = 0; i < s_.inbox.size() && !done; ++i) {
-      const bool any = listen.filters.empty() ||
-                       std::any_of(listen.filters.begin(), listen.filters.end(),
-                                   [&](const EventFilter& ef) {
-                                     return EventMatches(ef, s_.inbox[i], f);
-                                   });
+      const bool any =
+          listen.filters.empty() ||
+          std::any_of(listen.filters.begin(), listen.filters.end(),
+                      [&](const EventFilter& ef) { return EventMatches(ef, s_.inbox[i], f); });
       if (any) {
         consume(i);
         done = true;
@@ -1026,7 +998,11 @@ bool Machine::TryListen(Frame& f, const Task& t) {
   return true;
 }
 
-}  // namespace
+}  // namespace cairn::engine::internal
+
+namespace cairn::engine {
+
+using internal::Machine;
 
 std::string FormatTime(int64_t ns) {
   const std::time_t seconds = static_cast<std::time_t>(ns / 1'000'000'000);
@@ -1039,13 +1015,36 @@ std::string FormatTime(int64_t ns) {
   return buffer;
 }
 
-Interpreter::Interpreter(std::shared_ptr<const Definition> definition, ToolLookup tools)
-    : definition_(std::move(definition)), tools_(std::move(tools)) {}
+Interpreter::Interpreter(std::shared_ptr<const Definition> definition, ToolLookup tools,
+                         std::shared_ptr<const policy::Policy> policy)
+    : definition_(std::move(definition)), tools_(std::move(tools)), policy_(std::move(policy)) {
+  if (!policy_) policy_ = policy::Policy::Default();
+}
+
+Json DecisionCommandToJson(const DecisionCommand& command) {
+  return Json{{"key", command.decision_key},
+              {"agent", command.agent},
+              {"path", command.task_path},
+              {"request", command.request}};
+}
+
+std::optional<DecisionCommand> DecisionCommandFromJson(const Json& json) {
+  if (!json.is_object() || !json.contains("key") || !json["key"].is_string() ||
+      !json.contains("request") || !json["request"].is_object()) {
+    return std::nullopt;
+  }
+  DecisionCommand command;
+  command.decision_key = json["key"].get<std::string>();
+  command.agent = json.value("agent", "");
+  command.task_path = json.value("path", "");
+  command.request = json["request"];
+  return command;
+}
 
 Result<StepOutput> Interpreter::Step(RunState& state, const StepInput& input,
                                      Evaluator& evaluator) {
   StepOutput out;
-  Machine machine(*definition_, tools_, state, out, evaluator);
+  Machine machine(*definition_, tools_, *policy_, state, out, evaluator);
   CAIRN_RETURN_IF_ERROR(machine.Apply(input));
   // An input may have resumed a waiting run; a continue resumes a run stopped at the bound.
   if (!IsTerminal(state.status) && state.waiting_on.empty()) {

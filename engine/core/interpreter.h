@@ -24,6 +24,7 @@
 #include "engine/definition/definition.h"
 #include "engine/expr/expression.h"
 #include "engine/tools/catalog.h"
+#include "policy/policy.h"
 #include "storage/event.h"
 #include "storage/store.h"
 
@@ -33,14 +34,29 @@ namespace cairn::engine {
 using ToolLookup = std::function<std::optional<ToolSpec>(std::string_view name)>;
 
 // The event a step reacts to, with its payload decoded. `body` holds one of RunStarted,
-// EffectOutcome, TimerFired, EventReceived, ControlRequested, or std::monostate-like
-// "continue" (no event: keep going after a step that stopped at the batch bound).
+// EffectOutcome, TimerFired, EventReceived, ControlRequested, ApprovalResolved,
+// AgentDecided, or nothing: "continue" (keep going after a step that stopped at the batch
+// bound).
 struct StepInput {
   int64_t time_ns = 0;
   std::optional<storage::EventBody> body;  // nullopt: continue
   Json payload;  // RunStarted: input; EffectOutcome: result; EventReceived: data;
-                 // ControlRequested: argument
+                 // ControlRequested: argument; AgentDecided: the decision (task output)
 };
+
+// A decision the engine must ask an agent for, once the transition recording the request
+// is durable. Decisions only read: asking again after a crash is safe, and once a
+// decision is recorded it is never asked for again.
+struct DecisionCommand {
+  std::string decision_key;  // RUN_ID#N
+  std::string agent;         // a configured agent's name; empty: the default agent
+  std::string task_path;
+  // {goal, options: [..], context, tools: [{name, description}],
+  //  limits: {max_steps, timeout_ms, max_tokens, max_cost_micros}}
+  Json request;
+};
+Json DecisionCommandToJson(const DecisionCommand& command);
+std::optional<DecisionCommand> DecisionCommandFromJson(const Json& json);
 
 // A call the engine must start once the transition recording its intent is durable.
 struct EffectCommand {
@@ -54,6 +70,7 @@ struct EffectCommand {
 struct StepOutput {
   std::vector<storage::NewEvent> events;  // produced events, in order
   std::optional<EffectCommand> call;
+  std::optional<DecisionCommand> decide;
   // True when the step stopped only because it produced many events: record them, then
   // call Step again at once with a continue input.
   bool more = false;
@@ -61,7 +78,9 @@ struct StepOutput {
 
 class Interpreter {
  public:
-  Interpreter(std::shared_ptr<const Definition> definition, ToolLookup tools);
+  // `policy` governs the run (the one its run_started names); never null.
+  Interpreter(std::shared_ptr<const Definition> definition, ToolLookup tools,
+              std::shared_ptr<const policy::Policy> policy);
 
   // Applies `input` to `state` (updated in place) and returns what to record and do.
   // Errors are only for inputs that cannot belong to this run (a run_started for a run
@@ -72,11 +91,17 @@ class Interpreter {
   Result<StepOutput> Step(RunState& state, const StepInput& input, Evaluator& evaluator);
 
   const Definition& definition() const { return *definition_; }
+  const policy::Policy& policy() const { return *policy_; }
 
  private:
   std::shared_ptr<const Definition> definition_;
   ToolLookup tools_;
+  std::shared_ptr<const policy::Policy> policy_;
 };
+
+// What an approval is bound to: SHA-256 over the tool's name and the canonical JSON of the
+// call's arguments. An approval answers exactly this call.
+Sha256 ApprovalBinding(std::string_view tool, const Json& arguments);
 
 // "2026-11-21T10:00:00.123Z"
 std::string FormatTime(int64_t ns);

@@ -9,7 +9,10 @@ Json FrameToJson(const Frame& f) {
   if (f.is_list) {
     return Json{{"l", static_cast<int>(f.list)}, {"o", f.owner}, {"i", f.index}, {"d", f.data}};
   }
-  Json j{{"t", f.task}, {"p", static_cast<int>(f.phase)}, {"in", f.input}, {"ti", f.tinput},
+  Json j{{"t", f.task},
+         {"p", static_cast<int>(f.phase)},
+         {"in", f.input},
+         {"ti", f.tinput},
          {"s", f.started_ns}};
   if (!f.timeout_timer.empty()) {
     j["tt"] = f.timeout_timer;
@@ -24,6 +27,7 @@ Json FrameToJson(const Frame& f) {
   if (!f.consumed.is_null()) j["c"] = f.consumed;
   if (!f.matched.is_null()) j["m"] = f.matched;
   if (!f.data.is_null()) j["d"] = f.data;
+  if (!f.pending.is_null()) j["pd"] = f.pending;
   return j;
 }
 
@@ -56,11 +60,16 @@ Result<Frame> FrameFromJson(const Json& j) {
           Read(j, "tt", &f.timeout_timer) && Read(j, "td", &f.timeout_due_ns) &&
           Read(j, "n", &f.iteration) && Read(j, "a", &f.attempt) && Read(j, "k", &f.key) &&
           Read(j, "kd", &f.key_due_ns);
-    if (phase < 0 || phase > static_cast<int>(TaskPhase::kListen)) ok = false;
+    if (phase < 0 || phase > static_cast<int>(TaskPhase::kDecision)) ok = false;
     f.phase = static_cast<TaskPhase>(phase);
-    for (auto [key, field] : {std::pair{"in", &f.input}, {"ti", &f.tinput}, {"it", &f.items},
-                              {"e", &f.error}, {"c", &f.consumed}, {"m", &f.matched},
-                              {"d", &f.data}}) {
+    for (auto [key, field] : {std::pair{"in", &f.input},
+                              {"ti", &f.tinput},
+                              {"it", &f.items},
+                              {"e", &f.error},
+                              {"c", &f.consumed},
+                              {"m", &f.matched},
+                              {"d", &f.data},
+                              {"pd", &f.pending}}) {
       if (auto it = j.find(key); it != j.end()) *field = *it;
     }
   }
@@ -69,6 +78,25 @@ Result<Frame> FrameFromJson(const Json& j) {
 }
 
 }  // namespace
+
+Json BudgetToJson(const storage::BudgetAmounts& a) {
+  return Json{{"steps", a.steps},
+              {"tokens", a.tokens},
+              {"cost_micros", a.cost_micros},
+              {"wall_ms", a.wall_ms},
+              {"tool_calls", a.tool_calls}};
+}
+
+storage::BudgetAmounts BudgetFromJson(const Json& j) {
+  storage::BudgetAmounts a;
+  if (!j.is_object()) return a;
+  a.steps = j.value("steps", uint64_t{0});
+  a.tokens = j.value("tokens", uint64_t{0});
+  a.cost_micros = j.value("cost_micros", int64_t{0});
+  a.wall_ms = j.value("wall_ms", uint64_t{0});
+  a.tool_calls = j.value("tool_calls", uint64_t{0});
+  return a;
+}
 
 Json RunStateToJson(const RunState& s) {
   Json stack = Json::array();
@@ -91,6 +119,13 @@ Json RunStateToJson(const RunState& s) {
   if (s.effect_indeterminate) j["indeterminate"] = true;
   if (!s.pending_call.is_null()) j["call"] = s.pending_call;
   if (s.deferred_start) j["deferred"] = true;
+  const storage::BudgetAmounts none{};
+  if (!(s.budget_caps == none)) j["bcaps"] = BudgetToJson(s.budget_caps);
+  if (!(s.budget_spent == none)) j["bspent"] = BudgetToJson(s.budget_spent);
+  if (!(s.budget_reserved == none)) j["breserved"] = BudgetToJson(s.budget_reserved);
+  if (s.cost_unknown) j["cost_unknown"] = true;
+  if (!s.budget_timer.empty()) j["btimer"] = s.budget_timer;
+  if (!s.pending_decision.is_null()) j["decision"] = s.pending_decision;
   return j;
 }
 
@@ -102,13 +137,13 @@ Result<RunState> RunStateFromJson(const Json& j) {
   RunState s;
   int status = 0;
   int stop = 0;
-  bool ok = Read(j, "run", &s.run_id) && Read(j, "started", &s.started_ns) &&
-            Read(j, "now", &s.now_ns) && Read(j, "steps", &s.steps) &&
-            Read(j, "effects", &s.effects) && Read(j, "timers", &s.timers) &&
-            Read(j, "status", &status) && Read(j, "stop", &stop) &&
-            Read(j, "wtimer", &s.workflow_timer) && Read(j, "waiting", &s.waiting_on) &&
-            Read(j, "indeterminate", &s.effect_indeterminate) &&
-            Read(j, "deferred", &s.deferred_start);
+  bool ok =
+      Read(j, "run", &s.run_id) && Read(j, "started", &s.started_ns) && Read(j, "now", &s.now_ns) &&
+      Read(j, "steps", &s.steps) && Read(j, "effects", &s.effects) &&
+      Read(j, "timers", &s.timers) && Read(j, "status", &status) && Read(j, "stop", &stop) &&
+      Read(j, "wtimer", &s.workflow_timer) && Read(j, "waiting", &s.waiting_on) &&
+      Read(j, "indeterminate", &s.effect_indeterminate) && Read(j, "deferred", &s.deferred_start) &&
+      Read(j, "cost_unknown", &s.cost_unknown) && Read(j, "btimer", &s.budget_timer);
   if (!ok) return Status::DataLoss("engine state: a field has the wrong type");
   s.status = static_cast<storage::RunStatus>(status);
   s.stop_reason = static_cast<storage::StopReason>(stop);
@@ -116,6 +151,10 @@ Result<RunState> RunStateFromJson(const Json& j) {
   if (auto it = j.find("context"); it != j.end()) s.context = *it;
   if (auto it = j.find("inbox"); it != j.end() && it->is_array()) s.inbox = *it;
   if (auto it = j.find("call"); it != j.end()) s.pending_call = *it;
+  if (auto it = j.find("decision"); it != j.end()) s.pending_decision = *it;
+  if (auto it = j.find("bcaps"); it != j.end()) s.budget_caps = BudgetFromJson(*it);
+  if (auto it = j.find("bspent"); it != j.end()) s.budget_spent = BudgetFromJson(*it);
+  if (auto it = j.find("breserved"); it != j.end()) s.budget_reserved = BudgetFromJson(*it);
   auto stack = j.find("stack");
   if (stack == j.end() || !stack->is_array()) {
     return Status::DataLoss("engine state: no stack");

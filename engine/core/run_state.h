@@ -17,21 +17,23 @@ namespace cairn::engine {
 
 // Which task list a list frame walks.
 enum class ListKind : uint8_t {
-  kRoot = 0,    // the workflow's top-level `do`
-  kDo,          // a `do` task's tasks
-  kForBody,     // a `for` task's tasks
-  kTryBody,     // a `try` task's tasks
-  kCatchBody,   // a `try` task's catch.do
+  kRoot = 0,   // the workflow's top-level `do`
+  kDo,         // a `do` task's tasks
+  kForBody,    // a `for` task's tasks
+  kTryBody,    // a `try` task's tasks
+  kCatchBody,  // a `try` task's catch.do
 };
 
 enum class TaskPhase : uint8_t {
-  kEnter = 0,   // not started: if / input filters / dispatch
-  kChild,       // waiting for a child list (do, for body, try body) or function task
-  kCatch,       // try: running catch.do
-  kRetryWait,   // try: waiting for the retry timer
-  kEffect,      // call / run: waiting for the effect's outcome
-  kTimer,       // wait: waiting for its timer
-  kListen,      // listen: waiting for events
+  kEnter = 0,  // not started: if / input filters / dispatch
+  kChild,      // waiting for a child list (do, for body, try body) or function task
+  kCatch,      // try: running catch.do
+  kRetryWait,  // try: waiting for the retry timer
+  kEffect,     // call / run: waiting for the effect's outcome
+  kTimer,      // wait: waiting for its timer
+  kListen,     // listen: waiting for events
+  kApproval,   // call / run: waiting for an operator's approval of the call
+  kDecision,   // call agent: waiting for the agent's decision
 };
 
 struct Frame {
@@ -44,36 +46,39 @@ struct Frame {
   Json data;           // the value flowing into the next task
 
   // ---- task frames ----
-  uint32_t task = 0;   // Task::id
+  uint32_t task = 0;  // Task::id
   TaskPhase phase = TaskPhase::kEnter;
-  Json input;          // raw task input
-  Json tinput;         // transformed task input ($input)
+  Json input;   // raw task input
+  Json tinput;  // transformed task input ($input)
   int64_t started_ns = 0;
   std::string timeout_timer;  // outstanding timeout timer, if the task has a timeout
   int64_t timeout_due_ns = 0;
   // for
-  Json items;          // the collection
+  Json items;  // the collection
   uint64_t iteration = 0;
   // try
-  uint32_t attempt = 1;   // 1 = first try
-  Json error;             // the caught error, while in kCatch
+  uint32_t attempt = 1;  // 1 = first try
+  Json error;            // the caught error, while in kCatch
   // call / run / wait / listen
-  std::string key;        // effect key or timer id
-  int64_t key_due_ns = 0; // wait / retry: when `key`'s timer is due
-  Json consumed;          // listen: events consumed so far (array)
-  Json matched;           // listen `all`: which filters are satisfied (array of bool)
+  std::string key;         // effect key or timer id
+  int64_t key_due_ns = 0;  // wait / retry: when `key`'s timer is due
+  Json consumed;           // listen: events consumed so far (array)
+  Json matched;            // listen `all`: which filters are satisfied (array of bool)
+  // approval: {tool (ToolSpecToJson), arguments, binding (hex), approvers, rule}
+  // decision: {options, reserved: {tokens, cost}, run_bound: {tokens, cost}}
+  Json pending;
 };
 
 struct RunState {
   std::string run_id;
   int64_t started_ns = 0;
-  int64_t now_ns = 0;      // time of the last input event
-  Json input;              // the workflow's raw input
+  int64_t now_ns = 0;  // time of the last input event
+  Json input;          // the workflow's raw input
   Json context = Json::object();
   std::vector<Frame> stack;
-  uint64_t steps = 0;      // tasks entered
-  uint64_t effects = 0;    // effect intents emitted (idempotency key ordinal)
-  uint64_t timers = 0;     // timers scheduled (timer id ordinal)
+  uint64_t steps = 0;          // tasks entered
+  uint64_t effects = 0;        // effect intents emitted (idempotency key ordinal)
+  uint64_t timers = 0;         // timers scheduled (timer id ordinal)
   std::string workflow_timer;  // outstanding workflow timeout timer, if any
   Json inbox = Json::array();  // events received and not consumed (CloudEvent envelopes)
   storage::RunStatus status = storage::RunStatus::kRunning;
@@ -86,7 +91,21 @@ struct RunState {
   // run_started is recorded but the interpreter has not begun (StartRequest::defer); the
   // next engine to load the run begins it from `input` at `started_ns`.
   bool deferred_start = false;
+  // The budget ledger (also in the run header): caps from run_started (0: no cap), what
+  // has been spent, and what is reserved by calls in flight. wall_ms is not accumulated:
+  // a timer stops the run when the wall-clock cap is reached.
+  storage::BudgetAmounts budget_caps;
+  storage::BudgetAmounts budget_spent;
+  storage::BudgetAmounts budget_reserved;
+  bool cost_unknown = false;  // some cost could not be measured (never counted as zero)
+  std::string budget_timer;   // outstanding wall-clock budget timer, if any
+  // The decision the engine was asked for (DecisionCommand as JSON), so that a
+  // recovering engine can ask again; null when none is pending.
+  Json pending_decision;
 };
+
+Json BudgetToJson(const storage::BudgetAmounts& amounts);
+storage::BudgetAmounts BudgetFromJson(const Json& json);
 
 Json RunStateToJson(const RunState& state);
 // kDataLoss if `json` is not a state this build wrote.

@@ -24,9 +24,8 @@ ToolRequest BuildToolRequest(const RunId& run_id, const EffectCommand& command) 
   } else if (spec.executor == "command") {
     // "all": the router checks the exit code and parses stdout as JSON itself, since a
     // command tool must answer JSON (text is an error here, unlike run.shell).
-    request.arguments = Json{{"command", config.value("command", "")},
-                             {"stdin", command.arguments},
-                             {"return", "all"}};
+    request.arguments = Json{
+        {"command", config.value("command", "")}, {"stdin", command.arguments}, {"return", "all"}};
     if (config.contains("arguments")) request.arguments["arguments"] = config["arguments"];
     if (config.contains("environment")) request.arguments["environment"] = config["environment"];
   } else if (spec.executor == "http") {
@@ -45,11 +44,11 @@ ToolRequest BuildToolRequest(const RunId& run_id, const EffectCommand& command) 
       request.arguments["body"] = command.arguments;
     }
   } else if (spec.executor == "mcp") {
-    request.arguments = Json{{"method", "tools/call"},
-                             {"parameters",
-                              {{"name", config.value("tool", spec.name)},
-                               {"arguments", command.arguments}}},
-                             {"transport", config.value("transport", Json::object())}};
+    request.arguments =
+        Json{{"method", "tools/call"},
+             {"parameters",
+              {{"name", config.value("tool", spec.name)}, {"arguments", command.arguments}}},
+             {"transport", config.value("transport", Json::object())}};
   } else {
     request.arguments = command.arguments;
   }
@@ -95,12 +94,17 @@ ToolResponse CommandToolResponse(const std::string& tool, ToolResponse response)
   Result<Json> parsed = ParseJson(out, "tool '" + tool + "' stdout");
   if (!parsed.ok()) {
     // The parser quotes the bad bytes: keep the message valid UTF-8 (it is persisted).
-    const std::string detail = parsed.status().message() + "; stdout began: " +
-                               DumpJson(Json(out.substr(0, 200)));
+    const std::string detail =
+        parsed.status().message() + "; stdout began: " + DumpJson(Json(out.substr(0, 200)));
     return ToolResponse::Failed(error_type::kRuntime, 502, "Command printed invalid JSON",
                                 Json::parse(DumpJson(Json(detail))).get<std::string>());
   }
   return ToolResponse::Ok(std::move(parsed).value());
+}
+
+ToolExecutor* ToolRouter::Find(const std::string& name) const {
+  auto it = executors_.find(name);
+  return it == executors_.end() ? nullptr : it->second.get();
 }
 
 void ToolRouter::Shutdown() {

@@ -29,6 +29,9 @@ class ToolRouter {
   // Starts the call; `done` exactly once, on an executor thread.
   void Call(const RunId& run_id, const EffectCommand& command, ToolCallback done);
 
+  // The executor serving `name`, or null. Valid until the router is destroyed.
+  ToolExecutor* Find(const std::string& name) const;
+
   // Shuts down every executor (see ToolExecutor::Shutdown).
   void Shutdown();
 

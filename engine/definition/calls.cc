@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <string>
 
+#include "base/limits.h"
 #include "engine/definition/duration.h"
 #include "engine/definition/loader_impl.h"
 #include "engine/expr/expression.h"
@@ -14,7 +15,7 @@ namespace cairn::engine::definition_impl {
 namespace {
 
 constexpr std::string_view kCallExpectation =
-    "expected http, mcp, a use.functions name or a registered tool";
+    "expected http, mcp, agent, a use.functions name or a registered tool";
 
 bool IsExpressionString(const SourceNode& node) {
   return node.IsString() && IsRuntimeExpression(node.scalar.get_ref<const std::string&>());
@@ -37,11 +38,18 @@ std::optional<TaskBody> Loader::ParseCall(const TaskSite& site) {
               std::string(" (") + std::string(kCallExpectation) + ")");
     return std::nullopt;
   }
-  if (*name == "asyncapi" || *name == "grpc" || *name == "openapi" || *name == "a2a" ||
-      *name == "agent") {
+  if (*name == "asyncapi" || *name == "grpc" || *name == "openapi" || *name == "a2a") {
     Error(call, path,
           "`call: " + *name + "` is not supported yet (" + std::string(kCallExpectation) + ")");
     return std::nullopt;
+  }
+  if (*name == "agent") {
+    body.kind = CallBody::Kind::kAgent;
+    auto agent =
+        ParseAgentWith(site.map->Find("with"), Child(site.path, "with"), call.pos, *site.scope);
+    if (!agent) return std::nullopt;
+    body.agent = std::move(*agent);
+    return body;
   }
   if (*name == "http") {
     body.kind = CallBody::Kind::kHttp;
@@ -83,6 +91,162 @@ std::optional<TaskBody> Loader::ParseCall(const TaskSite& site) {
   if (!json) return std::nullopt;
   body.with = std::move(*json);
   return body;
+}
+
+std::optional<AgentCall> Loader::ParseAgentWith(const SourceNode* with, std::string_view path,
+                                                SourcePos call_pos, const Scope& scope) {
+  if (with == nullptr) {
+    Error(call_pos, path, "`call: agent` needs `with` (at least goal and options)");
+    return std::nullopt;
+  }
+  if (!Expect(*with, path, SourceNode::Kind::kMapping)) return std::nullopt;
+  const std::string what = "an agent call's `with`";
+  bool ok = CheckProperties(
+      *with, path, what,
+      {"goal", "options", "context", "tools", "max_steps", "timeout", "budget", "agent"});
+  ok = Require(*with, path, what, {"goal", "options"}) && ok;
+  const std::vector<std::string> variables = Variables(Place::kTaskBody, scope);
+  AgentCall agent;
+  if (const SourceNode* goal = with->Find("goal")) {
+    const std::string at = Child(path, "goal");
+    if (!goal->IsString()) {
+      Error(*goal, at,
+            "expected a string (or a runtime expression), got " + std::string(DescribeNode(*goal)));
+      ok = false;
+    } else if (auto value = TemplateValue(*goal, at, variables)) {
+      agent.goal = std::move(*value);
+    } else {
+      ok = false;
+    }
+  }
+  if (const SourceNode* options = with->Find("options")) {
+    const std::string at = Child(path, "options");
+    if (options->IsSequence()) {
+      if (options->items.empty() || options->items.size() > limits::agent_options_max) {
+        Error(*options, at,
+              "expected 1 to " + std::to_string(limits::agent_options_max) + " options, got " +
+                  std::to_string(options->items.size()));
+        ok = false;
+      }
+      for (size_t i = 0; i < options->items.size(); ++i) {
+        if (!options->items[i]->IsString()) {
+          Error(*options->items[i], Child(at, std::to_string(i)),
+                "an option must be a string, got " + std::string(DescribeNode(*options->items[i])));
+          ok = false;
+        }
+      }
+    } else if (!IsExpressionString(*options)) {
+      Error(*options, at,
+            "expected a list of strings or a runtime expression giving one, got " +
+                std::string(DescribeNode(*options)));
+      ok = false;
+    }
+    if (auto value = TemplateValue(*options, at, variables)) {
+      agent.options = std::move(*value);
+    } else {
+      ok = false;
+    }
+  }
+  if (const SourceNode* context = with->Find("context")) {
+    if (auto value = TemplateValue(*context, Child(path, "context"), variables)) {
+      agent.context = std::move(*value);
+    } else {
+      ok = false;
+    }
+  }
+  if (const SourceNode* tools = with->Find("tools")) {
+    const std::string at = Child(path, "tools");
+    if (!tools->IsSequence() || tools->items.size() > limits::agent_tools_max) {
+      Error(*tools, at,
+            "expected a list of at most " + std::to_string(limits::agent_tools_max) +
+                " read tool names, got " + std::string(DescribeNode(*tools)));
+      ok = false;
+    } else {
+      for (size_t i = 0; i < tools->items.size(); ++i) {
+        const std::string item_at = Child(at, std::to_string(i));
+        auto tool = String(*tools->items[i], item_at);
+        if (!tool) {
+          ok = false;
+          continue;
+        }
+        if (options_.tool_exists && !options_.tool_exists(*tool)) {
+          Error(*tools->items[i], item_at,
+                "unknown tool '" + *tool + "' (expected a read tool registered in the catalog)");
+          ok = false;
+        } else if (std::find(agent.tools.begin(), agent.tools.end(), *tool) != agent.tools.end()) {
+          Error(*tools->items[i], item_at, "tool '" + *tool + "' is listed twice");
+          ok = false;
+        } else {
+          agent.tools.push_back(*tool);
+        }
+      }
+    }
+  }
+  auto whole = [&](const SourceNode& node, const std::string& at, uint64_t min,
+                   uint64_t max) -> std::optional<uint64_t> {
+    if (node.kind != SourceNode::Kind::kScalar || !node.scalar.is_number_unsigned() ||
+        node.scalar.get<uint64_t>() < min || node.scalar.get<uint64_t>() > max) {
+      Error(node, at,
+            "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) +
+                ", got " + std::string(DescribeNode(node)));
+      return std::nullopt;
+    }
+    return node.scalar.get<uint64_t>();
+  };
+  if (const SourceNode* steps = with->Find("max_steps")) {
+    auto value = whole(*steps, Child(path, "max_steps"), 1, limits::agent_steps_max);
+    if (value) {
+      agent.max_steps = static_cast<uint32_t>(*value);
+    } else {
+      ok = false;
+    }
+  }
+  if (const SourceNode* timeout = with->Find("timeout")) {
+    auto value = ParseDuration(*timeout, Child(path, "timeout"), limits::agent_timeout_ms_max);
+    if (value && value->ms > 0) {
+      agent.timeout_ms = value->ms;
+    } else {
+      if (value) Error(*timeout, Child(path, "timeout"), "the timeout must be positive");
+      ok = false;
+    }
+  }
+  if (const SourceNode* budget = with->Find("budget")) {
+    const std::string at = Child(path, "budget");
+    if (!Expect(*budget, at, SourceNode::Kind::kMapping)) {
+      ok = false;
+    } else {
+      ok = CheckProperties(*budget, at, "an agent call's budget", {"tokens", "cost"}) && ok;
+      if (const SourceNode* tokens = budget->Find("tokens")) {
+        auto value = whole(*tokens, Child(at, "tokens"), 1, uint64_t{1} << 40);
+        if (value) {
+          agent.budget_tokens = *value;
+        } else {
+          ok = false;
+        }
+      }
+      if (const SourceNode* cost = budget->Find("cost")) {
+        const bool number = cost->kind == SourceNode::Kind::kScalar && cost->scalar.is_number();
+        const double amount = number ? cost->scalar.get<double>() : -1;
+        if (!number || !(amount > 0) || amount > 1e9) {
+          Error(*cost, Child(at, "cost"),
+                "expected a positive amount of money (e.g. 0.25), got " +
+                    std::string(DescribeNode(*cost)));
+          ok = false;
+        } else {
+          agent.budget_cost_micros = static_cast<int64_t>(amount * 1e6 + 0.5);
+        }
+      }
+    }
+  }
+  if (const SourceNode* name = with->Find("agent")) {
+    if (auto value = String(*name, Child(path, "agent"))) {
+      agent.agent = *value;
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return agent;
 }
 
 void Loader::CheckHttpWith(const SourceNode& with, std::string_view path) {

@@ -159,11 +159,27 @@ struct EventFilter {
 struct DoBody { TaskList tasks; };
 struct SetBody { Template value; };  // object template, or a string expression
 struct SwitchBody { std::vector<SwitchCase> cases; };
+// `call: agent`: a bounded agent picks one option from an allowlist (agent/agent.h).
+// goal, options and context are templates evaluated when the task runs; the bounds are
+// literals, checked at load time.
+struct AgentCall {
+  Template goal;                 // a string (or an expression giving one)
+  Template options;              // a list of strings, or an expression giving one
+  Template context;              // any value; absent: the task's input
+  std::vector<std::string> tools;  // read tools the agent may call (catalog names)
+  uint32_t max_steps = 0;        // 0: limits::agent_steps_default
+  uint64_t timeout_ms = 0;       // 0: limits::agent_timeout_ms_default
+  uint64_t budget_tokens = 0;    // 0: no cap of the decision's own
+  int64_t budget_cost_micros = 0;
+  std::string agent;             // a configured agent's name; empty: the default agent
+};
+
 struct CallBody {
-  enum class Kind : uint8_t { kHttp = 0, kMcp, kFunction, kTool };
+  enum class Kind : uint8_t { kHttp = 0, kMcp, kFunction, kTool, kAgent };
   Kind kind = Kind::kTool;
-  std::string function;   // "http", "mcp", a use.functions name, or a catalog tool name
+  std::string function;   // "http", "mcp", "agent", a use.functions name, or a catalog tool name
   Template with = Json::object();
+  AgentCall agent;        // kAgent only
 };
 struct RunShellBody {
   Template command;      // a string template

@@ -191,6 +191,8 @@ class Loader {
   void CheckHttpWith(const SourceNode& with, std::string_view path);
   void CheckEndpoint(const SourceNode& endpoint, std::string_view path);
   void CheckMcpWith(const SourceNode& with, std::string_view path);
+  std::optional<AgentCall> ParseAgentWith(const SourceNode* with, std::string_view path,
+                                          SourcePos call_pos, const Scope& scope);
   std::optional<TaskBody> ParseRun(const TaskSite& site);
   bool ParseShell(const SourceNode& shell, std::string_view path, const TaskSite& site,
                   RunShellBody* body);

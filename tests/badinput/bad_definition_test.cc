@@ -200,7 +200,7 @@ TEST_F(BadDefinitionTest, UnknownTaskTypesSayWhichTypesExist) {
   // A call to a function that is neither built in, declared nor in the engine's catalog.
   EXPECT_TRUE(Refused(Doc("do:\n  - c:\n      call: no.such.tool\n"),
                       {"bad.yaml:8:13: /do/0/c/call: unknown function 'no.such.tool' (expected "
-                       "http, mcp, a use.functions name or a registered tool)"}));
+                       "http, mcp, agent, a use.functions name or a registered tool)"}));
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      set: {x: 1}\n      wait: PT1S\n"),
                       {"bad.yaml:7:5: /do/0/a: task 'a' has several task types: set, wait "
                        "(expected exactly one)"}));

@@ -9,6 +9,8 @@
 #include <stdexcept>
 #include <thread>
 
+#include "tests/support/policies.h"
+
 namespace cairn::engine::badinput {
 namespace {
 
@@ -102,6 +104,7 @@ int ReadPid(const std::string& path, std::chrono::milliseconds timeout) {
 
 void EngineFixture::OpenEngine() {
   EngineOptions options;
+  options.policy = cairn::testing::AllowAllPolicy();
   options.data_dir = dir_.Sub("data");
   options.durability = storage::Durability::kBuffered;
   options.clock = &clock_;

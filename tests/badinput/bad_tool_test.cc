@@ -135,7 +135,7 @@ class BadToolTest : public EngineFixture {
     EXPECT_EQ(KindsOf(events),
               (std::vector<std::string>{"run_started", "task_routed", "task_completed",
                                         "task_routed", "event_received", "task_completed",
-                                        "task_routed", "effect_intent", "effect_outcome",
+                                        "task_routed", "policy_verdict", "effect_intent", "effect_outcome",
                                         "task_completed", "run_stopped"}));
     if (events.size() != 11) return;
     const auto* effect = std::get_if<storage::EffectOutcome>(&events[8].body);

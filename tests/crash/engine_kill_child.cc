@@ -42,6 +42,7 @@
 #include "base/random.h"
 #include "engine/core/engine.h"
 #include "tests/crash/order_workflow.h"
+#include "tests/support/policies.h"
 
 namespace cairn::crash {
 namespace {
@@ -212,6 +213,7 @@ int Main(int argc, char** argv) {
 
   SystemClock clock;
   engine::EngineOptions options;
+  options.policy = cairn::testing::AllowAllPolicy();
   // Before Open: Open resumes runs at once, and they may call these tools.
   RegisterTools(options.tools, args.sink_url);
   options.data_dir = args.dir;

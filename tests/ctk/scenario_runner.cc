@@ -22,6 +22,7 @@
 #include "storage/event.h"
 #include "tests/ctk/ows_services.h"
 #include "tests/ctk/yaml_value.h"
+#include "tests/support/policies.h"
 #include "tests/support/temp_dir.h"
 
 namespace cairn::ctk {
@@ -197,6 +198,7 @@ class ScenarioRun {
     if (!services.ok()) return services.status();
     services_ = std::move(*services);
     engine::EngineOptions options;
+    options.policy = cairn::testing::AllowAllPolicy();
     options.data_dir = temp_dir_->Sub("data");
     options.durability = storage::Durability::kBuffered;
     options.clock = &clock_;

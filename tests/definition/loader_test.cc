@@ -281,7 +281,7 @@ TEST(LoaderTest, ToolExistenceIsCheckedWhenTheCatalogIsGiven) {
   EXPECT_TRUE(Load(Doc("do:\n  - a:\n      call: crm.lookup\n"), options).ok());
   EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: crm.bill\n"),
                       {"test.yaml:8:13: /do/0/a/call: unknown function 'crm.bill' (expected "
-                       "http, mcp, a use.functions name or a registered tool)"},
+                       "http, mcp, agent, a use.functions name or a registered tool)"},
                       options));
   // Without a catalog every name is accepted.
   EXPECT_TRUE(Load(Doc("do:\n  - a:\n      call: crm.bill\n")).ok());

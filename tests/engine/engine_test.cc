@@ -10,6 +10,7 @@
 #include <mutex>
 
 #include "tests/support/assertions.h"
+#include "tests/support/policies.h"
 #include "tests/support/temp_dir.h"
 
 namespace cairn::engine {
@@ -29,6 +30,7 @@ class EngineTest : public ::testing::Test {
 
   void OpenEngine(ToolCatalog tools = {}) {
     EngineOptions options;
+    options.policy = cairn::testing::AllowAllPolicy();
     options.tools = std::move(tools);
     options.data_dir = dir_.Sub("data");
     options.durability = storage::Durability::kBuffered;
@@ -43,7 +45,9 @@ class EngineTest : public ::testing::Test {
     OpenEngine();
   }
 
-  WorkflowRef Apply(const std::string& yaml) { return Must(engine_->ApplyDefinition(yaml, "test.yaml")); }
+  WorkflowRef Apply(const std::string& yaml) {
+    return Must(engine_->ApplyDefinition(yaml, "test.yaml"));
+  }
 
   RunInfo RunToEnd(const std::string& workflow, Json input = Json::object(),
                    std::optional<RunId> id = std::nullopt) {
@@ -127,7 +131,8 @@ TEST_F(EngineTest, ADeferredStartRunsOnlyWhenResumed) {
   std::atomic<int> calls{0};
   ToolSpec spec;
   spec.name = "count";
-  Must(engine_->RegisterTool(spec, [&](const ToolRequest&) -> Result<Json> { return Json(++calls); }));
+  Must(engine_->RegisterTool(spec,
+                             [&](const ToolRequest&) -> Result<Json> { return Json(++calls); }));
   Apply(R"(
 document: {dsl: '1.0.3', namespace: test, name: counted, version: '1.0.0'}
 do:
@@ -179,8 +184,9 @@ do:
   EXPECT_EQ(calls.load(), 1);
   EXPECT_EQ(seen_key, info.header.run_id.str() + "#1");
   std::vector<std::string> kinds = Kinds(info.header.run_id);
-  EXPECT_EQ(kinds, (std::vector<std::string>{"run_started", "task_routed", "effect_intent",
-                                             "effect_outcome", "task_completed",
+  // The policy's verdict comes before the intent: nothing runs unauthorized.
+  EXPECT_EQ(kinds, (std::vector<std::string>{"run_started", "task_routed", "policy_verdict",
+                                             "effect_intent", "effect_outcome", "task_completed",
                                              "run_stopped"}));
 }
 
@@ -304,8 +310,8 @@ do:
   Must(engine_->Kill(b.run_id, "runaway", {"ops", "operator"}));
   EXPECT_EQ(Must(engine_->Wait(a.run_id, 20s)).header.stop_reason, StopReason::kCancelled);
   EXPECT_EQ(Must(engine_->Wait(b.run_id, 20s)).header.stop_reason, StopReason::kKilled);
-  EXPECT_TRUE(testing::IsError(engine_->Cancel(a.run_id, "again", {}),
-                               StatusCode::kFailedPrecondition));
+  EXPECT_TRUE(
+      testing::IsError(engine_->Cancel(a.run_id, "again", {}), StatusCode::kFailedPrecondition));
 }
 
 TEST_F(EngineTest, ForLoopsCarryDataThroughIterations) {
@@ -406,8 +412,9 @@ do:
   RunInfo blocked = Must(engine_->Wait(started.run_id, 20s));
   EXPECT_EQ(blocked.header.status, RunStatus::kBlocked);
   EXPECT_TRUE(testing::HasSubstr(blocked.waiting_on, "indeterminate_effect"));
-  Must(engine_->ResolveEffect(started.run_id, {EffectResolution::Outcome::kOk, Json("manual"),
-                                               "checked the ledger", {"ops", "operator"}}));
+  Must(engine_->ResolveEffect(
+      started.run_id,
+      {EffectResolution::Outcome::kOk, Json("manual"), "checked the ledger", {"ops", "operator"}}));
   RunInfo done = Must(engine_->Wait(started.run_id, 20s));
   EXPECT_EQ(done.header.status, RunStatus::kCompleted);
   EXPECT_EQ(*done.output, Json("manual"));
@@ -476,8 +483,9 @@ do:
   - echo:
       set: '${ . }'
 )");
-  EXPECT_TRUE(testing::IsError(engine_->Start({"typed", Json{{"seats", 0}}, std::nullopt, {}}).status(),
-                               StatusCode::kInvalidArgument));
+  EXPECT_TRUE(
+      testing::IsError(engine_->Start({"typed", Json{{"seats", 0}}, std::nullopt, {}}).status(),
+                       StatusCode::kInvalidArgument));
   EXPECT_TRUE(testing::IsError(engine_->Start({"nope", Json::object(), std::nullopt, {}}).status(),
                                StatusCode::kNotFound));
   EXPECT_TRUE(Must(engine_->ListRuns(std::nullopt, "", 10)).empty());

@@ -29,6 +29,10 @@ class RefundExampleTest : public ::testing::Test {
     ledger_ = dir_.Sub("ledger.jsonl");
     ::setenv("CAIRN_DEMO_LEDGER", ledger_.c_str(), 1);
     EngineOptions options;
+    auto refund_policy =
+        policy::Policy::LoadFile(std::string(CAIRN_SOURCE_DIR) + "/examples/refund/policy.yaml");
+    EXPECT_TRUE(refund_policy.ok()) << refund_policy.status().message();
+    if (refund_policy.ok()) options.policy = *refund_policy;
     options.data_dir = dir_.Sub("data");
     options.durability = storage::Durability::kBuffered;
     options.clock = &clock_;
@@ -41,7 +45,8 @@ class RefundExampleTest : public ::testing::Test {
   void TearDown() override { Must(engine_->Close()); }
 
   RunInfo Run(Json input) {
-    StartResult started = Must(engine_->Start({"refund-request", std::move(input), std::nullopt, {}}));
+    StartResult started =
+        Must(engine_->Start({"refund-request", std::move(input), std::nullopt, {}}));
     return Must(engine_->Wait(started.run_id, 30s));
   }
   size_t LedgerLines() {
@@ -66,13 +71,19 @@ TEST_F(RefundExampleTest, SmallRefundIsIssuedOnce) {
 }
 
 TEST_F(RefundExampleTest, LargeRefundWaitsForTheManager) {
-  StartResult started = Must(engine_->Start(
-      {"refund-request", {{"order_id", "A-1002"}, {"amount", 400}, {"reason", "late"}}, std::nullopt, {}}));
+  StartResult started =
+      Must(engine_->Start({"refund-request",
+                           {{"order_id", "A-1002"}, {"amount", 400}, {"reason", "late"}},
+                           std::nullopt,
+                           {}}));
   RunInfo parked = Must(engine_->Wait(started.run_id, 30s));
   ASSERT_EQ(parked.header.status, RunStatus::kWaiting) << parked.error.detail;
   EXPECT_EQ(LedgerLines(), 0u);
-  Must(engine_->SendSignal(started.run_id, {"com.example.refund.decision", "manager", "",
-                                            Json{{"approved", true}}, {"mia", "manager"}}));
+  Must(engine_->SendSignal(started.run_id, {"com.example.refund.decision",
+                                            "manager",
+                                            "",
+                                            Json{{"approved", true}},
+                                            {"mia", "manager"}}));
   RunInfo done = Must(engine_->Wait(started.run_id, 30s));
   ASSERT_EQ(done.header.status, RunStatus::kCompleted) << done.error.detail;
   EXPECT_EQ(done.output->at("status"), "refunded");

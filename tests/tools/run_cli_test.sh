@@ -167,6 +167,19 @@ check "a bad catalog: one line, exit 2, with file:line:col and the tool" \
 run --tools "$work/catalog/missing.yaml" workflow validate "$work/wf/note.yaml"
 check "a missing catalog: one line, exit 2" one_line_error 2 "missing.yaml"
 
+# ---- policy: the notes tool writes, and writes are denied unless a policy allows them ----
+cat >"$work/policy.yaml" <<'EOF'
+version: 1
+name: cli-test
+rules:
+  - {id: notes, tools: [notes.add], decision: allow}
+  - {id: inline-shell, tools: [shell], decision: allow}
+EOF
+run --data "$data" policy apply "$work/policy.yaml"
+check "policy apply says which policy new runs get" out_has "applied policy sha256:"
+run --data "$data" policy show
+check "policy show prints the applied policy" out_has "name: cli-test"
+
 # ---- workflow apply / list ----
 run --data "$data" --tools "$tools" workflow apply "$work/wf/greet.yaml" "$work/wf/approve.yaml" \
   "$work/wf/pause.yaml" "$work/wf/note.yaml" "$work/wf/slow.yaml"

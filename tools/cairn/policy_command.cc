@@ -11,6 +11,7 @@
 
 #include "base/json.h"
 #include "base/limits.h"
+#include "engine/core/engine.h"
 #include "policy/policy.h"
 
 namespace cairn::cli {
@@ -123,6 +124,81 @@ void AddValidate(CLI::App& group, GlobalOptions& global) {
       ->type_name("FILE...")
       ->required();
   SetAction(validate, global, [&global, options] { return RunValidate(global, *options); });
+}
+
+// ---- policy apply / show ----
+
+struct ApplyOptions {
+  std::string file;
+};
+
+int RunApplyPolicy(const GlobalOptions& global, const ApplyOptions& options) {
+  const Loaded loaded = LoadPolicyFile(global, options.file);
+  if (!loaded.policy) {
+    *global.err << "cairn: nothing applied\n";
+    return loaded.exit_code == kExitError ? kExitError : kExitFailed;
+  }
+  auto tools = LoadToolCatalog(global);
+  if (!tools.ok()) return Fail(global, tools.status());
+  auto engine =
+      OpenEngine(global, *tools, EngineUse::kRecord, /*must_exist=*/false, "cairn policy apply");
+  if (!engine.ok()) return Fail(global, engine.status());
+  Result<Sha256> applied = (*engine)->ApplyPolicy(loaded.policy->text(), options.file);
+  Status closed = (*engine)->Close();
+  if (!applied.ok()) return Fail(global, applied.status());
+  if (!closed.ok()) return Fail(global, closed.WithContext("closing " + global.data_dir));
+  if (global.output == OutputFormat::kJson) {
+    *global.out << JsonLine({{"file", options.file},
+                             {"hash", applied->Hex()},
+                             {"rules", loaded.policy->rule_count()}})
+                << '\n';
+  } else {
+    *global.out << options.file << ": applied policy sha256:" << applied->Hex()
+                << " (new runs are governed by it; runs already started keep theirs)\n";
+  }
+  return kExitOk;
+}
+
+int RunShowPolicy(const GlobalOptions& global) {
+  auto tools = LoadToolCatalog(global);
+  if (!tools.ok()) return Fail(global, tools.status());
+  auto engine =
+      OpenEngine(global, *tools, EngineUse::kRecord, /*must_exist=*/true, "cairn policy show");
+  if (!engine.ok()) return Fail(global, engine.status());
+  std::shared_ptr<const policy::Policy> current = (*engine)->CurrentPolicy();
+  const std::vector<engine::KillSwitch> kills = (*engine)->KillSwitches();
+  Status closed = (*engine)->Close();
+  if (!closed.ok()) return Fail(global, closed.WithContext("closing " + global.data_dir));
+  const bool builtin = current->hash() == policy::Policy::Default()->hash();
+  if (global.output == OutputFormat::kJson) {
+    *global.out << JsonLine({{"hash", current->hash().Hex()},
+                             {"name", current->name()},
+                             {"builtin", builtin},
+                             {"rules", current->rule_count()},
+                             {"kill_switches", kills.size()},
+                             {"text", current->text()}})
+                << '\n';
+    return kExitOk;
+  }
+  *global.out << "# policy sha256:" << current->hash().Hex()
+              << (builtin ? " (built-in default: reads allowed, writes denied)" : "") << '\n'
+              << current->text();
+  if (!current->text().empty() && current->text().back() != '\n') *global.out << '\n';
+  return kExitOk;
+}
+
+void AddApply(CLI::App& group, GlobalOptions& global) {
+  auto options = std::make_shared<ApplyOptions>();
+  CLI::App* apply = group.add_subcommand(
+      "apply",
+      "Check a policy and make it the one new runs get (runs already started keep theirs)");
+  apply->add_option("file", options->file, "Policy file (YAML)")->type_name("FILE")->required();
+  SetAction(apply, global, [&global, options] { return RunApplyPolicy(global, *options); });
+}
+
+void AddShow(CLI::App& group, GlobalOptions& global) {
+  CLI::App* show = group.add_subcommand("show", "Print the policy new runs get");
+  SetAction(show, global, [&global] { return RunShowPolicy(global); });
 }
 
 // ---- policy explain ----
@@ -306,10 +382,12 @@ void AddExplain(CLI::App& group, GlobalOptions& global) {
 
 void AddPolicyCommand(CLI::App& app, GlobalOptions& global) {
   CLI::App* group =
-      app.add_subcommand("policy", "Check policy files and see the verdicts they give");
+      app.add_subcommand("policy", "Check, apply and show policies, and see their verdicts");
   group->require_subcommand(1);
   AddValidate(*group, global);
   AddExplain(*group, global);
+  AddApply(*group, global);
+  AddShow(*group, global);
 }
 
 }  // namespace cairn::cli

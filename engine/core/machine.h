@@ -1,0 +1,132 @@
+// The interpreter's machine: one step's work over a run's state. Internal to
+// engine/core (interpreter.cc holds the task semantics, governance.cc the policy, approval,
+// budget and agent parts); the contract is interpreter.h.
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/json.h"
+#include "engine/core/interpreter.h"
+
+namespace cairn::engine::internal {
+
+using storage::NewEvent;
+using storage::Payload;
+using storage::RunStatus;
+using storage::StopReason;
+
+// A step records at most about this many events before handing back with `more`, so one
+// transition stays well under limits::events_per_transition_max.
+inline constexpr size_t kEventsPerStepSoftMax = 256;
+
+Payload JsonPayload(const Json& value);
+Json MakeError(std::string_view type, int status, std::string_view title, std::string_view detail,
+               std::string_view instance);
+storage::ErrorInfo ToErrorInfo(const Json& e);
+Json FromErrorInfo(const storage::ErrorInfo& info, std::string_view instance);
+bool Truthy(const Json& v);
+
+// One step's work: holds the state, the output and the borrowed evaluator.
+class Machine {
+ public:
+  Machine(const Definition& def, const ToolLookup& tools, const policy::Policy& policy,
+          RunState& state, StepOutput& out, Evaluator& evaluator)
+      : def_(def), tools_(tools), policy_(policy), s_(state), out_(out), eval_(evaluator) {}
+
+  Status Apply(const StepInput& input);
+  void Run();
+
+ private:
+  // ---- plumbing ----
+  const Task& TaskOf(uint32_t id) const { return *def_.tasks.at(id); }
+  const TaskList& ListOf(const Frame& f) const;
+  void Emit(const std::string& path, storage::EventBody body) {
+    out_.events.push_back(NewEvent{path, std::move(body)});
+  }
+  bool Suspended() const {
+    return IsTerminal(s_.status) || s_.status != RunStatus::kRunning || !s_.waiting_on.empty();
+  }
+  std::string NextTimerId(char kind) { return kind + std::to_string(++s_.timers); }
+  void ScheduleTimer(const std::string& path, const std::string& id, int64_t due,
+                     storage::TimerPurpose purpose) {
+    Emit(path, storage::TimerScheduled{id, due, purpose});
+  }
+
+  // ---- expressions ----
+  struct Scope {
+    std::vector<Json> owned;
+    std::vector<Variable> vars;
+  };
+  void BuildScope(Scope& scope, const Frame* task, const Json* output) const;
+  Result<Json> Eval(const Json& expr, bool implicit, const Json& input, const Frame* task,
+                    const Json* output = nullptr);
+  Json ExpressionError(const Status& status, const std::string& path) const {
+    return MakeError(error_type::kExpression, 400, "Expression failed", status.message(), path);
+  }
+
+  // ---- the machine ----
+  void StepTop();
+  void EnterTask();
+  void Dispatch(Frame& f, const Task& t);
+  void StartEffect(Frame& f, const Task& t, ToolSpec spec, Json arguments);
+
+  // ---- governance (governance.cc) ----
+  // Asks the policy about a call, then starts it, parks it for an approval, or stops the
+  // run (policy_denied, budget_exhausted).
+  void RequestEffect(Frame& f, const Task& t, ToolSpec spec, Json arguments);
+  void RequestApproval(Frame& f, const Task& t, ToolSpec spec, Json arguments,
+                       const policy::Verdict& verdict);
+  void OnApproval(const storage::ApprovalResolved& resolved);
+  void ExpireApproval(Frame& f, const Task& t);
+  void StartDecision(Frame& f, const Task& t, const AgentCall& call);
+  void OnDecided(const storage::AgentDecided& decided, const Json& decision);
+  policy::ToolUse Use(const Task& t, const ToolSpec& spec, const Json& arguments,
+                      bool for_agent) const;
+  void EmitVerdict(const std::string& path, const policy::Verdict& verdict, const ToolSpec& spec,
+                   const Json& arguments, storage::PolicyVerdict::Stage stage);
+  // The budget dimension `more` would exceed, if any.
+  std::optional<std::string> Exceeds(const storage::BudgetAmounts& more) const;
+  void ExhaustBudget(const std::string& dimension, const std::string& path);
+  // reserve: `amounts` become reserved; settle: `release` leaves the reservation and
+  // `amounts` are spent; release: `release` leaves the reservation.
+  void Charge(const std::string& path, storage::BudgetCharged::Phase phase,
+              const std::string& reservation, const storage::BudgetAmounts& amounts,
+              const storage::BudgetAmounts& release, bool cost_known, const std::string& purpose);
+  void StartBudgetClock();
+  void Complete(Json raw_output, std::optional<FlowDirective> directive = std::nullopt);
+  void ChildDone(Json value, const FlowDirective& directive);
+  void ListDone(Json value);
+  void NextIteration(Frame& f, const Task& t);
+  void Fault(Json error);
+  bool TryCatch(Frame& f, const Task& t, const Json& error);
+  void PopTaskFrame(const Json* error);
+  void EndWorkflow(Json value);
+  void Stop(StopReason reason, Json output, Json error, std::string detail,
+            storage::Actor actor = {});
+  Result<Json> Filter(const DataFilter& filter, const Json& value, const Frame* task,
+                      const Json* output, const char* what);
+  Status CheckSchema(const DataFilter& filter, const Json& value, const char* what);
+
+  // ---- inputs ----
+  Status Start(const StepInput& input);
+  void OnOutcome(const storage::EffectOutcome& outcome, const Json& payload);
+  void OnTimer(const storage::TimerFired& fired);
+  void OnEvent(const storage::EventReceived& event, const Json& payload);
+  void OnControl(const storage::ControlRequested& control, const Json& argument);
+  bool TryListen(Frame& f, const Task& t);
+  bool EventMatches(const EventFilter& filter, const Json& envelope, const Frame& f);
+  void TimeoutFrame(size_t index);
+
+  const Definition& def_;
+  const ToolLookup& tools_;
+  const policy::Policy& policy_;
+  RunState& s_;
+  StepOutput& out_;
+  Evaluator& eval_;
+  Json workflow_descriptor_;
+};
+
+}  // namespace cairn::engine::internal
