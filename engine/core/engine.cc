@@ -219,6 +219,10 @@ class Engine::Impl {
                  RunState next, StepOutput out, std::function<void(Status)> ack);
   void StartCall(const std::shared_ptr<RunActor>& actor, const EffectCommand& command);
   void StartDecision(const std::shared_ptr<RunActor>& actor, const DecisionCommand& command);
+  // A call or decision `key` has answered: its input goes to the run, stamped with the
+  // time it is queued (unless the engine is closing: it stays pending in the run's state
+  // and the next engine recovers it).
+  void Answer(const std::shared_ptr<RunActor>& actor, const std::string& key, Input input);
   Status LoadGovernance();
   // The engaged kill switch covering the run, if any; kill_mu_ held by the caller.
   std::optional<KillSwitch> KillCoveringLocked(const RunActor& actor) const;
@@ -771,41 +775,46 @@ void Engine::Impl::StartCall(const std::shared_ptr<RunActor>& actor, const Effec
     inflight_keys_.insert(command.idempotency_key);
   }
   const int64_t started = options_.clock->MonotonicNanos();
-  router_.Call(actor->id, command,
-               [this, actor, key = command.idempotency_key, started](ToolResponse response) {
-                 storage::EffectOutcome outcome;
-                 outcome.idempotency_key = key;
-                 using S = storage::EffectOutcome::Status;
-                 outcome.status = response.status == ToolResponse::Status::kOk ? S::kOk
-                                  : response.status == ToolResponse::Status::kTimedOut
-                                      ? S::kTimedOut
-                                      : S::kFailed;
-                 outcome.error = response.error;
-                 outcome.duration_ms =
-                     static_cast<uint64_t>(options_.clock->MonotonicNanos() - started) / 1'000'000;
-                 Json payload = std::move(response.output);
-                 outcome.result = storage::Payload::Json(DumpJson(payload));
-                 if (outcome.status != S::kOk) outcome.result = storage::Payload::None();
-                 std::lock_guard lock(actors_mu_);
-                 inflight_keys_.erase(key);
-                 actor->pending_posts.fetch_add(1, std::memory_order_relaxed);
-                 asio::post(actor->strand, [this, actor, key, outcome = std::move(outcome),
-                                            payload = std::move(payload)]() mutable {
-                   actor->pending_posts.fetch_sub(1, std::memory_order_relaxed);
-                   actor->calls_in_flight.erase(key);
-                   bool closing;
-                   {
-                     std::lock_guard lock(actors_mu_);
-                     closing = closing_;
-                   }
-                   if (closing) return;  // recorded as in flight; the next engine recovers it
-                   actor->inputs.push_back(
-                       Input{StepInput{options_.clock->NowNanos(),
-                                       storage::EventBody(std::move(outcome)), std::move(payload)},
-                             nullptr});
-                   Pump(actor);
-                 });
-               });
+  router_.Call(
+      actor->id, command,
+      [this, actor, key = command.idempotency_key, started](ToolResponse response) {
+        storage::EffectOutcome outcome;
+        outcome.idempotency_key = key;
+        using S = storage::EffectOutcome::Status;
+        outcome.status = response.status == ToolResponse::Status::kOk         ? S::kOk
+                         : response.status == ToolResponse::Status::kTimedOut ? S::kTimedOut
+                                                                              : S::kFailed;
+        outcome.error = response.error;
+        outcome.duration_ms =
+            static_cast<uint64_t>(options_.clock->MonotonicNanos() - started) / 1'000'000;
+        Json payload = std::move(response.output);
+        if (outcome.status == S::kOk) {
+          outcome.result = storage::Payload::Json(DumpJson(payload));
+        }
+        Answer(actor, key,
+               Input{StepInput{0, storage::EventBody(std::move(outcome)), std::move(payload)},
+                     nullptr});
+      });
+}
+
+void Engine::Impl::Answer(const std::shared_ptr<RunActor>& actor, const std::string& key,
+                          Input input) {
+  std::lock_guard lock(actors_mu_);
+  inflight_keys_.erase(key);
+  actor->pending_posts.fetch_add(1, std::memory_order_relaxed);
+  asio::post(actor->strand, [this, actor, key, input = std::move(input)]() mutable {
+    actor->pending_posts.fetch_sub(1, std::memory_order_relaxed);
+    actor->calls_in_flight.erase(key);
+    bool closing;
+    {
+      std::lock_guard lock(actors_mu_);
+      closing = closing_;
+    }
+    if (closing) return;  // still pending in the state: the next engine recovers it
+    input.step.time_ns = options_.clock->NowNanos();
+    actor->inputs.push_back(std::move(input));
+    Pump(actor);
+  });
 }
 
 void Engine::Impl::StartDecision(const std::shared_ptr<RunActor>& actor,
@@ -893,27 +902,11 @@ void Engine::Impl::StartDecision(const std::shared_ptr<RunActor>& actor,
     decided.response_blob = Sha256::Of(response_text);
     blobs.push_back(std::move(request_text));
     blobs.push_back(std::move(response_text));
-    Json payload = outcome.decided() ? outcome.ToTaskOutput() : Json();
-    std::lock_guard lock(actors_mu_);
-    inflight_keys_.erase(key);
-    actor->pending_posts.fetch_add(1, std::memory_order_relaxed);
-    asio::post(actor->strand, [this, actor, key, decided = std::move(decided),
-                               payload = std::move(payload), blobs = std::move(blobs)]() mutable {
-      actor->pending_posts.fetch_sub(1, std::memory_order_relaxed);
-      actor->calls_in_flight.erase(key);
-      bool closing;
-      {
-        std::lock_guard lock(actors_mu_);
-        closing = closing_;
-      }
-      if (closing) return;  // still pending in the state: the next engine asks again
-      Input input{StepInput{options_.clock->NowNanos(), storage::EventBody(std::move(decided)),
-                            std::move(payload)},
-                  nullptr};
-      input.blobs = std::move(blobs);
-      actor->inputs.push_back(std::move(input));
-      Pump(actor);
-    });
+    Input input{StepInput{0, storage::EventBody(std::move(decided)),
+                          outcome.decided() ? outcome.ToTaskOutput() : Json()},
+                nullptr};
+    input.blobs = std::move(blobs);
+    Answer(actor, key, std::move(input));
   });
 }
 

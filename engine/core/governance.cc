@@ -351,13 +351,8 @@ void Machine::StartDecision(Frame& f, const Task& t, const AgentCall& call) {
     offers.push_back(Json{{"name", spec->name}, {"description", spec->description}});
   }
   // Bounds: the task's own, within the run's remaining budget and enclosing timeouts.
-  uint64_t timeout_ms = call.timeout_ms != 0 ? call.timeout_ms : limits::agent_timeout_ms_default;
-  for (const Frame& outer : s_.stack) {
-    if (outer.is_list || outer.timeout_timer.empty()) continue;
-    const int64_t left_ms = (outer.timeout_due_ns - s_.now_ns) / 1'000'000;
-    timeout_ms =
-        std::min<uint64_t>(timeout_ms, static_cast<uint64_t>(std::max<int64_t>(left_ms, 1)));
-  }
+  const uint64_t timeout_ms = WithinEnclosingTimeouts(
+      call.timeout_ms != 0 ? call.timeout_ms : limits::agent_timeout_ms_default);
   const storage::BudgetAmounts& caps = s_.budget_caps;
   bool run_bound_tokens = false;
   bool run_bound_cost = false;

@@ -644,13 +644,7 @@ void Machine::StartEffect(Frame& f, const Task& t, ToolSpec spec, Json arguments
   f.phase = TaskPhase::kEffect;
   uint64_t timeout_ms =
       spec.timeout_ms != 0 ? spec.timeout_ms : limits::tool_call_timeout_ms_default;
-  // A call may not outlive the timeout of any task it runs inside.
-  for (const Frame& outer : s_.stack) {
-    if (outer.is_list || outer.timeout_timer.empty()) continue;
-    const int64_t left_ms = (outer.timeout_due_ns - s_.now_ns) / 1'000'000;
-    timeout_ms =
-        std::min<uint64_t>(timeout_ms, static_cast<uint64_t>(std::max<int64_t>(left_ms, 1)));
-  }
+  timeout_ms = WithinEnclosingTimeouts(timeout_ms);
   // A started call counts against the run's tool_calls budget (RequestEffect checked it).
   if (s_.budget_caps.tool_calls != 0) {
     Charge(t.path, storage::BudgetCharged::Phase::kSettle, f.key,
@@ -663,6 +657,17 @@ void Machine::StartEffect(Frame& f, const Task& t, ToolSpec spec, Json arguments
                              f.attempt, spec.executor, spec.idempotent});
   out_.call = EffectCommand{f.key, std::move(spec), std::move(arguments), timeout_ms, t.path};
   s_.waiting_on = "effect " + f.key;
+}
+
+uint64_t Machine::WithinEnclosingTimeouts(uint64_t timeout_ms) const {
+  // A call may not outlive the timeout of any task it runs inside.
+  for (const Frame& outer : s_.stack) {
+    if (outer.is_list || outer.timeout_timer.empty()) continue;
+    const int64_t left_ms = (outer.timeout_due_ns - s_.now_ns) / 1'000'000;
+    timeout_ms =
+        std::min<uint64_t>(timeout_ms, static_cast<uint64_t>(std::max<int64_t>(left_ms, 1)));
+  }
+  return timeout_ms;
 }
 
 void Machine::NextIteration(Frame& f, const Task& t) {

@@ -72,6 +72,8 @@ class Machine {
   void EnterTask();
   void Dispatch(Frame& f, const Task& t);
   void StartEffect(Frame& f, const Task& t, ToolSpec spec, Json arguments);
+  // `timeout_ms` cut to what is left of every enclosing task's timeout (at least 1 ms).
+  uint64_t WithinEnclosingTimeouts(uint64_t timeout_ms) const;
 
   // ---- governance (governance.cc) ----
   // Asks the policy about a call, then starts it, parks it for an approval, or stops the
