@@ -34,6 +34,9 @@ inline constexpr size_t group_commit_bytes_max = 16 << 20;
 inline constexpr size_t commit_queue_transitions_max = 65536;
 inline constexpr size_t commit_queue_bytes_max = 256 << 20;
 
+// Operators' YAML files (catalogs, policies, agents): nodes once aliases are expanded.
+inline constexpr size_t yaml_expanded_nodes_max = 1'000'000;
+
 // Operators' settings (storage: applied policy, kill switches).
 inline constexpr size_t setting_bytes_max = 64 << 10;
 

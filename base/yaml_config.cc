@@ -9,6 +9,8 @@
 #include <fstream>
 #include <limits>
 
+#include "base/limits.h"
+
 namespace cairn {
 
 void YamlProblems::Add(const YAML::Mark& mark, std::string_view subject, std::string_view message) {
@@ -75,6 +77,37 @@ Result<std::string> ReadConfigFile(const std::string& path, std::string_view wha
   return text;
 }
 
+namespace {
+
+// True when the document has at most `max` nodes with its aliases expanded. Iterative, and
+// it stops as soon as the bound is passed: a cyclic or exponential alias costs at most
+// `max` steps.
+bool ExpandedSizeWithin(const YAML::Node& root, size_t max) {
+  std::vector<YAML::Node> pending{root};
+  size_t seen = 0;
+  while (!pending.empty()) {
+    const YAML::Node node = pending.back();
+    pending.pop_back();
+    ++seen;
+    if (node.IsSequence()) {
+      for (const YAML::Node& item : node) {
+        pending.push_back(item);
+        if (seen + pending.size() > max) return false;
+      }
+    } else if (node.IsMap()) {
+      for (auto it = node.begin(); it != node.end(); ++it) {
+        pending.push_back(it->first);
+        pending.push_back(it->second);
+        if (seen + pending.size() > max) return false;
+      }
+    }
+    if (seen > max) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 std::optional<YAML::Node> ParseYamlText(YamlProblems& problems, std::string_view text,
                                         std::string_view what, size_t bytes_max) {
   if (text.size() > bytes_max) {
@@ -83,12 +116,22 @@ std::optional<YAML::Node> ParseYamlText(YamlProblems& problems, std::string_view
                      " bytes is more than the limit of " + std::to_string(bytes_max));
     return std::nullopt;
   }
+  YAML::Node root;
   try {
-    return YAML::Load(std::string(text));
+    root = YAML::Load(std::string(text));
   } catch (const YAML::Exception& e) {
     problems.Add(e.mark, "", "invalid YAML: " + e.msg);
     return std::nullopt;
   }
+  // yaml-cpp expands aliases lazily and accepts cyclic ones: bound the document before any
+  // reader walks it (depth limits do not bound width).
+  if (!ExpandedSizeWithin(root, limits::yaml_expanded_nodes_max)) {
+    problems.Add(root.Mark(), "",
+                 "the document expands (through YAML aliases) to more than " +
+                     std::to_string(limits::yaml_expanded_nodes_max) + " nodes");
+    return std::nullopt;
+  }
+  return root;
 }
 
 namespace yaml {
@@ -225,6 +268,7 @@ std::optional<uint64_t> ParseDurationMs(std::string_view text) {
     } else {
       return std::nullopt;
     }
+    if (number > (std::numeric_limits<uint64_t>::max() - total) / scale) return std::nullopt;
     total += number * scale;
     i = unit_end;
   }

@@ -69,8 +69,9 @@ std::string DescribeYamlNode(const YAML::Node& node);
 Result<std::string> ReadConfigFile(const std::string& path, std::string_view what,
                                    size_t bytes_max);
 
-// Parses YAML text; a syntax error is added to `problems` (with its position) and gives
-// nullopt. `what` names the document in the size error.
+// Parses YAML text; a syntax error, a text over `bytes_max` or a document that expands
+// (through aliases) past limits::yaml_expanded_nodes_max nodes is added to `problems` and
+// gives nullopt. `what` names the document in the size error.
 std::optional<YAML::Node> ParseYamlText(YamlProblems& problems, std::string_view text,
                                         std::string_view what, size_t bytes_max);
 

@@ -30,10 +30,6 @@ constexpr size_t kIdBytesMax = 128;        // rule ids
 constexpr size_t kNameBytesMax = 128;      // the policy's `name`
 constexpr size_t kApproverBytesMax = 256;  // one approver's name
 constexpr size_t kTextBytesMax = 4096;     // descriptions and reasons
-// Nodes as the readers would see them, aliases expanded. A file without aliases within
-// limits::policy_bytes_max has fewer (each node takes at least two bytes); only aliases
-// that multiply the document reach it.
-constexpr size_t kExpandedNodesMax = 1'000'000;
 // Caps a policy may set (larger ones are surely a typo).
 constexpr uint64_t kTokensMax = 1'000'000'000'000;
 constexpr int64_t kCostMicrosMax = 1'000'000'000'000;  // one million currency units
@@ -51,32 +47,6 @@ bool Present(const YAML::Node& node) { return node && !node.IsNull(); }
 
 std::string Line(const YAML::Node& node) {
   return node.Mark().is_null() ? "?" : std::to_string(node.Mark().line + 1);
-}
-
-// True when the expanded document has at most `max` nodes. Iterative, and it stops as
-// soon as the bound is passed: a cyclic or exponential alias costs at most `max` steps.
-bool ExpandedSizeWithin(const YAML::Node& root, size_t max) {
-  std::vector<YAML::Node> pending{root};
-  size_t seen = 0;
-  while (!pending.empty()) {
-    const YAML::Node node = pending.back();
-    pending.pop_back();
-    ++seen;
-    if (node.IsSequence()) {
-      for (const YAML::Node& item : node) {
-        pending.push_back(item);
-        if (seen + pending.size() > max) return false;
-      }
-    } else if (node.IsMap()) {
-      for (auto it = node.begin(); it != node.end(); ++it) {
-        pending.push_back(it->first);
-        pending.push_back(it->second);
-        if (seen + pending.size() > max) return false;
-      }
-    }
-    if (seen > max) return false;
-  }
-  return true;
 }
 
 std::optional<std::string> BoundedString(const YamlContext& ctx, const YAML::Node& node,
@@ -539,11 +509,6 @@ void ReadRoot(YamlProblems& problems, const YAML::Node& root, PolicyData* data) 
                                 : "expected a policy (a map with version, defaults, rules, ...), "
                                   "found " +
                                       DescribeYamlNode(root));
-    return;
-  }
-  if (!ExpandedSizeWithin(root, kExpandedNodesMax)) {
-    top.Add(root, "the document expands (through YAML aliases) to more than " +
-                      std::to_string(kExpandedNodesMax) + " nodes");
     return;
   }
   RefuseUnknownKeys(

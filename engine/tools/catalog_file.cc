@@ -40,23 +40,17 @@
 // directly with its `arguments`, resolved and checked the same way. Bare names ("python3")
 // are looked up in PATH when the tool runs.
 //
-// Errors: every problem found (at most kProblemsMax), one per line, as
+// Errors: every problem found (at most YamlProblems::kShownMax), one per line, as
 //   "FILE:LINE:COL: tool 'NAME': what is wrong (expected ...)".
 // Unknown keys are refused by name. The whole file is checked before anything is
 // registered, and the tools are registered into a copy of the catalog that replaces it only
 // when every one was accepted: on error the catalog is unchanged.
-#include <unistd.h>
 #include <yaml-cpp/yaml.h>
 
 #include <algorithm>
 #include <cctype>
-#include <cerrno>
-#include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <optional>
-#include <set>
-#include <sstream>
 #include <string>
 #include <string_view>
 #include <utility>

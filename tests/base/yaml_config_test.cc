@@ -154,3 +154,28 @@ TEST(ConditionTest, Operators) {
 
 }  // namespace
 }  // namespace cairn
+
+namespace cairn {
+namespace {
+
+TEST(YamlConfigTest, DurationsThatWouldOverflowAreRefused) {
+  std::string text;
+  for (int i = 0; i < 300; ++i) text += "999999999d";
+  EXPECT_EQ(yaml::ParseDurationMs(text), std::nullopt);
+}
+
+TEST(YamlConfigTest, DocumentsThatExpandThroughAliasesAreBounded) {
+  std::string yaml = "x0: &a0 [v, v, v, v, v, v, v, v, v, v]\n";
+  for (int i = 1; i < 9; ++i) {
+    yaml += "x" + std::to_string(i) + ": &a" + std::to_string(i) + " [";
+    for (int j = 0; j < 10; ++j) yaml += (j ? ", *a" : "*a") + std::to_string(i - 1);
+    yaml += "]\n";
+  }
+  YamlProblems problems("f.yaml");
+  EXPECT_FALSE(ParseYamlText(problems, yaml, "test", 1 << 20));
+  EXPECT_EQ(problems.ToStatus().message(),
+            "f.yaml:1:1: the document expands (through YAML aliases) to more than 1000000 nodes");
+}
+
+}  // namespace
+}  // namespace cairn
