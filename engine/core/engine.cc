@@ -225,7 +225,12 @@ class Engine::Impl {
   void Answer(const std::shared_ptr<RunActor>& actor, const std::string& key, Input input);
   Status LoadGovernance();
   // The engaged kill switch covering the run, if any; kill_mu_ held by the caller.
-  std::optional<KillSwitch> KillCoveringLocked(const RunActor& actor) const;
+  // Lock order: kill_mu_ may be taken before actors_mu_, never while holding it.
+  std::optional<KillSwitch> KillCoveringLocked(const RunId& run_id,
+                                               const Definition* definition) const;
+  std::optional<KillSwitch> KillCoveringLocked(const RunActor& actor) const {
+    return KillCoveringLocked(actor.id, actor.definition.get());
+  }
   Input KillInput(const KillSwitch& kill) const;
   Result<Json> CallReadTool(const RunId& run_id, const std::string& name, const Json& arguments,
                             std::chrono::milliseconds timeout, const std::string& key);
@@ -559,8 +564,7 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
       }
       return Pump(actor);
     }
-    if (auto* answer = std::get_if<storage::ApprovalResolved>(&*input.step.body);
-        answer != nullptr && answer->resolution != storage::ApprovalResolution::kExpired) {
+    if (auto* answer = std::get_if<storage::ApprovalResolved>(&*input.step.body)) {
       if (Status st = CheckApproval(a, *answer); !st.ok()) {
         if (input.ack) input.ack(st);
         return Pump(actor);
@@ -865,10 +869,6 @@ void Engine::Impl::StartDecision(const std::shared_ptr<RunActor>& actor,
       outcome.detail = name.empty() ? "no default agent is configured (the agents file's "
                                       "`default`)"
                                     : "no agent named '" + name + "' is configured";
-    } else if (Status valid = agent::ValidateRequest(request); !valid.ok()) {
-      outcome.reason = agent::Reason::kAgentError;
-      outcome.agent = agent->name();
-      outcome.detail = "invalid request: " + valid.message();
     } else {
       agent::ExecutorAgentIo io(
           router_.Find("http"), router_.Find("shell"),
@@ -902,9 +902,7 @@ void Engine::Impl::StartDecision(const std::shared_ptr<RunActor>& actor,
     decided.response_blob = Sha256::Of(response_text);
     blobs.push_back(std::move(request_text));
     blobs.push_back(std::move(response_text));
-    Input input{StepInput{0, storage::EventBody(std::move(decided)),
-                          outcome.decided() ? outcome.ToTaskOutput() : Json()},
-                nullptr};
+    Input input{StepInput{0, storage::EventBody(std::move(decided)), nullptr}, nullptr};
     input.blobs = std::move(blobs);
     Answer(actor, key, std::move(input));
   });
@@ -1038,13 +1036,13 @@ Result<Sha256> Engine::Impl::ApplyPolicy(std::string_view text, std::string_view
   return loaded->hash();
 }
 
-std::optional<KillSwitch> Engine::Impl::KillCoveringLocked(const RunActor& actor) const {
+std::optional<KillSwitch> Engine::Impl::KillCoveringLocked(const RunId& run_id,
+                                                           const Definition* definition) const {
   if (kills_.empty()) return std::nullopt;
   for (const std::string& key :
-       {std::string("kill/all"), "kill/run/" + actor.id.str(),
-        actor.definition
-            ? "kill/workflow/" + actor.definition->namespace_ + "/" + actor.definition->name
-            : std::string()}) {
+       {std::string("kill/all"), "kill/run/" + run_id.str(),
+        definition ? "kill/workflow/" + definition->namespace_ + "/" + definition->name
+                   : std::string()}) {
     auto it = kills_.find(key);
     if (it != kills_.end()) return it->second;
   }
@@ -1090,13 +1088,19 @@ Status Engine::Impl::EngageKillSwitch(KillSwitch kill) {
   }
   spdlog::warn("{} engaged", DescribeKill(kill));
   // Stop the runs it covers now, rather than at their next input.
+  if (kill.scope == KillSwitch::Scope::kRun) {
+    Result<storage::RunHeader> header = store_->GetRun(RunId::FromTrusted(kill.target));
+    if (header.ok() && !storage::IsTerminal(header->status)) {
+      DeliverTo(header->run_id, KillInput(kill));
+    }
+    return Status::Ok();
+  }
   std::string after;
   for (;;) {
     CAIRN_ASSIGN_OR_RETURN(std::vector<storage::RunSummary> page,
                            store_->ListActiveRuns(after, 1000));
     for (const storage::RunSummary& run : page) {
-      bool covered = kill.scope == KillSwitch::Scope::kAll ||
-                     (kill.scope == KillSwitch::Scope::kRun && run.run_id.str() == kill.target);
+      bool covered = kill.scope == KillSwitch::Scope::kAll;
       if (kill.scope == KillSwitch::Scope::kWorkflow) {
         Result<storage::RunHeader> header = store_->GetRun(run.run_id);
         covered =
@@ -1130,6 +1134,9 @@ std::vector<KillSwitch> Engine::Impl::KillSwitches() const {
 }
 
 Status Engine::Impl::CheckApproval(const RunActor& actor, storage::ApprovalResolved& answer) const {
+  if (answer.resolution == storage::ApprovalResolution::kExpired) {
+    return Status::InvalidArgument("an approval expires by its timer, not by an answer");
+  }
   const RunState& s = actor.state;
   const Frame* waiting = nullptr;
   if (!s.stack.empty() && !s.stack.back().is_list && s.stack.back().phase == TaskPhase::kApproval) {
@@ -1333,6 +1340,14 @@ Result<StartResult> Engine::Impl::Start(StartRequest request) {
     std::lock_guard lock(random_mu_);
     id = RunId::Generate(options_.clock->NowNanos(), random_);
   }
+  {
+    // Before actors_mu_ (lock order): a kill switch refuses new runs it covers.
+    std::shared_lock kill_lock(kill_mu_);
+    if (std::optional<KillSwitch> kill = KillCoveringLocked(id, def.get())) {
+      return Status::FailedPrecondition("no new run of " + def->namespace_ + "/" + def->name +
+                                        " may start: " + DescribeKill(*kill));
+    }
+  }
   std::promise<Status> promise;
   auto future = promise.get_future();
   {
@@ -1359,14 +1374,6 @@ Result<StartResult> Engine::Impl::Start(StartRequest request) {
     std::shared_ptr<RunActor> actor = FindOrCreate(id, nullptr);
     actor->loaded = true;
     actor->definition = def;
-    {
-      std::shared_lock kill_lock(kill_mu_);
-      if (std::optional<KillSwitch> kill = KillCoveringLocked(*actor)) {
-        actors_.erase(id);
-        return Status::FailedPrecondition("no new run of " + def->namespace_ + "/" + def->name +
-                                          " may start: " + DescribeKill(*kill));
-      }
-    }
     std::shared_ptr<const policy::Policy> policy = CurrentPolicy();
     actor->interpreter = std::make_unique<Interpreter>(
         def, [this](std::string_view name) { return LookupTool(name); }, policy);
@@ -1421,7 +1428,10 @@ Result<RunInfo> Engine::Impl::Describe(const RunId& run_id) const {
     Result<Json> state_json = ReadEngineState(info.header.engine_state);
     if (state_json.ok()) {
       info.input = state_json->value("input", Json());
-      Result<RunState> state = RunStateFromJson(*state_json);
+      // Only a run waiting on an approval needs its state decoded here.
+      Result<RunState> state = info.waiting_on.rfind("approval ", 0) == 0
+                                   ? RunStateFromJson(*state_json)
+                                   : Result<RunState>(Status::NotFound("not waiting on one"));
       if (state.ok() && !state->stack.empty() && !state->stack.back().is_list &&
           state->stack.back().phase == TaskPhase::kApproval &&
           !storage::IsTerminal(state->status)) {

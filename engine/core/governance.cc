@@ -7,6 +7,7 @@
 #include <limits>
 #include <set>
 
+#include "agent/agent.h"
 #include "base/limits.h"
 #include "base/sha256.h"
 #include "engine/core/machine.h"
@@ -228,7 +229,6 @@ void Machine::OnApproval(const storage::ApprovalResolved& resolved) {
   if (f.is_list || f.phase != TaskPhase::kApproval || f.key != resolved.approval_id) return;
   if (resolved.binding_hash.Hex() != f.pending.value("binding", "")) return;
   const Task& t = TaskOf(f.task);
-  if (resolved.resolution == storage::ApprovalResolution::kExpired) return ExpireApproval(f, t);
   Emit(t.path, storage::TimerCancelled{f.key, f.key_due_ns});
   std::optional<ToolSpec> spec = ToolSpecFromJson(f.pending.value("tool", Json()));
   Json arguments = f.pending.value("arguments", Json());
@@ -402,11 +402,40 @@ void Machine::StartDecision(Frame& f, const Task& t, const AgentCall& call) {
   s_.waiting_on = "decision " + f.key;
 }
 
-void Machine::OnDecided(const storage::AgentDecided& decided, const Json& decision) {
+Json DecisionOutput(const storage::AgentDecided& decided) {
+  agent::DecisionOutcome outcome;
+  outcome.agent = decided.agent;
+  outcome.model = decided.model;
+  outcome.option = decided.option;
+  outcome.rationale = decided.rationale;
+  if (decided.has_confidence) outcome.confidence = decided.confidence;
+  outcome.steps_used = decided.steps_used;
+  outcome.usage =
+      agent::Usage{decided.usage.prompt_tokens, decided.usage.completion_tokens,
+                   decided.usage.cost_micros, decided.usage.cost_known, decided.usage.calls};
+  return outcome.ToTaskOutput();
+}
+
+void Machine::ReleaseDecision(const Frame& f, const Task& t) {
+  const Json reserved = f.pending.value("reserved", Json::object());
+  storage::BudgetAmounts release;
+  release.tokens = reserved.value("tokens", uint64_t{0});
+  release.cost_micros = reserved.value("cost", int64_t{0});
+  Charge(t.path, Phase::kRelease, f.key, {}, release, true, "decision abandoned");
+}
+
+void Machine::OnDecided(const storage::AgentDecided& decided) {
   if (s_.stack.empty()) return;
   Frame& f = s_.stack.back();
+  storage::BudgetAmounts actual;
+  actual.tokens = decided.usage.prompt_tokens + decided.usage.completion_tokens;
   if (f.is_list || f.phase != TaskPhase::kDecision || f.key != decided.decision_key) {
-    return;  // a late answer to an abandoned decision: recorded, not acted on
+    // A late answer to an abandoned decision (its reservation was released): not acted
+    // on, but what it used is spent.
+    actual.cost_micros = decided.usage.cost_known ? decided.usage.cost_micros : 0;
+    Charge("/", Phase::kSettle, decided.decision_key, actual, {}, decided.usage.cost_known,
+           "late answer of an abandoned decision");
+    return;
   }
   const Task& t = TaskOf(f.task);
   const Json reserved = f.pending.value("reserved", Json::object());
@@ -415,8 +444,6 @@ void Machine::OnDecided(const storage::AgentDecided& decided, const Json& decisi
   storage::BudgetAmounts release;
   release.tokens = reserved.value("tokens", uint64_t{0});
   release.cost_micros = reserved.value("cost", int64_t{0});
-  storage::BudgetAmounts actual;
-  actual.tokens = decided.usage.prompt_tokens + decided.usage.completion_tokens;
   // An unknown cost is never counted as zero: it takes the whole reservation.
   actual.cost_micros = decided.usage.cost_known ? decided.usage.cost_micros : release.cost_micros;
   Charge(t.path, Phase::kSettle, f.key, actual, release, decided.usage.cost_known,
@@ -430,7 +457,7 @@ void Machine::OnDecided(const storage::AgentDecided& decided, const Json& decisi
   std::string detail = decided.detail;
   if (reason == "decided") {
     if (std::find(options.begin(), options.end(), Json(decided.option)) != options.end()) {
-      return Complete(decision);
+      return Complete(DecisionOutput(decided));
     }
     reason = "option_not_allowed";
     detail = "'" + decided.option.substr(0, 80) + "' is not one of the options";

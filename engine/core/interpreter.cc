@@ -208,7 +208,7 @@ Status Machine::Apply(const StepInput& input) {
   } else if (const auto* a = std::get_if<storage::ApprovalResolved>(&*input.body)) {
     OnApproval(*a);
   } else if (const auto* d = std::get_if<storage::AgentDecided>(&*input.body)) {
-    OnDecided(*d, input.payload);
+    OnDecided(*d);
   } else {
     return Status::InvalidArgument(std::string("a ") + std::string(KindName(*input.body)) +
                                    " event is not an input of the interpreter");
@@ -796,6 +796,7 @@ void Machine::PopTaskFrame(const Json* error) {
       !f.key.empty()) {
     Emit(t.path, storage::TimerCancelled{f.key, f.key_due_ns});
   }
+  if (f.phase == TaskPhase::kDecision && !f.key.empty()) ReleaseDecision(f, t);
   s_.stack.pop_back();
 }
 

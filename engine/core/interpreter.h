@@ -41,7 +41,7 @@ struct StepInput {
   int64_t time_ns = 0;
   std::optional<storage::EventBody> body;  // nullopt: continue
   Json payload;  // RunStarted: input; EffectOutcome: result; EventReceived: data;
-                 // ControlRequested: argument; AgentDecided: the decision (task output)
+                 // ControlRequested: argument
 };
 
 // A decision the engine must ask an agent for, once the transition recording the request

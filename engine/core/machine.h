@@ -28,6 +28,8 @@ Json MakeError(std::string_view type, int status, std::string_view title, std::s
 storage::ErrorInfo ToErrorInfo(const Json& e);
 Json FromErrorInfo(const storage::ErrorInfo& info, std::string_view instance);
 bool Truthy(const Json& v);
+// {option, rationale, confidence?, steps_used, agent, model, usage}: a decision's task output.
+Json DecisionOutput(const storage::AgentDecided& decided);
 
 // One step's work: holds the state, the output and the borrowed evaluator.
 class Machine {
@@ -84,7 +86,10 @@ class Machine {
   void OnApproval(const storage::ApprovalResolved& resolved);
   void ExpireApproval(Frame& f, const Task& t);
   void StartDecision(Frame& f, const Task& t, const AgentCall& call);
-  void OnDecided(const storage::AgentDecided& decided, const Json& decision);
+  // The task output of a decision, from its event alone (so replay rebuilds it).
+  void OnDecided(const storage::AgentDecided& decided);
+  // Gives back the budget a decision reserved, when its task is abandoned.
+  void ReleaseDecision(const Frame& f, const Task& t);
   policy::ToolUse Use(const Task& t, const ToolSpec& spec, const Json& arguments,
                       bool for_agent) const;
   void EmitVerdict(const std::string& path, const policy::Verdict& verdict, const ToolSpec& spec,
