@@ -198,6 +198,8 @@ class Store::Impl {
   Status Close();
   Status Submit(Transition t, AppendCallback done);
   Status SubmitOps(std::vector<Op> ops, AppendCallback done);
+  // Submits one bare write and waits until it is durable (not on the commit thread).
+  Status SubmitOpAndWait(Op op);
 
   Result<RunHeader> GetRun(const RunId& run_id) const;
   Status ScanHistory(const RunId& run_id, uint64_t from,
@@ -739,6 +741,16 @@ Status Store::Impl::SubmitOps(std::vector<Op> ops, AppendCallback done) {
   return Enqueue(std::move(p));
 }
 
+Status Store::Impl::SubmitOpAndWait(Op op) {
+  std::vector<Op> ops;
+  ops.push_back(std::move(op));
+  std::promise<Status> promise;
+  auto future = promise.get_future();
+  CAIRN_RETURN_IF_ERROR(SubmitOps(
+      std::move(ops), [&promise](Result<AppendResult> r) { promise.set_value(r.status()); }));
+  return future.get();
+}
+
 Status Store::Impl::Enqueue(std::unique_ptr<Pending> p) {
   queue_bytes_ += p->bytes;
   queue_.push_back(std::move(p));
@@ -1242,13 +1254,8 @@ Result<Sha256> PutContent(Store::Impl& impl, Family family, std::string content,
   }
   CAIRN_RETURN_IF_ERROR(impl.CheckNotCommitThread(method));
   const Sha256 digest = Sha256::Of(content);
-  std::vector<Op> ops;
-  ops.push_back({family, std::string(digest.view()), std::move(content), false});
-  std::promise<Status> promise;
-  auto future = promise.get_future();
-  CAIRN_RETURN_IF_ERROR(impl.SubmitOps(
-      std::move(ops), [&promise](Result<AppendResult> r) { promise.set_value(r.status()); }));
-  CAIRN_RETURN_IF_ERROR(future.get());
+  CAIRN_RETURN_IF_ERROR(
+      impl.SubmitOpAndWait({family, std::string(digest.view()), std::move(content), false}));
   return digest;
 }
 }  // namespace
@@ -1290,13 +1297,7 @@ Status Store::PutWorkflowVersion(const WorkflowVersion& version) {
   if (found.code() != StatusCode::kNotFound) return found;
   std::string value(version.hash.view());
   keys::AppendBigEndian64(&value, static_cast<uint64_t>(version.applied_at_ns));
-  std::vector<Op> ops;
-  ops.push_back({kWorkflows, key, std::move(value), false});
-  std::promise<Status> promise;
-  auto future = promise.get_future();
-  CAIRN_RETURN_IF_ERROR(impl_->SubmitOps(
-      std::move(ops), [&promise](Result<AppendResult> r) { promise.set_value(r.status()); }));
-  return future.get();
+  return impl_->SubmitOpAndWait({kWorkflows, key, std::move(value), false});
 }
 
 namespace {
@@ -1326,27 +1327,16 @@ Status Store::PutSetting(std::string_view key, std::string value) {
   }
   CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   CAIRN_RETURN_IF_ERROR(impl_->CheckNotCommitThread("PutSetting()"));
-  std::vector<Op> ops;
-  ops.push_back(
+  return impl_->SubmitOpAndWait(
       {kDefault, std::string(kSettingPrefix) + std::string(key), std::move(value), false});
-  std::promise<Status> promise;
-  auto future = promise.get_future();
-  CAIRN_RETURN_IF_ERROR(impl_->SubmitOps(
-      std::move(ops), [&promise](Result<AppendResult> r) { promise.set_value(r.status()); }));
-  return future.get();
 }
 
 Status Store::DeleteSetting(std::string_view key) {
   CAIRN_RETURN_IF_ERROR(CheckSettingKey(key));
   CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   CAIRN_RETURN_IF_ERROR(impl_->CheckNotCommitThread("DeleteSetting()"));
-  std::vector<Op> ops;
-  ops.push_back({kDefault, std::string(kSettingPrefix) + std::string(key), "", true});
-  std::promise<Status> promise;
-  auto future = promise.get_future();
-  CAIRN_RETURN_IF_ERROR(impl_->SubmitOps(
-      std::move(ops), [&promise](Result<AppendResult> r) { promise.set_value(r.status()); }));
-  return future.get();
+  return impl_->SubmitOpAndWait(
+      {kDefault, std::string(kSettingPrefix) + std::string(key), "", true});
 }
 
 Result<std::optional<std::string>> Store::GetSetting(std::string_view key) const {
