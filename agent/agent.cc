@@ -20,21 +20,6 @@ constexpr std::array<std::string_view, 12> kReasonCodes = {
     "agent_unavailable", "agent_error",           "unknown_agent",
 };
 
-uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
-  return a > std::numeric_limits<uint64_t>::max() - b ? std::numeric_limits<uint64_t>::max()
-                                                      : a + b;
-}
-
-int64_t SaturatingAdd(int64_t a, int64_t b) {
-  if (b > 0 && a > std::numeric_limits<int64_t>::max() - b) {
-    return std::numeric_limits<int64_t>::max();
-  }
-  if (b < 0 && a < std::numeric_limits<int64_t>::min() - b) {
-    return std::numeric_limits<int64_t>::min();
-  }
-  return a + b;
-}
-
 Status CheckOptions(const std::vector<std::string>& options) {
   if (options.empty()) return Status::InvalidArgument("options: the allowlist is empty");
   if (options.size() > limits::agent_options_max) {
@@ -141,6 +126,21 @@ std::optional<Proposal> ProposeCatching(Agent& agent, Session& session) {
 }
 
 }  // namespace
+
+uint64_t SaturatingAdd(uint64_t a, uint64_t b) {
+  return a > std::numeric_limits<uint64_t>::max() - b ? std::numeric_limits<uint64_t>::max()
+                                                      : a + b;
+}
+
+int64_t SaturatingAdd(int64_t a, int64_t b) {
+  if (b > 0 && a > std::numeric_limits<int64_t>::max() - b) {
+    return std::numeric_limits<int64_t>::max();
+  }
+  if (b < 0 && a < std::numeric_limits<int64_t>::min() - b) {
+    return std::numeric_limits<int64_t>::min();
+  }
+  return a + b;
+}
 
 std::string_view ReasonCode(Reason reason) {
   const auto index = static_cast<size_t>(reason);

@@ -81,6 +81,10 @@ struct DecisionRequest {
   DecisionLimits limits;
 };
 
+// Sums that stop at the type's bounds instead of wrapping (usage from outside is untrusted).
+uint64_t SaturatingAdd(uint64_t a, uint64_t b);
+int64_t SaturatingAdd(int64_t a, int64_t b);
+
 struct Usage {
   uint64_t prompt_tokens = 0;
   uint64_t completion_tokens = 0;
@@ -88,7 +92,8 @@ struct Usage {
   bool cost_known = true;  // false: the cost could not be measured (never counted as zero)
   uint32_t calls = 0;      // model calls (or program runs) made
 
-  uint64_t tokens() const { return prompt_tokens + completion_tokens; }
+  // Saturating: a server reporting absurd counts cannot wrap past a token cap.
+  uint64_t tokens() const { return SaturatingAdd(prompt_tokens, completion_tokens); }
   Usage& operator+=(const Usage& other);
 };
 

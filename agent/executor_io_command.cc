@@ -9,6 +9,7 @@
 
 #include "agent/executor_io.h"
 #include "base/limits.h"
+#include "engine/process/shell_executor.h"
 
 namespace cairn::agent {
 namespace {
@@ -24,7 +25,8 @@ Status StatusOf(const engine::ToolResponse& response) {
   }
   std::string message = error.title;
   if (!error.detail.empty()) message += ": " + error.detail;
-  if (error.title == "Command output too large") return Status::ResourceExhausted(message);
+  if (error.title == engine::process::kOutputTooLargeTitle)
+    return Status::ResourceExhausted(message);
   if (error.status == 503) return Status::Unavailable(std::move(message));
   if (error.status == 400) return Status::InvalidArgument(std::move(message));
   return Status::FailedPrecondition(std::move(message));

@@ -370,10 +370,21 @@ Usage UsageOf(const Json& response, const OpenAiConfig& config) {
     usage.cost_known = false;
     return usage;
   }
-  usage.cost_micros =
-      CostMicros(usage.prompt_tokens, config.prices->prompt_micros_per_million) +
-      CostMicros(usage.completion_tokens, config.prices->completion_micros_per_million);
+  usage.cost_micros = SaturatingAdd(
+      CostMicros(usage.prompt_tokens, config.prices->prompt_micros_per_million),
+      CostMicros(usage.completion_tokens, config.prices->completion_micros_per_million));
   return usage;
+}
+
+// A tool result as the model sees it, cut to limits::agent_tool_result_bytes_max (the
+// conversation is resent at every step: it must stay bounded).
+std::string BoundedToolResult(std::string text) {
+  if (text.size() <= limits::agent_tool_result_bytes_max) return text;
+  const size_t total = text.size();
+  size_t cut = limits::agent_tool_result_bytes_max;
+  while (cut > 0 && (static_cast<unsigned char>(text[cut]) & 0xC0) == 0x80) --cut;
+  text.resize(cut);
+  return text + "... (truncated: " + std::to_string(total) + " bytes)";
 }
 
 // The text of an assistant message's content: a string, or text parts joined.
@@ -767,8 +778,8 @@ bool OpenAiAgent::RunToolCalls(Session& session, const Json& message, const Func
     results.push_back(
         {{"role", "tool"},
          {"tool_call_id", call->id},
-         {"content",
-          DumpJson(result.ok() ? *result : Json{{"error", result.status().message()}})}});
+         {"content", BoundedToolResult(DumpJson(
+                         result.ok() ? *result : Json{{"error", result.status().message()}}))}});
   }
   if (auto text = ContentText(message)) assistant["content"] = *text;
   messages.push_back(std::move(assistant));

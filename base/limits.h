@@ -86,6 +86,7 @@ inline constexpr size_t agent_transcript_bytes_max = 4 << 20; // each of request
 inline constexpr uint32_t agent_steps_max = 32;              // ceiling of with.max_steps
 inline constexpr uint32_t agent_steps_default = 4;
 inline constexpr uint32_t agent_tool_calls_per_step_max = 8;
+inline constexpr size_t agent_tool_result_bytes_max = 64 << 10;  // as sent back to a model
 inline constexpr uint64_t agent_timeout_ms_default = 60'000;
 inline constexpr uint64_t agent_timeout_ms_max = 3'600'000;
 inline constexpr uint32_t agent_http_attempts_max = 10;      // retries of one model call

@@ -244,7 +244,7 @@ void ShellCall::OnOutput(std::string_view bytes, bool is_stderr) {
   if (!keep) return;
   if (captured_bytes_ + bytes.size() > shared_->options.output_bytes_max) {
     child_->Kill();
-    Finish(ToolResponse::Failed(error_type::kRuntime, 500, "Command output too large",
+    Finish(ToolResponse::Failed(error_type::kRuntime, 500, kOutputTooLargeTitle,
                                 "command " + Quoted(command_.command) + " wrote more than " +
                                     std::to_string(shared_->options.output_bytes_max) +
                                     " bytes to " + (is_stderr ? "stderr" : "stdout") +

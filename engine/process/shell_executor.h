@@ -48,6 +48,10 @@
 
 namespace cairn::engine::process {
 
+// The title of the failure when a command's output is over its cap (callers that react to
+// it compare with this, never with a copy).
+inline constexpr const char* kOutputTooLargeTitle = "Command output too large";
+
 struct ShellOptions {
   std::string shell = "/bin/sh";
   // The environment commands inherit (a command's own `environment` and the CAIRN_*

@@ -1,6 +1,8 @@
 // Session: time, steps, usage caps, tool calls and the bounded transcripts.
 #include <gtest/gtest.h>
 
+#include <limits>
+
 #include "agent/agent.h"
 #include "base/limits.h"
 #include "tests/agent/agent_test_util.h"
@@ -148,6 +150,15 @@ TEST_F(SessionTest, RestoreCountsWithoutChecking) {
   EXPECT_FALSE(session.failed());
   EXPECT_EQ(session.steps_used(), 7u);
   EXPECT_EQ(session.usage().tokens(), 100u);
+}
+
+TEST(UsageTest, TokenCountsSaturateInsteadOfWrapping) {
+  Usage usage;
+  usage.prompt_tokens = std::numeric_limits<uint64_t>::max();
+  usage.completion_tokens = 5;
+  EXPECT_EQ(usage.tokens(), std::numeric_limits<uint64_t>::max());
+  EXPECT_EQ(SaturatingAdd(std::numeric_limits<int64_t>::max(), int64_t{1}),
+            std::numeric_limits<int64_t>::max());
 }
 
 }  // namespace
