@@ -138,7 +138,7 @@ Verdict RuleVerdict(const Rule& rule, const ToolUse& use, const PolicyData& data
       break;
   }
   verdict.detail = "rule '" + rule.id + "' " + verb + " " + UseLabel(use);
-  if (!rule.when.empty()) verdict.detail += " (when " + ConditionsText(rule.when) + ")";
+  if (!rule.when.empty()) verdict.detail += " (when " + rule.when_text + ")";
   if (!rule.reason.empty()) verdict.detail += ": " + rule.reason;
   return verdict;
 }
@@ -226,6 +226,8 @@ Policy::~Policy() = default;
 Result<std::shared_ptr<const Policy>> Policy::Load(std::string_view yaml,
                                                    std::string_view source_name) {
   CAIRN_ASSIGN_OR_RETURN(PolicyData data, ParsePolicyText(yaml, source_name));
+  // Verdicts name a rule's conditions: the text is the same every time.
+  for (Rule& rule : data.rules) rule.when_text = ConditionsText(rule.when);
   auto impl = std::make_unique<Impl>(std::string(yaml), std::move(data));
   return std::shared_ptr<const Policy>(std::make_shared<Policy>(std::move(impl)));
 }

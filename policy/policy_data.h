@@ -67,6 +67,7 @@ struct Rule {
   uint32_t risk_mask = 0;           // bit (1 << RiskLevel); 0: every level
   std::optional<bool> agent_tools;  // ToolUse::for_agent must equal it
   std::vector<Condition> when;      // over the tool use's document
+  std::string when_text;            // `when` as verdicts show it, built once at load
   Decision decision = Decision::kDeny;
   std::string reason;
   ApprovalSettings approval;
