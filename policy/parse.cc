@@ -207,10 +207,7 @@ std::optional<std::vector<ToolPattern>> ReadToolPatterns(const YamlContext& ctx,
 std::optional<storage::RiskLevel> ReadRiskLevel(const YamlContext& ctx, const YAML::Node& node) {
   auto name = yaml::OneOf(ctx, node, "risk", {"low", "medium", "high", "critical"});
   if (!name) return std::nullopt;
-  if (*name == "low") return storage::RiskLevel::kLow;
-  if (*name == "medium") return storage::RiskLevel::kMedium;
-  if (*name == "high") return storage::RiskLevel::kHigh;
-  return storage::RiskLevel::kCritical;
+  return storage::ParseRiskLevel(*name);
 }
 
 // One level or a list of levels, as a mask of (1 << level).
@@ -350,7 +347,7 @@ void ReadRuleSelectors(const YamlContext& ctx, const YAML::Node& rule, Rule* out
   }
   if (const YAML::Node n = rule["effect"]) {
     if (auto effect = yaml::OneOf(ctx, n, "effect", {"read", "write"})) {
-      out->effect = *effect == "read" ? storage::EffectKind::kRead : storage::EffectKind::kWrite;
+      out->effect = storage::ParseEffectKind(*effect);
     }
   }
   if (const YAML::Node n = rule["risk"]) {

@@ -73,6 +73,20 @@ std::string_view Name(ApprovalResolution v) { return Lookup(kApprovalResolutionN
 std::string_view Name(EffectKind v) { return Lookup(kEffectKindNames, v); }
 std::string_view Name(TimerPurpose v) { return Lookup(kTimerPurposeNames, v); }
 
+std::optional<RiskLevel> ParseRiskLevel(std::string_view name) {
+  for (size_t i = 1; i < kRiskLevelNames.size(); ++i) {
+    if (kRiskLevelNames[i] == name) return static_cast<RiskLevel>(i);
+  }
+  return std::nullopt;
+}
+
+std::optional<EffectKind> ParseEffectKind(std::string_view name) {
+  for (size_t i = 0; i < kEffectKindNames.size(); ++i) {
+    if (kEffectKindNames[i] == name) return static_cast<EffectKind>(i);
+  }
+  return std::nullopt;
+}
+
 Result<RunStatus> ParseRunStatus(std::string_view name) {
   for (size_t i = 0; i < kRunStatusNames.size(); ++i) {
     if (kRunStatusNames[i] == name) return static_cast<RunStatus>(i);

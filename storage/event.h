@@ -9,6 +9,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -70,16 +71,39 @@ struct BudgetAmounts {
 // does not know decode as the `k...Unknown`/first value documented on each decoder.
 enum class RiskLevel : uint8_t { kUnspecified = 0, kLow, kMedium, kHigh, kCritical };
 enum class RunStatus : uint8_t {
-  kUnknown = 0, kRunning, kWaiting, kBlocked, kCompleted, kFailed, kCancelled, kKilled
+  kUnknown = 0,
+  kRunning,
+  kWaiting,
+  kBlocked,
+  kCompleted,
+  kFailed,
+  kCancelled,
+  kKilled
 };
 enum class StopReason : uint8_t {
-  kNone = 0, kCompleted, kFaulted, kMaxSteps, kBudgetExhausted, kTimeout, kPolicyDenied,
-  kApprovalDenied, kApprovalExpired, kKilled, kNondeterminism, kIndeterminateEffect, kCancelled
+  kNone = 0,
+  kCompleted,
+  kFaulted,
+  kMaxSteps,
+  kBudgetExhausted,
+  kTimeout,
+  kPolicyDenied,
+  kApprovalDenied,
+  kApprovalExpired,
+  kKilled,
+  kNondeterminism,
+  kIndeterminateEffect,
+  kCancelled
 };
 enum class ApprovalResolution : uint8_t { kApproved = 0, kRejected, kExpired };
 enum class EffectKind : uint8_t { kRead = 0, kWrite };
 enum class TimerPurpose : uint8_t {
-  kWait = 0, kRetryBackoff, kTaskTimeout, kWorkflowTimeout, kApprovalExpiry, kListenTimeout,
+  kWait = 0,
+  kRetryBackoff,
+  kTaskTimeout,
+  kWorkflowTimeout,
+  kApprovalExpiry,
+  kListenTimeout,
   kBudgetWallClock
 };
 
@@ -93,6 +117,10 @@ std::string_view Name(StopReason v);
 std::string_view Name(ApprovalResolution v);
 std::string_view Name(EffectKind v);
 std::string_view Name(TimerPurpose v);
+// The level / kind a Name() gives back; nullopt for any other text ("unspecified" is not
+// a level one may ask for).
+std::optional<RiskLevel> ParseRiskLevel(std::string_view name);
+std::optional<EffectKind> ParseEffectKind(std::string_view name);
 // Parses a RunStatus name; kInvalidArgument listing the valid names otherwise.
 Result<RunStatus> ParseRunStatus(std::string_view name);
 

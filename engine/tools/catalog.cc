@@ -62,12 +62,8 @@ std::optional<ToolSpec> ToolSpecFromJson(const Json& json) {
     spec.timeout_ms = json.value("timeout_ms", uint64_t{0});
     const std::string effect = json.value("effect", "write");
     const std::string risk = json.value("risk", "critical");
-    spec.effect = effect == storage::Name(storage::EffectKind::kRead) ? storage::EffectKind::kRead
-                                                                      : storage::EffectKind::kWrite;
-    for (auto level : {storage::RiskLevel::kLow, storage::RiskLevel::kMedium,
-                       storage::RiskLevel::kHigh, storage::RiskLevel::kCritical}) {
-      if (risk == storage::Name(level)) spec.risk = level;
-    }
+    spec.effect = storage::ParseEffectKind(effect).value_or(storage::EffectKind::kWrite);
+    spec.risk = storage::ParseRiskLevel(risk).value_or(spec.risk);
   } catch (const Json::exception&) {
     return std::nullopt;
   }
@@ -79,16 +75,15 @@ Status ToolCatalog::Register(ToolSpec spec, CppTool callback) {
     return Status::InvalidArgument("tool name '" + spec.name +
                                    "' is invalid (expected 1..128 of [A-Za-z0-9_.:-])");
   }
-  if (spec.name == "http" || spec.name == "mcp" || spec.name == "agent" ||
-      spec.name == "shell") {
+  if (spec.name == "http" || spec.name == "mcp" || spec.name == "agent" || spec.name == "shell") {
     return Status::InvalidArgument("tool name '" + spec.name +
                                    "' is reserved for the DSL's built-in calls");
   }
   static constexpr std::string_view kExecutors[] = {"cpp", "command", "http", "mcp"};
   if (std::find(std::begin(kExecutors), std::end(kExecutors), spec.executor) ==
       std::end(kExecutors)) {
-    return Status::InvalidArgument("tool '" + spec.name + "': unknown executor '" +
-                                   spec.executor + "' (expected cpp, command, http or mcp)");
+    return Status::InvalidArgument("tool '" + spec.name + "': unknown executor '" + spec.executor +
+                                   "' (expected cpp, command, http or mcp)");
   }
   if (spec.executor == "cpp" && !callback) {
     return Status::InvalidArgument("tool '" + spec.name + "': a cpp tool needs a callback");

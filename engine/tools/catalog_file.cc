@@ -313,15 +313,12 @@ std::optional<std::string> ChooseExecutor(const ToolContext& ctx, const YAML::No
 void ParseEffectAndRisk(const ToolContext& ctx, const YAML::Node& tool, ToolSpec& spec) {
   if (tool["effect"]) {
     if (auto effect = OneOf(ctx, tool["effect"], "effect", {"read", "write"})) {
-      spec.effect = *effect == "read" ? storage::EffectKind::kRead : storage::EffectKind::kWrite;
+      spec.effect = storage::ParseEffectKind(*effect).value_or(storage::EffectKind::kWrite);
     }
   }
   if (tool["risk"]) {
     if (auto risk = OneOf(ctx, tool["risk"], "risk", {"low", "medium", "high", "critical"})) {
-      spec.risk = *risk == "low"      ? storage::RiskLevel::kLow
-                  : *risk == "medium" ? storage::RiskLevel::kMedium
-                  : *risk == "high"   ? storage::RiskLevel::kHigh
-                                      : storage::RiskLevel::kCritical;
+      spec.risk = storage::ParseRiskLevel(*risk).value_or(storage::RiskLevel::kCritical);
     }
   }
   if (tool["idempotent"]) {

@@ -234,10 +234,7 @@ Result<Json> ParseArguments(const GlobalOptions& global, const std::string& text
 }
 
 storage::RiskLevel RiskFromName(const std::string& name) {
-  if (name == "low") return storage::RiskLevel::kLow;
-  if (name == "medium") return storage::RiskLevel::kMedium;
-  if (name == "high") return storage::RiskLevel::kHigh;
-  return storage::RiskLevel::kCritical;
+  return storage::ParseRiskLevel(name).value_or(storage::RiskLevel::kCritical);
 }
 
 // The question the flags ask; kInvalidArgument for a malformed --workflow or --arguments.
