@@ -161,7 +161,7 @@ Result<std::shared_ptr<AgentRegistry>> AgentRegistry::Load(std::string_view yaml
 }
 
 Result<std::shared_ptr<AgentRegistry>> AgentRegistry::LoadFile(const std::string& path) {
-  Result<std::string> text = ReadConfigFile(path, "agents file", limits::agents_file_bytes_max);
+  Result<std::string> text = ReadTextFile(path, "agents file", limits::agents_file_bytes_max);
   if (!text.ok()) return text.status();
   std::error_code error;
   const std::filesystem::path base_dir =

@@ -27,6 +27,7 @@
 #include "base/condition.h"
 #include "base/json.h"
 #include "base/status.h"
+#include "base/text_file.h"
 
 namespace cairn {
 
@@ -63,11 +64,6 @@ struct YamlContext {
 
 // "nothing", "a list", "a map" or the scalar quoted: for "found ..." in messages.
 std::string DescribeYamlNode(const YAML::Node& node);
-
-// Reads a configuration file of at most `bytes_max` bytes. `what` names it in errors
-// ("tool catalog", "policy"). kNotFound when missing; kInvalidArgument otherwise.
-Result<std::string> ReadConfigFile(const std::string& path, std::string_view what,
-                                   size_t bytes_max);
 
 // Parses YAML text; a syntax error, a text over `bytes_max` or a document that expands
 // (through aliases) past limits::yaml_expanded_nodes_max nodes is added to `problems` and

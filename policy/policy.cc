@@ -233,8 +233,7 @@ Result<std::shared_ptr<const Policy>> Policy::Load(std::string_view yaml,
 }
 
 Result<std::shared_ptr<const Policy>> Policy::LoadFile(const std::string& path) {
-  CAIRN_ASSIGN_OR_RETURN(std::string text,
-                         ReadConfigFile(path, "policy", limits::policy_bytes_max));
+  CAIRN_ASSIGN_OR_RETURN(std::string text, ReadTextFile(path, "policy", limits::policy_bytes_max));
   return Load(text, path);
 }
 

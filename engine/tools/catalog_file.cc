@@ -440,7 +440,7 @@ Status ToolCatalog::LoadText(std::string_view yaml, std::string_view source_name
 }
 
 Status ToolCatalog::LoadFile(const std::string& path) {
-  Result<std::string> text = ReadConfigFile(path, "tool catalog", kCatalogBytesMax);
+  Result<std::string> text = ReadTextFile(path, "tool catalog", kCatalogBytesMax);
   if (!text.ok()) return text.status();
   std::error_code error;
   const std::filesystem::path base_dir =

@@ -46,32 +46,6 @@ Status DescribeOpenError(const GlobalOptions& global, const Status& status) {
   return Status(status.code(), std::move(message));
 }
 
-Result<std::string> ReadTextFile(const std::string& path, size_t bytes_max, std::string_view what) {
-  std::error_code error;
-  if (std::filesystem::is_directory(path, error)) {
-    return Status::InvalidArgument("cannot read " + std::string(what) + " " + path +
-                                   ": it is a directory");
-  }
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    const int saved = errno;
-    return Status(saved == ENOENT ? StatusCode::kNotFound : StatusCode::kInvalidArgument,
-                  "cannot read " + std::string(what) + " " + path + ": " + std::strerror(saved));
-  }
-  std::string text;
-  char buffer[8192];
-  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
-    text.append(buffer, static_cast<size_t>(in.gcount()));
-    if (text.size() > bytes_max) {
-      return Status::InvalidArgument(std::string(what) + " " + path +
-                                     " is larger than the limit of " + std::to_string(bytes_max) +
-                                     " bytes");
-    }
-  }
-  if (in.bad()) return Status::InvalidArgument("cannot read " + std::string(what) + " " + path);
-  return text;
-}
-
 Result<LoadedCatalog> LoadToolCatalog(const GlobalOptions& global) {
   LoadedCatalog loaded;
   if (!global.tools_file.empty()) {

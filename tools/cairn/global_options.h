@@ -21,6 +21,7 @@
 #include "base/clock.h"
 #include "base/random.h"
 #include "base/status.h"
+#include "base/text_file.h"
 #include "engine/core/engine.h"
 #include "engine/tools/catalog.h"
 #include "storage/store.h"
@@ -95,10 +96,6 @@ Result<std::unique_ptr<storage::Store>> OpenStoreForWriting(const GlobalOptions&
 // Makes a Status from opening the data directory name the directory, whatever layer
 // produced it, with a hint when it does not exist.
 Status DescribeOpenError(const GlobalOptions& global, const Status& status);
-
-// Reads a whole file of at most `bytes_max` bytes. kNotFound / kInvalidArgument naming
-// `what` and the path ("cannot read workflow order.yaml: No such file or directory").
-Result<std::string> ReadTextFile(const std::string& path, size_t bytes_max, std::string_view what);
 
 // The tool catalog the commands use, and the file it came from ("" when there is none):
 // --tools / $CAIRN_TOOLS if given (which must exist), else <data_dir>/tools.yaml if it

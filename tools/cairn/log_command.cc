@@ -37,8 +37,8 @@ void PrintRunsText(const GlobalOptions& global, const std::vector<storage::RunHe
   std::vector<std::vector<std::string>> rows;
   rows.reserve(runs.size());
   for (const auto& h : runs) {
-    rows.push_back({h.run_id.str(), StatusLabel(h), WorkflowLabel(h, '@'), std::to_string(h.next_seq),
-                    TimeToSeconds(h.updated_at_ns)});
+    rows.push_back({h.run_id.str(), StatusLabel(h), WorkflowLabel(h, '@'),
+                    std::to_string(h.next_seq), TimeToSeconds(h.updated_at_ns)});
   }
   PrintTable(*global.out, {"RUN", "STATUS", "WORKFLOW", "EVENTS", "UPDATED"}, rows);
 }

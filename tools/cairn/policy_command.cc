@@ -67,7 +67,7 @@ struct Loaded {
 // each problem as a "cairn: FILE:LINE:COL: ..." line on stderr).
 Loaded LoadPolicyFile(const GlobalOptions& global, const std::string& file) {
   Loaded loaded;
-  auto text = ReadTextFile(file, limits::policy_bytes_max, "policy");
+  auto text = ReadTextFile(file, "policy", limits::policy_bytes_max);
   if (!text.ok()) {
     loaded.exit_code = Fail(global, text.status());
     return loaded;
@@ -228,7 +228,7 @@ Result<Json> ParseArguments(const GlobalOptions& global, const std::string& text
                                      std::to_string(kArgumentsBytesMax) + " bytes on stdin");
     }
   } else {
-    CAIRN_ASSIGN_OR_RETURN(content, ReadTextFile(path, kArgumentsBytesMax, "--arguments file"));
+    CAIRN_ASSIGN_OR_RETURN(content, ReadTextFile(path, "--arguments file", kArgumentsBytesMax));
   }
   return ParseJson(content, "--arguments " + text, kArgumentsBytesMax);
 }

@@ -107,7 +107,7 @@ Result<Json> ParseJsonArgument(const GlobalOptions& global, const std::string& t
     }
   } else {
     CAIRN_ASSIGN_OR_RETURN(content,
-                           ReadTextFile(path, kArgumentBytesMax, std::string(flag) + " file"));
+                           ReadTextFile(path, std::string(flag) + " file", kArgumentBytesMax));
   }
   return ParseJson(content, std::string(flag) + " " + text, kArgumentBytesMax);
 }

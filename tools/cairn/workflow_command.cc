@@ -77,7 +77,7 @@ std::vector<Checked> CheckFiles(const GlobalOptions& global, const std::vector<s
   for (const std::string& file : files) {
     Checked c;
     c.file = file;
-    auto text = ReadTextFile(file, limits::definition_bytes_max, "workflow");
+    auto text = ReadTextFile(file, "workflow", limits::definition_bytes_max);
     if (!text.ok()) {
       Fail(global, text.status());
       checked.push_back(std::move(c));
