@@ -184,8 +184,12 @@ std::optional<AgentCall> Loader::ParseAgentWith(const SourceNode* with, std::str
   }
   auto whole = [&](const SourceNode& node, const std::string& at, uint64_t min,
                    uint64_t max) -> std::optional<uint64_t> {
-    if (node.kind != SourceNode::Kind::kScalar || !node.scalar.is_number_unsigned() ||
-        node.scalar.get<uint64_t>() < min || node.scalar.get<uint64_t>() > max) {
+    // YAML integers arrive signed: a negative one is out of range like any other.
+    const bool integer = node.kind == SourceNode::Kind::kScalar && node.scalar.is_number_integer();
+    const bool in_range = integer &&
+                          (node.scalar.is_number_unsigned() || node.scalar.get<int64_t>() >= 0) &&
+                          node.scalar.get<uint64_t>() >= min && node.scalar.get<uint64_t>() <= max;
+    if (!in_range) {
       Error(node, at,
             "expected an integer from " + std::to_string(min) + " to " + std::to_string(max) +
                 ", got " + std::string(DescribeNode(node)));
@@ -193,6 +197,7 @@ std::optional<AgentCall> Loader::ParseAgentWith(const SourceNode* with, std::str
     }
     return node.scalar.get<uint64_t>();
   };
+
   if (const SourceNode* steps = with->Find("max_steps")) {
     auto value = whole(*steps, Child(path, "max_steps"), 1, limits::agent_steps_max);
     if (value) {

@@ -33,13 +33,61 @@ TEST(RefusalTest, UnsupportedRunProcesses) {
 }
 
 TEST(RefusalTest, UnsupportedCalls) {
-  for (std::string_view name : {"openapi", "asyncapi", "grpc", "a2a", "agent"}) {
+  for (std::string_view name : {"openapi", "asyncapi", "grpc", "a2a"}) {
     std::string text = Doc("do:\n  - c:\n      call: " + std::string(name) + "\n      with: {}\n");
     EXPECT_TRUE(Refused(text, {"test.yaml:8:13: /do/0/c/call: `call: " + std::string(name) +
                                "` is not supported yet"}));
   }
   EXPECT_TRUE(Refused(Doc("do:\n  - c:\n      call: log:0.5.2@global\n"),
                       {"/do/0/c/call", "catalogs are not supported"}));
+}
+
+TEST(AgentCallTest, LoadsItsWithIntoBoundsAndTemplates) {
+  auto definition = testing::MustLoad(
+      Doc("do:\n  - pick:\n      call: agent\n      with:\n        goal: Pick a plan\n"
+          "        options: [starter, team]\n        context: ${ .account }\n"
+          "        tools: [crm.get]\n        max_steps: 3\n        timeout: PT20S\n"
+          "        budget: {tokens: 5000, cost: 0.25}\n        agent: planner\n"),
+      LoadOptions{[](std::string_view name) { return name == "crm.get"; }});
+  const auto& call = std::get<CallBody>(definition->do_.at(0).body);
+  EXPECT_EQ(call.kind, CallBody::Kind::kAgent);
+  EXPECT_EQ(call.agent.goal, Json("Pick a plan"));
+  EXPECT_EQ(call.agent.options, Json::parse(R"(["starter", "team"])"));
+  EXPECT_EQ(call.agent.context, Json("${ .account }"));
+  EXPECT_EQ(call.agent.tools, std::vector<std::string>{"crm.get"});
+  EXPECT_EQ(call.agent.max_steps, 3u);
+  EXPECT_EQ(call.agent.timeout_ms, 20'000u);
+  EXPECT_EQ(call.agent.budget_tokens, 5000u);
+  EXPECT_EQ(call.agent.budget_cost_micros, 250'000);
+  EXPECT_EQ(call.agent.agent, "planner");
+}
+
+TEST(AgentCallTest, RefusesBadWithByField) {
+  EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: agent\n"),
+                      {"/do/0/a/with: `call: agent` needs `with`"}));
+  EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: agent\n      with: {goal: g}\n"),
+                      {"/do/0/a/with", "options"}));
+  EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: agent\n      with: {goal: g, options: []}\n"),
+                      {"/do/0/a/with/options: expected 1 to 64 options, got 0"}));
+  EXPECT_TRUE(
+      Refused(Doc("do:\n  - a:\n      call: agent\n      with: {goal: g, options: [x, 2]}\n"),
+              {"/do/0/a/with/options/1: an option must be a string"}));
+  EXPECT_TRUE(Refused(
+      Doc("do:\n  - a:\n      call: agent\n      with: {goal: g, options: [x], max_steps: 99}\n"),
+      {"/do/0/a/with/max_steps: expected an integer from 1 to 32, got"}));
+  EXPECT_TRUE(Refused(
+      Doc("do:\n  - a:\n      call: agent\n      with: {goal: g, options: [x], max_steps: -1}\n"),
+      {"/do/0/a/with/max_steps: expected an integer from 1 to 32, got"}));
+  EXPECT_TRUE(Refused(
+      Doc("do:\n  - a:\n      call: agent\n      with: {goal: g, options: [x], tools: [nope]}\n"),
+      {"/do/0/a/with/tools/0: unknown tool 'nope'"},
+      LoadOptions{[](std::string_view) { return false; }}));
+  EXPECT_TRUE(Refused(Doc("do:\n  - a:\n      call: agent\n      with: {goal: g, options: [x], "
+                          "budget: {cost: -1}}\n"),
+                      {"/do/0/a/with/budget/cost: expected a positive amount of money"}));
+  EXPECT_TRUE(Refused(
+      Doc("do:\n  - a:\n      call: agent\n      with: {goal: g, options: [x], model: m}\n"),
+      {"/do/0/a/with", "model"}));
 }
 
 TEST(RefusalTest, UnsupportedTopLevelAndUse) {
