@@ -199,7 +199,7 @@ class Session {
   void SetModel(std::string model) { model_ = std::move(model); }
   const std::string& model() const { return model_; }
   // Calls an offered read tool (within the time left). A tool that was not offered fails
-  // the decision with kToolNotAllowed (fail-closed) and returns kFailedPrecondition; out
+  // the decision with kToolNotAllowed (fail-closed) and returns kPermissionDenied; out
   // of time fails it with kTimeout and returns kDeadlineExceeded; after the decision
   // failed, kFailedPrecondition. More than limits::agent_tool_calls_per_step_max calls in
   // one step return kResourceExhausted (the decision goes on). A tool that fails returns

@@ -102,7 +102,7 @@ Result<Json> Session::CallTool(const std::string& name, const Json& arguments) {
     const std::string detail = "tool " + QuoteForMessage(name) +
                                " was not offered (offered: " + ToolNames(request_.tools) + ")";
     Fail(Reason::kToolNotAllowed, detail);
-    return Status::FailedPrecondition(detail);
+    return Status::PermissionDenied(detail);
   }
   const std::chrono::milliseconds remaining = Remaining();
   if (remaining.count() <= 0) {

@@ -237,7 +237,7 @@ TEST_F(DecideTest, ToolNotOfferedFailsEvenIfTheAgentGoesOn) {
   DecisionOutcome outcome = Run([](Session& session) -> std::optional<Proposal> {
     EXPECT_TRUE(session.BeginStep());
     Result<Json> result = session.CallTool("billing.change_plan", {{"plan", "x"}});
-    EXPECT_TRUE(IsError(result.status(), StatusCode::kFailedPrecondition, {"not offered"}));
+    EXPECT_TRUE(IsError(result.status(), StatusCode::kPermissionDenied, {"not offered"}));
     return Proposal{"starter", "ignoring the refusal", std::nullopt};
   });
   EXPECT_EQ(outcome.reason, Reason::kToolNotAllowed) << Show(outcome);

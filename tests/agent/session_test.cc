@@ -94,7 +94,7 @@ TEST_F(SessionTest, ToolNotOfferedFailsTheDecision) {
               [](const Json&, std::chrono::milliseconds) { return Result<Json>(Json()); });
   Session session(request_, io_, clock_);
   Result<Json> result = session.CallTool("billing.change_plan", Json::object());
-  EXPECT_TRUE(IsError(result.status(), StatusCode::kFailedPrecondition, {"not offered"}));
+  EXPECT_TRUE(IsError(result.status(), StatusCode::kPermissionDenied, {"not offered"}));
   EXPECT_EQ(session.failure()->first, Reason::kToolNotAllowed);
   EXPECT_TRUE(io_.tool_calls().empty());
   // After the failure, even offered tools are refused.
