@@ -94,6 +94,12 @@ Status ToolCatalog::Register(ToolSpec spec, CppTool callback) {
   if (!spec.config.is_object()) {
     return Status::InvalidArgument("tool '" + spec.name + "': config must be an object");
   }
+  if (spec.executor == "http" && spec.config.value("output", "") == "exchange") {
+    // "exchange" answers every status as a result: it is for the engine's own clients
+    // (agents), never for a tool, whose failures must fail its task.
+    return Status::InvalidArgument("tool '" + spec.name +
+                                   "': http output 'exchange' is not for tools");
+  }
   if (spec.risk == storage::RiskLevel::kUnspecified) spec.risk = storage::RiskLevel::kCritical;
   if (tools_.count(spec.name) != 0) {
     return Status::AlreadyExists("tool '" + spec.name + "' is already registered");

@@ -338,3 +338,22 @@ TEST(CatalogFileTest, SpecsHashTheSameWhateverTheirOrderInTheFile) {
 
 }  // namespace
 }  // namespace cairn::engine
+
+namespace cairn::engine {
+namespace {
+
+TEST(CatalogTest, HttpToolsCannotUseTheExchangeOutput) {
+  ToolCatalog catalog;
+  ToolSpec spec;
+  spec.name = "billing.charge";
+  spec.executor = "http";
+  spec.config =
+      Json{{"method", "post"}, {"endpoint", "http://127.0.0.1:1/x"}, {"output", "exchange"}};
+  const Status registered = catalog.Register(spec);
+  EXPECT_EQ(registered.code(), StatusCode::kInvalidArgument);
+  EXPECT_NE(registered.message().find("'exchange' is not for tools"), std::string::npos);
+  EXPECT_EQ(catalog.size(), 0u);
+}
+
+}  // namespace
+}  // namespace cairn::engine
