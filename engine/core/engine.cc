@@ -1486,12 +1486,15 @@ Result<RunInfo> Engine::Impl::Wait(const RunId& run_id, std::chrono::millisecond
       std::lock_guard lock(wait_mu_);
       epoch = epoch_;
     }
-    CAIRN_ASSIGN_OR_RETURN(RunInfo info, Describe(run_id));
+    // Ask whether the run is in memory before reading its header: an actor
+    // evicted between the two would otherwise make a header read before its
+    // last input look final (a kill delivered just before Wait, say).
     bool in_memory;
     {
       std::lock_guard lock(actors_mu_);
       in_memory = actors_.count(run_id) != 0;
     }
+    CAIRN_ASSIGN_OR_RETURN(RunInfo info, Describe(run_id));
     if (WaitsOnOutsideWorld(info.header) && !in_memory) return info;
     std::unique_lock lock(wait_mu_);
     if (!wait_cv_.wait_until(
