@@ -554,6 +554,31 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
     return Pump(actor);
   }
   if (input.step.body) {
+    // A run a kill switch covers stops at its next transition (a signal, a timer, an
+    // operator's answer): the kill goes first, the input then finds the run stopped. The
+    // outcome of a call or decision already under way is still recorded (it happened);
+    // StartCall/StartDecision refuse whatever it would start next.
+    // A deferred start begins first (a run that has not started cannot stop), the kill
+    // right after it.
+    const auto* control = std::get_if<storage::ControlRequested>(&*input.step.body);
+    const bool answer = std::holds_alternative<storage::EffectOutcome>(*input.step.body) ||
+                        std::holds_alternative<storage::AgentDecided>(*input.step.body);
+    const bool begin = std::holds_alternative<storage::RunStarted>(*input.step.body);
+    if (!answer &&
+        (control == nullptr || control->action != storage::ControlRequested::Action::kKill)) {
+      std::optional<KillSwitch> kill;
+      {
+        std::shared_lock kill_lock(kill_mu_);
+        kill = KillCoveringLocked(a);
+      }
+      if (kill && begin) {
+        a.inputs.push_front(KillInput(*kill));
+      } else if (kill) {
+        a.inputs.push_front(std::move(input));
+        a.inputs.push_front(KillInput(*kill));
+        return Pump(actor);
+      }
+    }
     if (std::holds_alternative<storage::EventReceived>(*input.step.body) &&
         a.state.inbox.size() >= limits::run_inbox_events_max) {
       if (input.ack) {
@@ -963,28 +988,10 @@ std::string DescribeKill(const KillSwitch& kill) {
 
 }  // namespace
 
-Status Engine::Impl::LoadGovernance() {
-  std::shared_ptr<const policy::Policy> current = options_.policy;
-  if (current) {
-    CAIRN_RETURN_IF_ERROR(store_->PutBlob(current->text()).status());
-  } else {
-    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> applied,
-                           store_->GetSetting("policy/current"));
-    if (applied) {
-      CAIRN_ASSIGN_OR_RETURN(Sha256 hash, Sha256::FromHex(*applied));
-      CAIRN_ASSIGN_OR_RETURN(current, PolicyByHash(hash));
-    } else {
-      current = policy::Policy::Default();
-    }
-  }
-  {
-    std::lock_guard lock(policy_mu_);
-    policy_ = current;
-    policies_[current->hash()] = current;
-  }
-  CAIRN_ASSIGN_OR_RETURN(auto kills, store_->ListSettings("kill/"));
-  std::unique_lock lock(kill_mu_);
-  for (const auto& [key, value] : kills) {
+Result<std::vector<KillSwitch>> ReadKillSwitches(const storage::Store& store) {
+  CAIRN_ASSIGN_OR_RETURN(auto settings, store.ListSettings("kill/"));
+  std::vector<KillSwitch> kills;
+  for (const auto& [key, value] : settings) {
     Result<Json> json = ParseJson(value, "kill switch " + key);
     if (!json.ok() || !json->is_object()) {
       return Status::DataLoss("setting " + key + " is not a kill switch");
@@ -1004,6 +1011,36 @@ Status Engine::Impl::LoadGovernance() {
     kill.reason = json->value("reason", "");
     kill.actor = storage::Actor{json->value("actor", ""), json->value("role", "")};
     kill.engaged_at_ns = json->value("at_ns", int64_t{0});
+    kills.push_back(std::move(kill));
+  }
+  return kills;
+}
+
+std::string DescribeKillSwitch(const KillSwitch& kill) { return DescribeKill(kill); }
+
+Status Engine::Impl::LoadGovernance() {
+  std::shared_ptr<const policy::Policy> current = options_.policy;
+  if (current) {
+    CAIRN_RETURN_IF_ERROR(store_->PutBlob(current->text()).status());
+  } else {
+    CAIRN_ASSIGN_OR_RETURN(std::optional<std::string> applied,
+                           store_->GetSetting("policy/current"));
+    if (applied) {
+      CAIRN_ASSIGN_OR_RETURN(Sha256 hash, Sha256::FromHex(*applied));
+      CAIRN_ASSIGN_OR_RETURN(current, PolicyByHash(hash));
+    } else {
+      current = policy::Policy::Default();
+    }
+  }
+  {
+    std::lock_guard lock(policy_mu_);
+    policy_ = current;
+    policies_[current->hash()] = current;
+  }
+  CAIRN_ASSIGN_OR_RETURN(std::vector<KillSwitch> kills, ReadKillSwitches(*store_));
+  std::unique_lock lock(kill_mu_);
+  for (KillSwitch& kill : kills) {
+    const std::string key = KillKey(kill.scope, kill.target);
     kills_[key] = std::move(kill);
   }
   return Status::Ok();

@@ -102,6 +102,12 @@ struct KillSwitch {
   int64_t engaged_at_ns = 0;
 };
 
+// The kill switches engaged in `store` (what an engine on it enforces), for readers
+// beside a running engine. kDataLoss for a setting that is not a kill switch.
+Result<std::vector<KillSwitch>> ReadKillSwitches(const storage::Store& store);
+// "the kill switch of workflow ns/name (engaged by ops): incident 7".
+std::string DescribeKillSwitch(const KillSwitch& kill);
+
 struct WorkflowRef {
   std::string namespace_;
   std::string name;
