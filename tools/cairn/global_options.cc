@@ -4,12 +4,16 @@
 
 #include <CLI/CLI.hpp>
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <utility>
+
+#include "agent/config.h"
+#include "engine/definition/duration.h"
 
 namespace cairn::cli {
 namespace {
@@ -32,6 +36,55 @@ storage::StoreOptions BaseOptions(const GlobalOptions& global) {
 }
 
 }  // namespace
+
+Result<std::chrono::milliseconds> ParseDurationFlag(std::string_view text, std::string_view flag) {
+  auto invalid = [&] {
+    return Status::InvalidArgument(std::string(flag) + ": '" + std::string(text) +
+                                   "' is not a duration (expected e.g. 500ms, 10s, 2m, 1h, "
+                                   "1m30s or PT1M30S)");
+  };
+  if (text == "0") return std::chrono::milliseconds(0);
+  if (!text.empty() && (text[0] == 'P' || text[0] == 'p')) {
+    std::string upper(text);
+    std::transform(upper.begin(), upper.end(), upper.begin(),
+                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+    auto ms = engine::ParseIsoDuration(upper, static_cast<uint64_t>(kWaitForever.count()));
+    if (!ms.ok()) return ms.status().WithContext(flag);
+    return std::chrono::milliseconds(static_cast<int64_t>(*ms));
+  }
+  int64_t total = 0;
+  size_t i = 0;
+  while (i < text.size()) {
+    size_t digits = i;
+    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) {
+      ++digits;
+    }
+    size_t unit_end = digits;
+    while (unit_end < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_end]))) {
+      ++unit_end;
+    }
+    if (digits == i || digits - i > 9) return invalid();
+    const int64_t number = std::stoll(std::string(text.substr(i, digits - i)));
+    const std::string_view unit = text.substr(digits, unit_end - digits);
+    if (unit == "ms")
+      total += number;
+    else if (unit == "s")
+      total += number * 1000;
+    else if (unit == "m")
+      total += number * 60'000;
+    else if (unit == "h")
+      total += number * 3'600'000;
+    else
+      return invalid();
+    i = unit_end;
+  }
+  if (text.empty()) return invalid();
+  if (total > kWaitForever.count()) {
+    return Status::InvalidArgument(std::string(flag) + ": '" + std::string(text) +
+                                   "' is longer than the limit of 365 days");
+  }
+  return std::chrono::milliseconds(total);
+}
 
 Status DescribeOpenError(const GlobalOptions& global, const Status& status) {
   std::string message = status.message();
@@ -60,6 +113,29 @@ Result<LoadedCatalog> LoadToolCatalog(const GlobalOptions& global) {
   return loaded;
 }
 
+namespace {
+
+// The agents file the engine consults; null when there is none.
+Result<std::shared_ptr<agent::AgentRegistry>> LoadAgents(const GlobalOptions& global) {
+  std::string path = global.agents_file;
+  if (path.empty()) {
+    const std::string implicit = global.data_dir + "/agents.yaml";
+    std::error_code error;
+    if (!std::filesystem::exists(implicit, error)) return std::shared_ptr<agent::AgentRegistry>();
+    path = implicit;
+  }
+  auto agents = agent::AgentRegistry::LoadFile(path);
+  if (!agents.ok()) {
+    std::string message = agents.status().message();
+    std::replace(message.begin(), message.end(), '\n', ';');
+    return Status(agents.status().code(), "agents file: " + message);
+  }
+  spdlog::info("{} agents from {}", (*agents)->size(), path);
+  return agents;
+}
+
+}  // namespace
+
 Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,
                                                    const LoadedCatalog& tools, EngineUse use,
                                                    bool must_exist, std::string owner_description) {
@@ -68,7 +144,9 @@ Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,
     return DescribeOpenError(
         global, Status::NotFound("data directory " + global.data_dir + " does not exist"));
   }
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<agent::AgentRegistry> agents, LoadAgents(global));
   engine::EngineOptions options;
+  options.agents = std::move(agents);
   options.data_dir = global.data_dir;
   options.clock = global.clock;
   options.owner_description = std::move(owner_description);

@@ -8,6 +8,7 @@
 // Single-threaded, like the CLI itself.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <istream>
@@ -56,6 +57,9 @@ struct GlobalOptions {
   LogFormat log_format = LogFormat::kText;
   // --tools FILE; else $CAIRN_TOOLS; else <data_dir>/tools.yaml if it exists; else none.
   std::string tools_file;
+  // --agents FILE; else $CAIRN_AGENTS; else <data_dir>/agents.yaml if it exists; else none
+  // (`call: agent` tasks then fault with unknown_agent).
+  std::string agents_file;
   // --as NAME: who asks, as recorded in runs (started_by, signals, controls); else $USER;
   // else "cli".
   std::string actor;
@@ -77,6 +81,14 @@ struct GlobalOptions {
 // Makes `action` the command's action: it runs after all flags are parsed, and its
 // return value becomes the process's exit code.
 void SetAction(CLI::App* command, GlobalOptions& global, std::function<int()> action);
+
+// "No limit" for a --timeout or --wait: long enough for any run a person waits on, short
+// enough that adding it to a clock cannot overflow.
+inline constexpr std::chrono::milliseconds kWaitForever = std::chrono::hours(24 * 365);
+
+// A duration flag: "500ms", "10s", "2m", "1h", "1m30s", "0", or ISO 8601 ("PT1M30S"), at
+// most kWaitForever. kInvalidArgument names `flag` and the expected forms.
+Result<std::chrono::milliseconds> ParseDurationFlag(std::string_view text, std::string_view flag);
 
 // Prints "cairn: <message>" as one line on stderr and returns kExitError (or `code`).
 int Fail(const GlobalOptions& global, std::string_view message, int code = kExitError);
@@ -119,7 +131,9 @@ enum class EngineUse : uint8_t {
 };
 
 // Opens the data directory as the owner with an embedded engine (synced writes, the
-// clock of `global`), with the tools of `tools` registered. `must_exist`: refuse a missing
+// clock of `global`), with the tools of `tools` registered and the agents of the agents
+// file (--agents / $CAIRN_AGENTS, which must exist, else <data_dir>/agents.yaml if it
+// exists; its errors are the file's, FILE:LINE:COL: agent '...': ...). `must_exist`: refuse a missing
 // directory (kNotFound) instead of creating it. The lock error (kFailedPrecondition) names
 // the holding process. The caller closes the engine.
 Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,

@@ -14,6 +14,7 @@
 #include "base/clock.h"
 #include "base/random.h"
 #include "tools/cairn/global_options.h"
+#include "tools/cairn/kill_command.h"
 #include "tools/cairn/log_command.h"
 #include "tools/cairn/logging.h"
 #include "tools/cairn/policy_command.h"
@@ -44,6 +45,11 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
                  "Tool catalog (YAML); default: DIR/tools.yaml if it exists")
       ->type_name("FILE")
       ->envname("CAIRN_TOOLS");
+  app.add_option("--agents", global.agents_file,
+                 "Agents file (YAML) for call: agent tasks; default: DIR/agents.yaml if it "
+                 "exists")
+      ->type_name("FILE")
+      ->envname("CAIRN_AGENTS");
   app.add_option("--as", global.actor, "Who asks, as recorded in runs (default: $USER, else cli)")
       ->type_name("NAME")
       ->envname("USER");
@@ -111,6 +117,7 @@ int Main(int argc, char** argv) {
   AddWorkflowCommand(app, global);
   AddRunCommand(app, global);
   AddPolicyCommand(app, global);
+  AddKillCommand(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

@@ -33,65 +33,12 @@ constexpr size_t kArgumentBytesMax = limits::run_data_bytes_max;
 // Text output shortens JSON values to this many bytes (-o json prints them whole).
 constexpr size_t kDescribeValueBytesMax = 2000;
 constexpr size_t kShowValueBytesMax = 80;
-// "No limit" for --wait: long enough for any run a person waits on, short enough that
-// adding it to a clock cannot overflow.
-constexpr milliseconds kWaitForever = std::chrono::hours(24 * 365);
 constexpr const char* kSignalTimeoutDefault = "30s";
 // Steering commands with --timeout 0 still let the run reach a point where closing the
 // engine cuts off no tool call (see Settle); at most this long.
 constexpr milliseconds kSettleMax = std::chrono::seconds(60);
 
 // ---- arguments ----
-
-// "500ms", "10s", "2m", "1h", "1m30s", "0", or ISO 8601 ("PT1M30S").
-Result<milliseconds> ParseDuration(std::string_view text, std::string_view flag) {
-  auto invalid = [&] {
-    return Status::InvalidArgument(std::string(flag) + ": '" + std::string(text) +
-                                   "' is not a duration (expected e.g. 500ms, 10s, 2m, 1h, "
-                                   "1m30s or PT1M30S)");
-  };
-  if (text == "0") return milliseconds(0);
-  if (!text.empty() && (text[0] == 'P' || text[0] == 'p')) {
-    std::string upper(text);
-    std::transform(upper.begin(), upper.end(), upper.begin(),
-                   [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
-    auto ms = engine::ParseIsoDuration(upper, static_cast<uint64_t>(kWaitForever.count()));
-    if (!ms.ok()) return ms.status().WithContext(flag);
-    return milliseconds(static_cast<int64_t>(*ms));
-  }
-  int64_t total = 0;
-  size_t i = 0;
-  while (i < text.size()) {
-    size_t digits = i;
-    while (digits < text.size() && std::isdigit(static_cast<unsigned char>(text[digits]))) {
-      ++digits;
-    }
-    size_t unit_end = digits;
-    while (unit_end < text.size() && std::isalpha(static_cast<unsigned char>(text[unit_end]))) {
-      ++unit_end;
-    }
-    if (digits == i || digits - i > 9) return invalid();
-    const int64_t number = std::stoll(std::string(text.substr(i, digits - i)));
-    const std::string_view unit = text.substr(digits, unit_end - digits);
-    if (unit == "ms")
-      total += number;
-    else if (unit == "s")
-      total += number * 1000;
-    else if (unit == "m")
-      total += number * 60'000;
-    else if (unit == "h")
-      total += number * 3'600'000;
-    else
-      return invalid();
-    i = unit_end;
-  }
-  if (text.empty()) return invalid();
-  if (total > kWaitForever.count()) {
-    return Status::InvalidArgument(std::string(flag) + ": '" + std::string(text) +
-                                   "' is longer than the limit of 365 days");
-  }
-  return milliseconds(total);
-}
 
 // A JSON argument: the text itself, `@FILE` (the file's contents) or `@-` (stdin).
 Result<Json> ParseJsonArgument(const GlobalOptions& global, const std::string& text,
@@ -136,6 +83,9 @@ struct RunView {
   storage::Actor stopped_by;
   // Waiting on an event: the types its listen task accepts (from the definition).
   std::vector<std::string> awaited_types;
+  // Waiting on an approval: its request (the run's last approval_requested event).
+  std::optional<storage::ApprovalRequested> approval;
+  Json approval_arguments;
 };
 
 // A payload's JSON value, fetching blobs. Text that does not parse is shown as stored.
@@ -207,11 +157,38 @@ std::vector<std::string> AwaitedTypes(const storage::Store& store, const storage
   return types;
 }
 
+// A run waiting on an approval ("approval ID of TOOL until TIME"): the request it waits on, found by reading
+// its history backwards a page at a time (it is nearly always among the last few events).
+Status ReadApproval(const storage::Store& store, RunView& view) {
+  constexpr std::string_view kPrefix = "approval ";
+  const storage::RunHeader& h = view.header;
+  if (storage::IsTerminal(h.status) || h.waiting_on.rfind(kPrefix, 0) != 0) return Status::Ok();
+  // "approval ID of TOOL until TIME"
+  std::string id = h.waiting_on.substr(kPrefix.size());
+  id = id.substr(0, id.find(' '));
+  constexpr uint64_t kPage = 32;
+  for (uint64_t end = h.next_seq; end > 0;) {
+    const uint64_t from = end > kPage ? end - kPage : 0;
+    CAIRN_ASSIGN_OR_RETURN(std::vector<storage::Event> events,
+                           store.ReadHistory(h.run_id, from, end - from));
+    for (auto it = events.rbegin(); it != events.rend(); ++it) {
+      const auto* asked = std::get_if<storage::ApprovalRequested>(&it->body);
+      if (asked == nullptr || asked->approval_id != id) continue;
+      CAIRN_ASSIGN_OR_RETURN(view.approval_arguments, PayloadValue(store, asked->arguments));
+      view.approval = *asked;
+      return Status::Ok();
+    }
+    end = from;
+  }
+  return Status::Ok();
+}
+
 Result<RunView> ReadRunView(const storage::Store& store, const RunId& run_id) {
   RunView view;
   CAIRN_ASSIGN_OR_RETURN(view.header, store.GetRun(run_id));
   CAIRN_RETURN_IF_ERROR(ReadStart(store, view).WithContext("reading run " + run_id.str()));
   CAIRN_RETURN_IF_ERROR(ReadStop(store, view).WithContext("reading run " + run_id.str()));
+  CAIRN_RETURN_IF_ERROR(ReadApproval(store, view).WithContext("reading run " + run_id.str()));
   view.awaited_types = AwaitedTypes(store, view.header);
   return view;
 }
@@ -243,10 +220,26 @@ nlohmann::json ErrorJson(const storage::ErrorInfo& error) {
           {"instance", error.instance}};
 }
 
+nlohmann::json ApprovalJson(const RunView& v) {
+  if (!v.approval) return nullptr;
+  const storage::ApprovalRequested& a = *v.approval;
+  return {{"approval_id", a.approval_id},
+          {"tool", a.tool},
+          {"arguments", v.approval_arguments},
+          {"binding_hash", a.binding_hash.Hex()},
+          {"expires", a.expires_at_ns == 0 ? nlohmann::json(nullptr)
+                                           : nlohmann::json(storage::FormatTimeRfc3339(
+                                                 a.expires_at_ns))},
+          {"on_expiry", storage::Name(a.on_expiry)},
+          {"rule_id", a.rule_id},
+          {"reason", a.reason},
+          {"approvers", a.approvers}};
+}
+
 // The -o json form of a run: one object.
 nlohmann::json RunViewToJson(const RunView& v) {
   const storage::RunHeader& h = v.header;
-  nlohmann::json timers = storage::RunHeaderToJson(h)["timers"];
+  nlohmann::json header = storage::RunHeaderToJson(h);
   return {
       {"run_id", h.run_id.str()},
       {"status", storage::Name(h.status)},
@@ -263,8 +256,15 @@ nlohmann::json RunViewToJson(const RunView& v) {
       {"updated", storage::FormatTimeRfc3339(h.updated_at_ns)},
       {"events", h.next_seq},
       {"waiting_on", h.waiting_on.empty() ? nlohmann::json(nullptr) : nlohmann::json(h.waiting_on)},
-      {"timers", std::move(timers)},
+      {"timers", std::move(header["timers"])},
       {"awaited_types", v.awaited_types},
+      {"approval", ApprovalJson(v)},
+      {"policy_hash", h.policy_hash.IsZero() ? nlohmann::json(nullptr)
+                                             : nlohmann::json(h.policy_hash.Hex())},
+      {"budget",
+       {{"limits", std::move(header["budget_limits"])},
+        {"spent", std::move(header["budget_spent"])},
+        {"reserved", std::move(header["budget_reserved"])}}},
       {"input", v.input},
       {"output", v.output ? *v.output : nlohmann::json(nullptr)},
       {"error", ErrorJson(v.error)},
@@ -294,6 +294,42 @@ std::string ErrorText(const storage::ErrorInfo& e) {
   return text;
 }
 
+// "steps 4/200, tool calls 2/20, cost 0.0012/5": spent against each cap, for the
+// dimensions that are capped or were spent on ("" when none). Money in decimal units.
+std::string BudgetText(const storage::RunHeader& h) {
+  const storage::BudgetAmounts& cap = h.budget_limits;
+  const storage::BudgetAmounts& spent = h.budget_spent;
+  std::string text;
+  auto add = [&text](const char* name, const std::string& used, const std::string& limit,
+                     bool show) {
+    if (!show) return;
+    text += (text.empty() ? "" : ", ") + std::string(name) + " " + used;
+    if (!limit.empty()) text += "/" + limit;
+  };
+  auto count = [](uint64_t n, bool capped) { return capped ? std::to_string(n) : std::string(); };
+  auto money = [](int64_t micros) {
+    std::string digits = std::to_string(micros < 0 ? -micros : micros);
+    if (digits.size() < 7) digits.insert(0, 7 - digits.size(), '0');
+    std::string text = digits.substr(0, digits.size() - 6) + "." + digits.substr(digits.size() - 6);
+    while (text.back() == '0') text.pop_back();
+    if (text.back() == '.') text.pop_back();
+    return (micros < 0 ? "-" : "") + text;
+  };
+  add("steps", std::to_string(spent.steps), count(cap.steps, cap.steps != 0),
+      cap.steps != 0 || spent.steps != 0);
+  add("tool calls", std::to_string(spent.tool_calls), count(cap.tool_calls, cap.tool_calls != 0),
+      cap.tool_calls != 0 || spent.tool_calls != 0);
+  add("tokens", std::to_string(spent.tokens), count(cap.tokens, cap.tokens != 0),
+      cap.tokens != 0 || spent.tokens != 0);
+  add("cost", money(spent.cost_micros), cap.cost_micros != 0 ? money(cap.cost_micros) : "",
+      cap.cost_micros != 0 || spent.cost_micros != 0);
+  if (cap.wall_ms != 0) {
+    text += (text.empty() ? "" : ", ") + std::string("wall clock ") +
+            engine::FormatDurationMs(cap.wall_ms);
+  }
+  return text;
+}
+
 void PrintRunViewText(std::ostream& out, const RunView& v) {
   const storage::RunHeader& h = v.header;
   std::vector<std::pair<std::string, std::string>> rows = {
@@ -314,6 +350,25 @@ void PrintRunViewText(std::ostream& out, const RunView& v) {
     rows.emplace_back("timer", t.timer_id + " (" + std::string(storage::Name(t.purpose)) +
                                    ") due " + TimeToMillis(t.due_at_ns));
   }
+  if (v.approval) {
+    const storage::ApprovalRequested& a = *v.approval;
+    std::string text = a.approval_id + " to call " + a.tool;
+    if (!a.rule_id.empty()) text += " (rule " + a.rule_id + ")";
+    rows.emplace_back("approval", std::move(text));
+    rows.emplace_back("  arguments", ShortJson(v.approval_arguments, kDescribeValueBytesMax));
+    if (!a.reason.empty()) rows.emplace_back("  why", a.reason);
+    std::string who;
+    for (const std::string& name : a.approvers) who += (who.empty() ? "" : ", ") + name;
+    rows.emplace_back("  approvers", who.empty() ? "anyone" : who);
+    if (a.expires_at_ns != 0) {
+      rows.emplace_back("  expires", TimeToMillis(a.expires_at_ns) + " (unanswered by then: " +
+                                         std::string(storage::Name(a.on_expiry)) +
+                                         (a.on_expiry == storage::ApprovalResolution::kApproved
+                                              ? ")"
+                                              : ", the call is not made)"));
+    }
+  }
+  if (std::string budget = BudgetText(h); !budget.empty()) rows.emplace_back("budget", budget);
   rows.emplace_back("input", ShortJson(v.input, kDescribeValueBytesMax));
   if (v.output) rows.emplace_back("output", ShortJson(*v.output, kDescribeValueBytesMax));
   if (!v.error.empty()) rows.emplace_back("error", ErrorText(v.error));
@@ -341,6 +396,10 @@ std::string ParkedNote(const GlobalOptions& global, const RunView& view) {
   if (h.waiting_on.rfind("event", 0) == 0) {
     note += "; deliver it with '" + global.program + " run signal " + run + " --type " +
             (view.awaited_types.size() == 1 ? view.awaited_types.front() : "TYPE") + "'";
+  } else if (view.approval) {
+    note += "; an approver answers with '" + global.program + " run approve " + run +
+            " --as NAME' or '" + global.program + " run reject " + run +
+            " --as NAME --reason TEXT'";
   } else if (h.waiting_on.rfind("indeterminate_effect", 0) == 0 ||
              h.stop_reason == storage::StopReason::kIndeterminateEffect) {
     note += "; an operator decides with '" + global.program + " run resolve " + run +
@@ -493,7 +552,7 @@ int RunStart(const GlobalOptions& global, const StartOptions& options) {
   milliseconds timeout = kWaitForever;
   if (!options.timeout.empty()) {
     if (!options.wait) return Fail(global, "--timeout needs --wait");
-    auto parsed = ParseDuration(options.timeout, "--timeout");
+    auto parsed = ParseDurationFlag(options.timeout, "--timeout");
     if (!parsed.ok()) return Fail(global, parsed.status());
     timeout = *parsed;
   }
@@ -769,7 +828,8 @@ std::string Summary(const std::string& kind, const nlohmann::json& b) {
     return Str(b, "agent") + " chose " + Str(b, "option") + " (" + Str(b, "reason_code") + ")";
   }
   if (kind == "policy_verdict") {
-    return Str(b, "decision") + " " + Str(b, "tool") + " (rule " + Str(b, "rule_id") + ")";
+    return Str(b, "decision") + " " + Str(b, "tool") + " (rule " + Str(b, "rule_id") +
+           (Str(b, "stage") == "before_commit" ? ", checked again before the commit)" : ")");
   }
   if (kind == "approval_requested") return Str(b, "approval_id") + " for " + Str(b, "tool");
   if (kind == "approval_resolved") {
@@ -830,6 +890,8 @@ struct SteerOptions {
   // resolve
   std::string outcome;
   std::string result;
+  // approve, reject
+  std::string approval_id;
 };
 
 void AddSteerOptions(CLI::App* command, SteerOptions& options) {
@@ -850,7 +912,7 @@ struct Steer {
 Result<Steer> ParseSteer(const GlobalOptions& global, const SteerOptions& options) {
   Steer steer;
   CAIRN_ASSIGN_OR_RETURN(steer.run, ParseRunArgument(options.run));
-  CAIRN_ASSIGN_OR_RETURN(steer.timeout, ParseDuration(options.timeout, "--timeout"));
+  CAIRN_ASSIGN_OR_RETURN(steer.timeout, ParseDurationFlag(options.timeout, "--timeout"));
   steer.actor = ActorFrom(global);
   return steer;
 }
@@ -917,6 +979,22 @@ int RunResolve(const GlobalOptions& global, const SteerOptions& options) {
                   });
 }
 
+int RunAnswer(const GlobalOptions& global, const SteerOptions& options, bool approve) {
+  auto steer = ParseSteer(global, options);
+  if (!steer.ok()) return Fail(global, steer.status());
+  engine::ApprovalAnswer answer;
+  answer.approve = approve;
+  answer.approval_id = options.approval_id;
+  answer.reason = options.reason;
+  answer.actor = steer->actor;
+  // A rejection usually stops the run (approval_denied): that is what was asked for.
+  return SteerRun(global, *steer, approve ? "cairn run approve" : "cairn run reject",
+                  approve ? Expect::kProgress : Expect::kStop, [&](engine::Engine& engine) {
+                    return engine.ResolveApproval(steer->run, std::move(answer))
+                        .WithContext(approve ? "cannot approve" : "cannot reject");
+                  });
+}
+
 void AddSteering(CLI::App& run, GlobalOptions& global) {
   auto signal_options = std::make_shared<SteerOptions>();
   CLI::App* signal = run.add_subcommand(
@@ -944,6 +1022,23 @@ void AddSteering(CLI::App& run, GlobalOptions& global) {
     AddSteerOptions(stop, *options);
     stop->add_option("--reason", options->reason, "Why, recorded in the run")->type_name("TEXT");
     SetAction(stop, global, [&global, options, kill] { return RunStop(global, *options, kill); });
+  }
+
+  for (const bool approve : {true, false}) {
+    auto options = std::make_shared<SteerOptions>();
+    CLI::App* answer = run.add_subcommand(
+        approve ? "approve" : "reject",
+        approve ? "Approve the tool call a run waits on (as --as NAME), then drive the run on"
+                : "Reject the tool call a run waits on (as --as NAME); the run goes on without "
+                  "it (usually: it stops, approval_denied)");
+    AddSteerOptions(answer, *options);
+    answer->add_option("--reason", options->reason, "Why, recorded in the run")->type_name("TEXT");
+    answer
+        ->add_option("--approval", options->approval_id,
+                     "Answer only this approval id (default: the one the run waits on)")
+        ->type_name("ID");
+    SetAction(answer, global,
+              [&global, options, approve] { return RunAnswer(global, *options, approve); });
   }
 
   auto resolve_options = std::make_shared<SteerOptions>();
@@ -1027,7 +1122,7 @@ int PrintResumed(const GlobalOptions& global, const std::vector<storage::RunHead
 }
 
 int RunResume(const GlobalOptions& global, const std::string& timeout_text) {
-  auto timeout = ParseDuration(timeout_text, "--timeout");
+  auto timeout = ParseDurationFlag(timeout_text, "--timeout");
   if (!timeout.ok()) return Fail(global, timeout.status());
   return WithEngine(global, EngineUse::kDriveAll, "cairn run resume", [&](engine::Engine& engine) {
     auto active = ActiveRuns(engine.store());
