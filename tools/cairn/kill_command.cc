@@ -1,0 +1,275 @@
+#include "tools/cairn/kill_command.h"
+
+#include <CLI/CLI.hpp>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "base/ids.h"
+#include "base/limits.h"
+#include "storage/event.h"
+#include "storage/event_json.h"
+
+namespace cairn::cli {
+namespace {
+
+using std::chrono::milliseconds;
+
+struct KillOptions {
+  bool all = false;
+  std::string workflow;
+  std::string run;
+  std::string reason;
+  std::string timeout = "30s";
+  bool release = false;
+  bool list = false;
+};
+
+const char* ScopeName(engine::KillSwitch::Scope scope) {
+  switch (scope) {
+    case engine::KillSwitch::Scope::kAll:
+      return "all";
+    case engine::KillSwitch::Scope::kWorkflow:
+      return "workflow";
+    case engine::KillSwitch::Scope::kRun:
+      return "run";
+  }
+  return "all";
+}
+
+nlohmann::json KillJson(const engine::KillSwitch& kill) {
+  return {{"scope", ScopeName(kill.scope)},
+          {"target", kill.scope == engine::KillSwitch::Scope::kAll ? nlohmann::json(nullptr)
+                                                                   : nlohmann::json(kill.target)},
+          {"reason", kill.reason},
+          {"engaged_by", kill.actor.name},
+          {"engaged", kill.engaged_at_ns == 0
+                          ? nlohmann::json(nullptr)
+                          : nlohmann::json(storage::FormatTimeRfc3339(kill.engaged_at_ns))}};
+}
+
+// Which switch the flags name: exactly one of --all, --workflow, RUN.
+Result<engine::KillSwitch> Target(const KillOptions& options) {
+  const int named = (options.all ? 1 : 0) + (options.workflow.empty() ? 0 : 1) +
+                    (options.run.empty() ? 0 : 1);
+  if (named != 1) {
+    return Status::InvalidArgument(
+        "name exactly one kill switch: --all, --workflow NS/NAME or a run id" +
+        std::string(named == 0 ? " (or --list to see the engaged ones)" : ""));
+  }
+  engine::KillSwitch kill;
+  if (options.all) {
+    kill.scope = engine::KillSwitch::Scope::kAll;
+  } else if (!options.workflow.empty()) {
+    kill.scope = engine::KillSwitch::Scope::kWorkflow;
+    kill.target = options.workflow;
+    const size_t slash = kill.target.find('/');
+    if (slash == std::string::npos || slash == 0 || slash + 1 == kill.target.size() ||
+        kill.target.find('/', slash + 1) != std::string::npos) {
+      return Status::InvalidArgument("--workflow '" + kill.target +
+                                     "': expected NAMESPACE/NAME, as 'cairn workflow list' shows "
+                                     "it (without a version: a switch covers every version)");
+    }
+  } else {
+    auto run = RunId::Parse(options.run);
+    if (!run.ok()) return run.status().WithContext("run id '" + options.run + "'");
+    kill.scope = engine::KillSwitch::Scope::kRun;
+    kill.target = run->str();
+  }
+  kill.reason = options.reason;
+  return kill;
+}
+
+bool Covers(const engine::KillSwitch& kill, const storage::RunHeader& h) {
+  switch (kill.scope) {
+    case engine::KillSwitch::Scope::kAll:
+      return true;
+    case engine::KillSwitch::Scope::kWorkflow:
+      return h.workflow_namespace + "/" + h.workflow_name == kill.target;
+    case engine::KillSwitch::Scope::kRun:
+      return h.run_id.str() == kill.target;
+  }
+  return false;
+}
+
+// The runs that have not stopped and that `kill` covers, in id order.
+Result<std::vector<RunId>> CoveredRuns(const storage::Store& store,
+                                       const engine::KillSwitch& kill) {
+  std::vector<RunId> runs;
+  if (kill.scope == engine::KillSwitch::Scope::kRun) {
+    const RunId id = RunId::FromTrusted(kill.target);
+    CAIRN_ASSIGN_OR_RETURN(storage::RunHeader h, store.GetRun(id));
+    if (storage::IsTerminal(h.status)) {
+      return Status::FailedPrecondition("run " + kill.target + " has already stopped (" +
+                                        std::string(storage::Name(h.stop_reason)) +
+                                        "); there is nothing to kill");
+    }
+    runs.push_back(id);
+    return runs;
+  }
+  std::string after;
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(auto page, store.ListActiveRuns(after, limits::list_runs_max));
+    for (const storage::RunSummary& summary : page) {
+      if (kill.scope == engine::KillSwitch::Scope::kAll) {
+        runs.push_back(summary.run_id);
+        continue;
+      }
+      CAIRN_ASSIGN_OR_RETURN(storage::RunHeader h, store.GetRun(summary.run_id));
+      if (Covers(kill, h)) runs.push_back(summary.run_id);
+    }
+    if (page.size() < limits::list_runs_max) return runs;
+    after = page.back().run_id.str();
+  }
+}
+
+int List(const GlobalOptions& global) {
+  auto store = OpenStoreReadOnly(global);
+  if (!store.ok()) return Fail(global, store.status());
+  auto kills = engine::ReadKillSwitches(**store);
+  if (!kills.ok()) return Fail(global, kills.status());
+  if (global.output == OutputFormat::kJson) {
+    for (const engine::KillSwitch& kill : *kills) *global.out << JsonLine(KillJson(kill)) << '\n';
+    return kExitOk;
+  }
+  if (kills->empty()) {
+    *global.out << "no kill switch is engaged\n";
+    return kExitOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const engine::KillSwitch& kill : *kills) {
+    rows.push_back({ScopeName(kill.scope),
+                    kill.scope == engine::KillSwitch::Scope::kAll ? "-" : kill.target,
+                    kill.engaged_at_ns == 0 ? "-" : storage::FormatTimeRfc3339(kill.engaged_at_ns),
+                    kill.actor.name.empty() ? "-" : kill.actor.name,
+                    kill.reason.empty() ? "-" : kill.reason});
+  }
+  PrintTable(*global.out, {"SCOPE", "TARGET", "ENGAGED", "BY", "REASON"}, rows);
+  return kExitOk;
+}
+
+// Opens the engine (as the owner), runs `body`, closes it; a close error wins.
+int WithOwnedEngine(const GlobalOptions& global, const std::string& owner,
+                    const std::function<int(engine::Engine&)>& body) {
+  auto tools = LoadToolCatalog(global);
+  if (!tools.ok()) return Fail(global, tools.status().WithContext("tool catalog"));
+  auto engine = OpenEngine(global, *tools, EngineUse::kDriveTouched, /*must_exist=*/true, owner);
+  if (!engine.ok()) return Fail(global, engine.status());
+  const int code = body(**engine);
+  global.out->flush();
+  Status closed = (*engine)->Close();
+  if (!closed.ok()) return Fail(global, closed.WithContext("closing " + global.data_dir));
+  return code;
+}
+
+int Release(const GlobalOptions& global, const KillOptions& options) {
+  auto kill = Target(options);
+  if (!kill.ok()) return Fail(global, kill.status());
+  return WithOwnedEngine(global, "cairn kill --release", [&](engine::Engine& engine) {
+    Status released = engine.ReleaseKillSwitch(kill->scope, kill->target);
+    if (!released.ok()) return Fail(global, released.WithContext("cannot release"));
+    if (global.output == OutputFormat::kJson) {
+      *global.out << JsonLine({{"released", KillJson(*kill)}}) << '\n';
+    } else {
+      *global.out << "released " << engine::DescribeKillSwitch(*kill) << '\n';
+    }
+    return kExitOk;
+  });
+}
+
+int Engage(const GlobalOptions& global, const KillOptions& options) {
+  auto kill = Target(options);
+  if (!kill.ok()) return Fail(global, kill.status());
+  auto timeout = ParseDurationFlag(options.timeout, "--timeout");
+  if (!timeout.ok()) return Fail(global, timeout.status());
+  if (kill->reason.size() > limits::approval_reason_bytes_max) {
+    return Fail(global, "--reason is longer than " +
+                            std::to_string(limits::approval_reason_bytes_max) + " bytes");
+  }
+  kill->actor = storage::Actor{global.actor.empty() ? "cli" : global.actor, "operator"};
+  return WithOwnedEngine(global, "cairn kill", [&](engine::Engine& engine) {
+    // The runs to watch stop: those covered before the switch is engaged (the engine
+    // refuses new ones from then on).
+    auto covered = CoveredRuns(engine.store(), *kill);
+    if (!covered.ok()) return Fail(global, covered.status().WithContext("cannot kill"));
+    Status engaged = engine.EngageKillSwitch(*kill);
+    if (!engaged.ok()) return Fail(global, engaged.WithContext("cannot engage the kill switch"));
+    const auto engaged_switch = [&] {
+      for (const engine::KillSwitch& k : engine.KillSwitches()) {
+        if (k.scope == kill->scope && k.target == kill->target) return k;
+      }
+      return *kill;
+    }();
+    const auto deadline = std::chrono::steady_clock::now() + *timeout;
+    bool all_stopped = true;
+    nlohmann::json runs = nlohmann::json::array();
+    std::vector<std::vector<std::string>> rows;
+    for (const RunId& run : *covered) {
+      const auto left = std::chrono::duration_cast<milliseconds>(
+          deadline - std::chrono::steady_clock::now());
+      auto waited = engine.Wait(run, std::max(left, milliseconds(1)));
+      auto header = engine.store().GetRun(run);
+      if (!header.ok()) return Fail(global, header.status());
+      const bool stopped = storage::IsTerminal(header->status);
+      all_stopped = all_stopped && stopped;
+      runs.push_back({{"run_id", run.str()},
+                      {"status", storage::Name(header->status)},
+                      {"stop_reason", storage::Name(header->stop_reason)},
+                      {"workflow", WorkflowLabel(*header)}});
+      rows.push_back({run.str(), StatusLabel(*header), WorkflowLabel(*header)});
+      (void)waited;  // the header says where the run got to
+    }
+    if (global.output == OutputFormat::kJson) {
+      *global.out << JsonLine({{"kill_switch", KillJson(engaged_switch)}, {"runs", runs}}) << '\n';
+    } else {
+      *global.out << "engaged " << engine::DescribeKillSwitch(engaged_switch) << '\n';
+      if (!rows.empty()) PrintTable(*global.out, {"RUN", "STATUS", "WORKFLOW"}, rows);
+      *global.out << covered->size() << (covered->size() == 1 ? " run" : " runs")
+                  << " covered; new runs it covers are refused until '" << global.program
+                  << " kill --release'\n";
+    }
+    if (!all_stopped) {
+      global.out->flush();
+      *global.err << "some covered runs had not stopped after " << options.timeout
+                  << "; each stops at its next transition\n";
+      return kExitFailed;
+    }
+    return kExitOk;
+  });
+}
+
+}  // namespace
+
+void AddKillCommand(CLI::App& app, GlobalOptions& global) {
+  auto options = std::make_shared<KillOptions>();
+  CLI::App* kill = app.add_subcommand(
+      "kill",
+      "Engage a durable kill switch (every run, a workflow's runs, or one run): covered runs "
+      "stop at their next transition and new ones are refused; --release, --list");
+  kill->add_option("run", options->run, "Run id: a switch for this run only")->type_name("RUN");
+  kill->add_flag("--all", options->all, "The global switch: every run");
+  kill->add_option("--workflow", options->workflow, "Every run of this workflow (any version)")
+      ->type_name("NS/NAME");
+  kill->add_option("--reason", options->reason, "Why, recorded in the switch and the runs")
+      ->type_name("TEXT");
+  kill->add_option("--timeout", options->timeout,
+                   "Wait at most DUR for the covered runs to stop")
+      ->type_name("DUR")
+      ->capture_default_str();
+  kill->add_flag("--release", options->release, "Release the named switch instead");
+  kill->add_flag("--list", options->list, "List the engaged switches");
+  SetAction(kill, global, [&global, options] {
+    if (options->list) {
+      if (options->release || options->all || !options->workflow.empty() ||
+          !options->run.empty()) {
+        return Fail(global, "--list takes no switch to name");
+      }
+      return List(global);
+    }
+    return options->release ? Release(global, *options) : Engage(global, *options);
+  });
+}
+
+}  // namespace cairn::cli
