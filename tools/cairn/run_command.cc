@@ -816,7 +816,10 @@ std::string Summary(const std::string& kind, const nlohmann::json& b) {
   }
   if (kind == "run_stopped") {
     std::string text = Str(b, "reason") + ActorSuffix(b["actor"]);
-    if (!Str(b, "detail").empty()) text += ": " + Str(b, "detail");
+    // A detail may already start with the reason ("budget_exhausted: tool_calls").
+    std::string detail = Str(b, "detail");
+    if (detail.rfind(Str(b, "reason") + ": ", 0) == 0) detail.erase(0, Str(b, "reason").size() + 2);
+    if (!detail.empty()) text += ": " + detail;
     if (b["error"].is_object()) return text + ": " + ErrorSummary(b["error"]);
     return text + (b["output"].is_null() ? "" : " → " + Value(b["output"]));
   }
