@@ -5,11 +5,14 @@
 #include <chrono>
 #include <utility>
 
+#include "tests/crash/governed_workflow.h"
+
 namespace cairn::crash {
 namespace {
 
 constexpr std::string_view kPathPrefix = "/sink/";
 constexpr size_t kProblemsMax = 100;  // enough to diagnose; bounded if everything breaks
+constexpr size_t kAsksMax = 100'000;  // far beyond any run of the test
 
 uint64_t Fnv1a(std::string_view text) {
   uint64_t h = 0xcbf29ce484222325ull;
@@ -67,6 +70,10 @@ testing::StubResponse EffectSink::Handle(const testing::StubRequest& request) {
     }
     return testing::StubResponse::Text(400, what);
   };
+  if (request.method == "POST" && request.path == kAskPath) {
+    if (!body.ok() || !body->is_object()) return problem("the ask is not a JSON object");
+    return HandleAsk(request, *body);
+  }
   if (request.method != "POST" || tool.empty()) return problem("not a POST /sink/<tool>");
   if (key.empty()) return problem("no Idempotency-Key header");
   if (!body.ok() || !body->is_object()) return problem("the body is not a JSON object");
@@ -96,10 +103,56 @@ testing::StubResponse EffectSink::Handle(const testing::StubRequest& request) {
   }
   // Most answers at once, some after a few milliseconds, a few late enough that the
   // engine is often killed while waiting for them.
+  Delay(response, 15, 250);
+  MaybeKill(false);
+  return response;
+}
+
+testing::StubResponse EffectSink::HandleAsk(const testing::StubRequest& request, const Json& body) {
+  auto field = [&](const char* name) {
+    const Json& value = body.value(name, Json());
+    return value.is_string() ? value.get<std::string>() : std::string();
+  };
+  const Json options = body.value("options", Json());
+  AgentAsk ask;
+  ask.decision_key = field("decision_key");
+  ask.run_id = field("run_id");
+  ask.child = field("child");
+  if (ask.decision_key.empty() || ask.run_id.empty() || ask.child.empty() || !options.is_array() ||
+      options.empty() || !options[0].is_string() || asks_.size() >= kAsksMax) {
+    if (problems_.size() < kProblemsMax) {
+      problems_.push_back("POST " + request.target +
+                          ": a malformed ask (or too many): " + request.body.substr(0, 200));
+    }
+    return testing::StubResponse::Text(400, "malformed ask");
+  }
+  ++stats_.asks;
+  ask.seq = asks_.size() + 1;
+  const Json& option = options[delays_.Uniform(options.size())];
+  ask.option = option.is_string() ? option.get<std::string>() : "";
+  const uint64_t prompt = 50 + delays_.Uniform(200);
+  const uint64_t completion = 5 + delays_.Uniform(40);
+  ask.tokens = prompt + completion;
+  ask.cost_micros = static_cast<int64_t>(ask.tokens) * 7;
+  testing::StubResponse response = testing::StubResponse::Json(
+      200, Json{{"option", ask.option},
+                {"rationale", std::string(kAskRationalePrefix) + std::to_string(ask.seq)},
+                {"usage",
+                 {{"prompt_tokens", prompt},
+                  {"completion_tokens", completion},
+                  {"cost_micros", ask.cost_micros}}}});
+  asks_.push_back(std::move(ask));
+  // Agents are slow: more answers wait, and longer, than the tools'.
+  Delay(response, 30, 300);
+  MaybeKill(true);
+  return response;
+}
+
+void EffectSink::Delay(testing::StubResponse& response, int long_one_in_100, int64_t long_ms_max) {
   const uint64_t roll = delays_.Uniform(100);
   int64_t delay_ms = 0;
-  if (roll >= 85) {
-    delay_ms = delays_.Range(20, 250);
+  if (roll >= static_cast<uint64_t>(100 - long_one_in_100)) {
+    delay_ms = delays_.Range(20, long_ms_max);
   } else if (roll >= 50) {
     delay_ms = delays_.Range(1, 20);
   }
@@ -107,18 +160,22 @@ testing::StubResponse EffectSink::Handle(const testing::StubRequest& request) {
     ++stats_.delayed;
     response.WithDelay(std::chrono::milliseconds(delay_ms));
   }
-  if (kill_pid_ > 0 && --kill_countdown_ == 0) {
+}
+
+void EffectSink::MaybeKill(bool is_ask) {
+  if (kill_pid_ <= 0 || (kill_on_ == KillOn::kAgentAsk && !is_ask)) return;
+  if (--kill_countdown_ == 0) {
     ::kill(kill_pid_, SIGKILL);
     kill_pid_ = 0;
     kill_fired_ = true;
   }
-  return response;
 }
 
-void EffectSink::KillOnRequest(pid_t pid, uint64_t nth) {
+void EffectSink::KillOnRequest(pid_t pid, uint64_t nth, KillOn on) {
   std::lock_guard lock(mu_);
   kill_pid_ = nth == 0 ? 0 : pid;
   kill_countdown_ = nth;
+  kill_on_ = on;
   kill_fired_ = false;
 }
 
@@ -131,6 +188,11 @@ bool EffectSink::Disarm() {
 std::map<std::string, SinkKey> EffectSink::Keys() const {
   std::lock_guard lock(mu_);
   return keys_;
+}
+
+std::vector<AgentAsk> EffectSink::Asks() const {
+  std::lock_guard lock(mu_);
+  return asks_;
 }
 
 std::vector<std::string> EffectSink::Problems() const {
