@@ -1,16 +1,33 @@
 // engine_kill_child: the engine process tests/crash/engine_kill_test.cc SIGKILLs.
 //
-//   engine_kill_child DIR SINK_URL SEED TAG NEW_RUNS kill|final
+//   engine_kill_child DIR SINK_URL SEED TAG NEW_RUNS GOVERNED_RUNS kill|final [OPTION...]
+//     --answer-approvals       answer every pending approval this child finds
+//     --kill-switches=N        engage the kill switch of up to N governed runs first
+//     --die-after-approval=N   SIGKILL itself right after its N-th approval is acknowledged
 //
-// Opens an Engine (Durability::kSync) on DIR with the order workflow's write tools (executor
-// "http", idempotent, POST to SINK_URL/sink/<tool>) -- which resumes every run an earlier
-// child left unfinished --, applies the workflow, starts NEW_RUNS runs
-// with ids TAG-0 .. TAG-<NEW_RUNS-1>, and drives every run until none is active.
+// Opens an Engine (Durability::kSync) with the write tools of both workflows (executor
+// "http", idempotent, POST to SINK_URL/sink/<tool>), the crash policy and the "sink" agent
+// (governed_workflow.h) -- which resumes every run an earlier child left unfinished --,
+// applies both workflows, starts NEW_RUNS order runs with ids TAG-0 .. TAG-<NEW_RUNS-1> and
+// GOVERNED_RUNS governed runs TAG-g0 .., and drives every run until none is active or the
+// only ones left wait on approvals this child does not answer.
+//
+// The "sink" agent POSTs each decision to SINK_URL/agent/ask with the decision key and
+// TAG, and proposes the option the sink answers, with the usage the sink reports.
+//
+// With --kill-switches the engine opens without resuming runs, and before anything else
+// the child engages the kill switch (scope: run) of up to N governed runs, picked at random
+// among the active ones that have recorded no effect intent -- so no write of theirs can
+// have been started by any engine before the switch was acknowledged.
 //
 // It writes to stdout, one write(2) per line (below PIPE_BUF, never torn):
 //   "open"              Engine::Open returned (the store exists and is stamped);
+//   "killswitch ID"     only after EngageKillSwitch returned ok: the switch is acknowledged;
 //   "started ID"        only after Engine::Start returned ok: the start is acknowledged;
-//   "idle"              no run is active any more;
+//   "awaiting ID A"     the first time this child sees run ID wait on approval A;
+//   "approved ID A"     only after ResolveApproval returned ok (also "rejected ID A");
+//   "idle"              no run is active any more, except runs waiting on approvals this
+//                       child does not answer;
 //   "stuck ID STATUS W" (final) a run that is not terminal and that the engine will not
 //                       finish by itself (W: what it waits on).
 // Engine logs go to stderr.
@@ -24,6 +41,7 @@
 #include <sys/prctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
 #include <chrono>
@@ -31,18 +49,21 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "agent/agent.h"
+#include "agent/config.h"
 #include "base/clock.h"
 #include "base/ids.h"
 #include "base/json.h"
 #include "base/limits.h"
 #include "base/random.h"
 #include "engine/core/engine.h"
+#include "tests/crash/governed_workflow.h"
 #include "tests/crash/order_workflow.h"
-#include "tests/support/policies.h"
 
 namespace cairn::crash {
 namespace {
@@ -56,6 +77,8 @@ constexpr uint64_t kToolTimeoutMs = 30'000;
 constexpr milliseconds kFinalDeadline{180'000};
 // A killed child is normally dead within a second; this only bounds a forgotten one.
 constexpr milliseconds kKillModeDeadline{600'000};
+// One approval in this many is rejected.
+constexpr uint64_t kRejectOneIn = 5;
 
 enum class Mode : uint8_t { kKill, kFinal };
 
@@ -65,7 +88,11 @@ struct Args {
   uint64_t seed = 0;
   std::string tag;
   int new_runs = 0;
+  int governed_runs = 0;
   Mode mode = Mode::kKill;
+  bool answer_approvals = false;
+  int kill_switches = 0;
+  int die_after_approval = 0;  // 0: never
 };
 
 [[noreturn]] void Die(int code, const std::string& what) {
@@ -96,15 +123,22 @@ bool ParseNumber(std::string_view text, T* out) {
 }
 
 Args ParseArgs(int argc, char** argv) {
-  if (argc != 7) Die(4, "usage: engine_kill_child DIR SINK_URL SEED TAG NEW_RUNS kill|final");
+  if (argc < 8) {
+    Die(4,
+        "usage: engine_kill_child DIR SINK_URL SEED TAG NEW_RUNS GOVERNED_RUNS kill|final "
+        "[--answer-approvals] [--kill-switches=N] [--die-after-approval=N]");
+  }
   Args a;
   a.dir = argv[1];
   a.sink_url = argv[2];
   a.tag = argv[4];
-  const std::string_view mode = argv[6];
+  const std::string_view mode = argv[7];
   if (!ParseNumber(argv[3], &a.seed)) Die(4, "bad SEED");
   if (!ParseNumber(argv[5], &a.new_runs) || a.new_runs < 0 || a.new_runs > 1000) {
     Die(4, "bad NEW_RUNS (0..1000)");
+  }
+  if (!ParseNumber(argv[6], &a.governed_runs) || a.governed_runs < 0 || a.governed_runs > 1000) {
+    Die(4, "bad GOVERNED_RUNS (0..1000)");
   }
   if (mode == "kill") {
     a.mode = Mode::kKill;
@@ -113,17 +147,94 @@ Args ParseArgs(int argc, char** argv) {
   } else {
     Die(4, "the mode must be kill or final");
   }
-  if (!RunId::Parse(a.tag + "-0").ok()) Die(4, "TAG must be run id characters");
+  for (int i = 8; i < argc; ++i) {
+    const std::string_view option = argv[i];
+    auto number = [&](std::string_view prefix, int* out) {
+      if (option.substr(0, prefix.size()) != prefix) return false;
+      if (!ParseNumber(option.substr(prefix.size()), out) || *out < 0 || *out > 1000) {
+        Die(4, "bad " + std::string(option));
+      }
+      return true;
+    };
+    if (option == "--answer-approvals") {
+      a.answer_approvals = true;
+    } else if (!number("--kill-switches=", &a.kill_switches) &&
+               !number("--die-after-approval=", &a.die_after_approval)) {
+      Die(4, "unknown option " + std::string(option));
+    }
+  }
+  if (!RunId::Parse(a.tag + "-g0").ok()) Die(4, "TAG must be run id characters");
   return a;
 }
 
+// The governed workflow's agent: asks the sink, which lives in the test and outlives every
+// child, so that the test can count the asks of each decision key. Thread-safe (immutable).
+class SinkAgent final : public agent::Agent {
+ public:
+  SinkAgent(std::string url, std::string tag)
+      : name_(kSinkAgent), url_(std::move(url)), tag_(std::move(tag)) {}
+
+  const std::string& name() const override { return name_; }
+  std::string_view kind() const override { return "crash-sink"; }
+
+  std::optional<agent::Proposal> Propose(agent::Session& session) override {
+    session.SetModel("crash-sink");
+    if (!session.BeginStep()) return std::nullopt;
+    const agent::DecisionRequest& request = session.request();
+    const Json ask{{"decision_key", request.decision_key},
+                   {"run_id", request.run_id},
+                   {"child", tag_},
+                   {"options", request.options}};
+    session.RecordRequest(ask);
+    auto reply = session.io().PostJson(url_, {}, DumpJson(ask), session.Remaining());
+    if (!reply.ok()) {
+      session.Fail(agent::Reason::kAgentUnavailable, reply.status().ToString());
+      return std::nullopt;
+    }
+    auto answer = ParseJson(reply->body, "the sink's answer");
+    if (reply->status != 200 || !answer.ok() || !answer->is_object()) {
+      session.Fail(
+          agent::Reason::kAgentError,
+          "the sink answered " + std::to_string(reply->status) + ": " + reply->body.substr(0, 200));
+      return std::nullopt;
+    }
+    session.RecordResponse(*answer);
+    const Json usage = answer->value("usage", Json::object());
+    agent::Usage used;
+    used.prompt_tokens = usage.value("prompt_tokens", uint64_t{0});
+    used.completion_tokens = usage.value("completion_tokens", uint64_t{0});
+    used.cost_micros = usage.value("cost_micros", int64_t{0});
+    used.cost_known = true;
+    used.calls = 1;
+    if (!session.AddUsage(used)) return std::nullopt;
+    return agent::Proposal{answer->value("option", ""), answer->value("rationale", ""),
+                           std::nullopt};
+  }
+
+ private:
+  const std::string name_;
+  const std::string url_;
+  const std::string tag_;
+};
+
+std::shared_ptr<agent::AgentRegistry> MakeAgents(const Args& args) {
+  auto agents = std::make_shared<agent::AgentRegistry>();
+  Status added =
+      agents->Add(std::make_shared<SinkAgent>(args.sink_url + std::string(kAskPath), args.tag));
+  if (!added.ok()) Die(3, "AgentRegistry::Add: " + added.ToString());
+  agents->set_default_name(std::string(kSinkAgent));
+  return agents;
+}
+
 void RegisterTools(engine::ToolCatalog& catalog, const std::string& sink_url) {
-  for (std::string_view name : kTools) {
+  std::vector<std::string_view> names(std::begin(kTools), std::end(kTools));
+  names.push_back(kCommitTool);
+  for (std::string_view name : names) {
     engine::ToolSpec spec;
     spec.name = std::string(name);
     spec.description = "crash test sink: " + spec.name;
     spec.effect = storage::EffectKind::kWrite;
-    spec.risk = storage::RiskLevel::kMedium;
+    spec.risk = name == kCommitTool ? storage::RiskLevel::kHigh : storage::RiskLevel::kMedium;
     spec.idempotent = true;
     spec.executor = "http";
     spec.config =
@@ -135,21 +246,32 @@ void RegisterTools(engine::ToolCatalog& catalog, const std::string& sink_url) {
   }
 }
 
+void StartRun(engine::Engine& engine, const std::string& id_text, std::string_view workflow,
+              Json input) {
+  const RunId id = RunId::Parse(id_text).value();
+  engine::StartRequest request;
+  request.workflow = std::string(workflow);
+  request.input = std::move(input);
+  request.run_id = id;
+  request.started_by = {"engine_kill_child", "test"};
+  auto started = engine.Start(std::move(request));
+  if (!started.ok()) Die(3, "Start " + id.str() + ": " + started.status().ToString());
+  Say("started " + started->run_id.str());
+}
+
 void StartRuns(engine::Engine& engine, const Args& args) {
   Random random(args.seed);
   for (int i = 0; i < args.new_runs; ++i) {
-    const RunId id = RunId::Parse(args.tag + "-" + std::to_string(i)).value();
+    const std::string id = args.tag + "-" + std::to_string(i);
     Json items = Json::array();
     const int64_t count = random.Range(kItemsMin, kItemsMax);
     for (int64_t k = 0; k < count; ++k) items.push_back("item-" + std::to_string(k));
-    engine::StartRequest request;
-    request.workflow = std::string(kWorkflow);
-    request.input = Json{{"order", id.str()}, {"items", std::move(items)}};
-    request.run_id = id;
-    request.started_by = {"engine_kill_child", "test"};
-    auto started = engine.Start(std::move(request));
-    if (!started.ok()) Die(3, "Start " + id.str() + ": " + started.status().ToString());
-    Say("started " + started->run_id.str());
+    StartRun(engine, id, kWorkflow, Json{{"order", id}, {"items", std::move(items)}});
+  }
+  for (int i = 0; i < args.governed_runs; ++i) {
+    const std::string id = args.tag + "-g" + std::to_string(i);
+    StartRun(engine, id, kGovernedWorkflow,
+             Json{{"order", id}, {"amount", random.Range(kAmountMin, kAmountMax)}});
   }
 }
 
@@ -166,24 +288,114 @@ std::vector<storage::RunSummary> ActiveRuns(engine::Engine& engine) {
   }
 }
 
-// Waits until no run is active. Returns the runs that are still not terminal at the
-// deadline or that wait on something only the outside world could give (nothing in this
-// workflow does), as "ID STATUS WAITING_ON".
-std::vector<std::string> DriveToIdle(engine::Engine& engine, milliseconds budget) {
+// Governed runs with no effect intent in their history: no engine can have started their
+// write, so a kill switch engaged now must keep every write of theirs from happening.
+std::vector<RunId> KillSwitchCandidates(engine::Engine& engine) {
+  std::vector<RunId> candidates;
+  for (const storage::RunSummary& run : ActiveRuns(engine)) {
+    auto header = engine.store().GetRun(run.run_id);
+    if (!header.ok()) Die(3, "GetRun " + run.run_id.str() + ": " + header.status().ToString());
+    if (header->workflow_namespace + "/" + header->workflow_name != kGovernedWorkflow) continue;
+    bool wrote = false;
+    Status scanned = engine.store().ScanHistory(run.run_id, 0, [&](const storage::StoredEvent& e) {
+      wrote = std::holds_alternative<storage::EffectIntent>(e.event.body);
+      return !wrote;
+    });
+    if (!scanned.ok()) Die(3, "ScanHistory " + run.run_id.str() + ": " + scanned.ToString());
+    if (!wrote) candidates.push_back(run.run_id);
+  }
+  return candidates;
+}
+
+void EngageKillSwitches(engine::Engine& engine, const Args& args, Random& random) {
+  if (args.kill_switches == 0) return;
+  std::vector<RunId> candidates = KillSwitchCandidates(engine);
+  for (int k = 0; k < args.kill_switches && !candidates.empty(); ++k) {
+    const size_t pick = random.Uniform(candidates.size());
+    const RunId id = candidates[pick];
+    candidates.erase(candidates.begin() + static_cast<std::ptrdiff_t>(pick));
+    engine::KillSwitch kill;
+    kill.scope = engine::KillSwitch::Scope::kRun;
+    kill.target = id.str();
+    kill.reason = "crash test: engaged by child " + args.tag;
+    kill.actor = {"engine_kill_child " + args.tag, "admin"};
+    Status engaged = engine.EngageKillSwitch(std::move(kill));
+    if (!engaged.ok()) Die(3, "EngageKillSwitch " + id.str() + ": " + engaged.ToString());
+    Say("killswitch " + id.str());
+  }
+}
+
+// Reports the approvals runs wait on and, if this child answers them, answers them: most
+// approved, one in kRejectOneIn rejected. Not thread-safe (the driving thread only).
+class Approver {
+ public:
+  Approver(const Args& args, Random& random) : args_(args), random_(random) {}
+
+  // True if the run may have moved on (it was answered, or it stopped meanwhile).
+  bool Handle(engine::Engine& engine, const RunId& run, const engine::PendingApproval& approval) {
+    const std::string what = run.str() + " " + approval.approval_id;
+    if (seen_.insert(what).second) Say("awaiting " + what);
+    if (!args_.answer_approvals) return false;
+    const bool approve = !random_.OneIn(kRejectOneIn);
+    engine::ApprovalAnswer answer;
+    answer.approve = approve;
+    answer.approval_id = approval.approval_id;
+    answer.reason = "crash test, child " + args_.tag;
+    answer.actor = {std::string(kApprover), "approver"};
+    Status answered = engine.ResolveApproval(run, std::move(answer));
+    // The run stopped meanwhile (its kill switch): nothing to answer any more.
+    if (answered.code() == StatusCode::kFailedPrecondition) return true;
+    if (!answered.ok()) Die(3, "ResolveApproval " + what + ": " + answered.ToString());
+    Say((approve ? "approved " : "rejected ") + what);
+    if (approve && ++approved_ == args_.die_after_approval) {
+      // Right after the approval is durable, before its write has (most likely) started.
+      ::raise(SIGKILL);
+    }
+    return true;
+  }
+
+ private:
+  const Args& args_;
+  Random& random_;
+  std::set<std::string> seen_;
+  int approved_ = 0;
+};
+
+// Waits until no run is active, answering approvals on the way (if this child answers
+// them) as soon as a run asks: governed runs are waited on first. Returns the runs that are
+// still not terminal at the deadline or that wait on something only the outside world
+// could give -- other than an approval this child does not answer --, as
+// "ID STATUS WAITING_ON".
+std::vector<std::string> DriveToIdle(engine::Engine& engine, milliseconds budget,
+                                     Approver& approver) {
   const auto deadline = SteadyClock::now() + budget;
   auto left = [&] {
     return std::max(milliseconds(1),
                     std::chrono::duration_cast<milliseconds>(deadline - SteadyClock::now()));
   };
-  // Errors here are only "deadline exceeded": the Wait loop below tells which runs.
-  static_cast<void>(engine.RunUntilIdle(left()));
   for (;;) {
+    // Resumes every run (the deferred ones, and all of them when the engine opened without
+    // resuming) without waiting for any: the Wait loop below does.
+    static_cast<void>(engine.RunUntilIdle(milliseconds(0)));
     std::vector<storage::RunSummary> active = ActiveRuns(engine);
     if (active.empty()) return {};
+    std::stable_partition(active.begin(), active.end(), [](const storage::RunSummary& run) {
+      return run.run_id.str().find("-g") != std::string::npos;  // governed: TAG-g<i>
+    });
     std::vector<std::string> stuck;
+    size_t parked = 0;  // on approvals this child leaves alone
+    bool moved = false;
     for (const storage::RunSummary& run : active) {
       auto info = engine.Wait(run.run_id, left());
       if (info.ok() && storage::IsTerminal(info->header.status)) continue;
+      if (info.ok() && info->approval) {
+        if (approver.Handle(engine, run.run_id, *info->approval)) {
+          moved = true;
+        } else {
+          ++parked;
+        }
+        continue;
+      }
       auto now = engine.Describe(run.run_id);
       std::string line = run.run_id.str();
       if (now.ok()) {
@@ -194,10 +406,10 @@ std::vector<std::string> DriveToIdle(engine::Engine& engine, milliseconds budget
       }
       stuck.push_back(std::move(line));
     }
-    // A run that Wait gave back unfinished before the deadline waits on the outside world.
-    if (!stuck.empty() && (SteadyClock::now() >= deadline || stuck.size() == active.size())) {
-      return stuck;
-    }
+    if (moved && SteadyClock::now() < deadline) continue;
+    // A run that Wait gave back unfinished before the deadline waits on the outside world
+    // (or on an approval this child leaves alone: then it is not stuck).
+    if (SteadyClock::now() >= deadline || stuck.size() + parked == active.size()) return stuck;
   }
 }
 
@@ -207,13 +419,20 @@ int Main(int argc, char** argv) {
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() == 1) Die(4, "parent already gone");
   spdlog::set_default_logger(spdlog::stderr_logger_mt("engine_kill_child"));
-  std::fprintf(stderr, "engine_kill_child[%d]: tag %s, %d new runs, %s\n",
-               static_cast<int>(getpid()), args.tag.c_str(), args.new_runs,
-               args.mode == Mode::kKill ? "kill" : "final");
+  std::fprintf(stderr,
+               "engine_kill_child[%d]: tag %s, %d new runs, %d governed, %s%s, %d kill "
+               "switches, die after approval %d\n",
+               static_cast<int>(getpid()), args.tag.c_str(), args.new_runs, args.governed_runs,
+               args.mode == Mode::kKill ? "kill" : "final",
+               args.answer_approvals ? ", answering approvals" : "", args.kill_switches,
+               args.die_after_approval);
 
   SystemClock clock;
   engine::EngineOptions options;
-  options.policy = cairn::testing::AllowAllPolicy();
+  auto policy = policy::Policy::Load(CrashPolicyYaml(), "crash-policy.yaml");
+  if (!policy.ok()) Die(3, "the crash policy: " + policy.status().ToString());
+  options.policy = *policy;
+  options.agents = MakeAgents(args);
   // Before Open: Open resumes runs at once, and they may call these tools.
   RegisterTools(options.tools, args.sink_url);
   options.data_dir = args.dir;
@@ -222,16 +441,25 @@ int Main(int argc, char** argv) {
   options.threads = 2;
   options.timer_poll = milliseconds(100);
   options.owner_description = "engine_kill_child " + args.tag;
+  // Kill switches are engaged before any run is resumed (see the top of the file).
+  options.resume_on_open = args.kill_switches == 0;
   auto opened = engine::Engine::Open(std::move(options));
   if (!opened.ok()) Die(2, "open " + args.dir + ": " + opened.status().ToString());
   engine::Engine& engine = **opened;
   Say("open");
-  auto applied = engine.ApplyDefinition(OrderWorkflowYaml(), "order.yaml");
-  if (!applied.ok()) Die(3, "ApplyDefinition: " + applied.status().ToString());
+  Random random(args.seed ^ 0x9a7e5ull);
+  EngageKillSwitches(engine, args, random);
+  for (const auto& [text, name] : {std::pair{OrderWorkflowYaml(), "order.yaml"},
+                                   std::pair{GovernedWorkflowYaml(), "governed.yaml"}}) {
+    auto applied = engine.ApplyDefinition(text, name);
+    if (!applied.ok())
+      Die(3, "ApplyDefinition " + std::string(name) + ": " + applied.status().ToString());
+  }
 
   StartRuns(engine, args);
+  Approver approver(args, random);
   const std::vector<std::string> stuck =
-      DriveToIdle(engine, args.mode == Mode::kFinal ? kFinalDeadline : kKillModeDeadline);
+      DriveToIdle(engine, args.mode == Mode::kFinal ? kFinalDeadline : kKillModeDeadline, approver);
   for (const std::string& line : stuck) Say("stuck " + line);
   if (!stuck.empty() && args.mode == Mode::kFinal) Die(5, "runs did not finish");
   Say("idle");
