@@ -4,12 +4,15 @@
 //     --answer-approvals       answer every pending approval this child finds
 //     --kill-switches=N        engage the kill switch of up to N governed runs first
 //     --die-after-approval=N   SIGKILL itself right after its N-th approval is acknowledged
+//     --die-after-kill-switch  SIGKILL itself right after its first kill switch is
+//                              acknowledged (the runs it covers are most likely not stopped
+//                              yet: the next children must hold them back)
 //
 // Opens an Engine (Durability::kSync) with the write tools of both workflows (executor
 // "http", idempotent, POST to SINK_URL/sink/<tool>), the crash policy and the "sink" agent
 // (governed_workflow.h) -- which resumes every run an earlier child left unfinished --,
-// applies both workflows, starts NEW_RUNS order runs with ids TAG-0 .. TAG-<NEW_RUNS-1> and
-// GOVERNED_RUNS governed runs TAG-g0 .., and drives every run until none is active or the
+// applies both workflows, starts GOVERNED_RUNS governed runs TAG-g0 .. and NEW_RUNS order
+// runs with ids TAG-0 .. TAG-<NEW_RUNS-1>, and drives every run until none is active or the
 // only ones left wait on approvals this child does not answer.
 //
 // The "sink" agent POSTs each decision to SINK_URL/agent/ask with the decision key and
@@ -93,6 +96,7 @@ struct Args {
   bool answer_approvals = false;
   int kill_switches = 0;
   int die_after_approval = 0;  // 0: never
+  bool die_after_kill_switch = false;
 };
 
 [[noreturn]] void Die(int code, const std::string& what) {
@@ -126,7 +130,8 @@ Args ParseArgs(int argc, char** argv) {
   if (argc < 8) {
     Die(4,
         "usage: engine_kill_child DIR SINK_URL SEED TAG NEW_RUNS GOVERNED_RUNS kill|final "
-        "[--answer-approvals] [--kill-switches=N] [--die-after-approval=N]");
+        "[--answer-approvals] [--kill-switches=N] [--die-after-approval=N] "
+        "[--die-after-kill-switch]");
   }
   Args a;
   a.dir = argv[1];
@@ -158,6 +163,8 @@ Args ParseArgs(int argc, char** argv) {
     };
     if (option == "--answer-approvals") {
       a.answer_approvals = true;
+    } else if (option == "--die-after-kill-switch") {
+      a.die_after_kill_switch = true;
     } else if (!number("--kill-switches=", &a.kill_switches) &&
                !number("--die-after-approval=", &a.die_after_approval)) {
       Die(4, "unknown option " + std::string(option));
@@ -259,19 +266,21 @@ void StartRun(engine::Engine& engine, const std::string& id_text, std::string_vi
   Say("started " + started->run_id.str());
 }
 
+// The governed runs first: their decisions then start early in the child's life, where
+// most kills land.
 void StartRuns(engine::Engine& engine, const Args& args) {
   Random random(args.seed);
+  for (int i = 0; i < args.governed_runs; ++i) {
+    const std::string id = args.tag + "-g" + std::to_string(i);
+    StartRun(engine, id, kGovernedWorkflow,
+             Json{{"order", id}, {"amount", random.Range(kAmountMin, kAmountMax)}});
+  }
   for (int i = 0; i < args.new_runs; ++i) {
     const std::string id = args.tag + "-" + std::to_string(i);
     Json items = Json::array();
     const int64_t count = random.Range(kItemsMin, kItemsMax);
     for (int64_t k = 0; k < count; ++k) items.push_back("item-" + std::to_string(k));
     StartRun(engine, id, kWorkflow, Json{{"order", id}, {"items", std::move(items)}});
-  }
-  for (int i = 0; i < args.governed_runs; ++i) {
-    const std::string id = args.tag + "-g" + std::to_string(i);
-    StartRun(engine, id, kGovernedWorkflow,
-             Json{{"order", id}, {"amount", random.Range(kAmountMin, kAmountMax)}});
   }
 }
 
@@ -289,9 +298,10 @@ std::vector<storage::RunSummary> ActiveRuns(engine::Engine& engine) {
 }
 
 // Governed runs with no effect intent in their history: no engine can have started their
-// write, so a kill switch engaged now must keep every write of theirs from happening.
-std::vector<RunId> KillSwitchCandidates(engine::Engine& engine) {
-  std::vector<RunId> candidates;
+// write, so a kill switch engaged now must keep every write of theirs from happening. Those
+// waiting on an approval first (`parked` of them).
+std::vector<RunId> KillSwitchCandidates(engine::Engine& engine, size_t* parked) {
+  std::vector<RunId> waiting, others;
   for (const storage::RunSummary& run : ActiveRuns(engine)) {
     auto header = engine.store().GetRun(run.run_id);
     if (!header.ok()) Die(3, "GetRun " + run.run_id.str() + ": " + header.status().ToString());
@@ -302,16 +312,24 @@ std::vector<RunId> KillSwitchCandidates(engine::Engine& engine) {
       return !wrote;
     });
     if (!scanned.ok()) Die(3, "ScanHistory " + run.run_id.str() + ": " + scanned.ToString());
-    if (!wrote) candidates.push_back(run.run_id);
+    if (wrote) continue;
+    (header->status == storage::RunStatus::kWaiting ? waiting : others).push_back(run.run_id);
   }
-  return candidates;
+  *parked = waiting.size();
+  waiting.insert(waiting.end(), others.begin(), others.end());
+  return waiting;
 }
 
+// Half of the picks are among the runs parked on an approval (if any): when a later child
+// answers that approval, the switch must stop the run rather than let its commit through.
 void EngageKillSwitches(engine::Engine& engine, const Args& args, Random& random) {
   if (args.kill_switches == 0) return;
-  std::vector<RunId> candidates = KillSwitchCandidates(engine);
+  size_t parked = 0;
+  std::vector<RunId> candidates = KillSwitchCandidates(engine, &parked);
   for (int k = 0; k < args.kill_switches && !candidates.empty(); ++k) {
-    const size_t pick = random.Uniform(candidates.size());
+    const size_t pick =
+        parked > 0 && random.OneIn(2) ? random.Uniform(parked) : random.Uniform(candidates.size());
+    if (pick < parked) --parked;
     const RunId id = candidates[pick];
     candidates.erase(candidates.begin() + static_cast<std::ptrdiff_t>(pick));
     engine::KillSwitch kill;
@@ -322,6 +340,7 @@ void EngageKillSwitches(engine::Engine& engine, const Args& args, Random& random
     Status engaged = engine.EngageKillSwitch(std::move(kill));
     if (!engaged.ok()) Die(3, "EngageKillSwitch " + id.str() + ": " + engaged.ToString());
     Say("killswitch " + id.str());
+    if (args.die_after_kill_switch) ::raise(SIGKILL);
   }
 }
 
@@ -421,11 +440,11 @@ int Main(int argc, char** argv) {
   spdlog::set_default_logger(spdlog::stderr_logger_mt("engine_kill_child"));
   std::fprintf(stderr,
                "engine_kill_child[%d]: tag %s, %d new runs, %d governed, %s%s, %d kill "
-               "switches, die after approval %d\n",
+               "switches%s, die after approval %d\n",
                static_cast<int>(getpid()), args.tag.c_str(), args.new_runs, args.governed_runs,
                args.mode == Mode::kKill ? "kill" : "final",
                args.answer_approvals ? ", answering approvals" : "", args.kill_switches,
-               args.die_after_approval);
+               args.die_after_kill_switch ? " (then die)" : "", args.die_after_approval);
 
   SystemClock clock;
   engine::EngineOptions options;
