@@ -909,6 +909,13 @@ void Machine::EndWorkflow(Json value) {
 
 void Machine::Stop(StopReason reason, Json output, Json error, std::string detail,
                    storage::Actor actor) {
+  // A decision still under way gives its reservation back, as when its task is abandoned:
+  // the stopped run never acts on it (and a late answer finds the run stopped).
+  for (const Frame& f : s_.stack) {
+    if (!f.is_list && f.phase == TaskPhase::kDecision && !f.key.empty()) {
+      ReleaseDecision(f, TaskOf(f.task));
+    }
+  }
   s_.stack.clear();
   s_.stop_reason = reason;
   s_.waiting_on.clear();
