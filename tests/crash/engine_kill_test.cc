@@ -40,6 +40,7 @@
 //   - budgets never go back: the spent figures of successive budget_charged events and of
 //     each run's header never decrease, across the history and across kills (checked after
 //     every kill), and they add up to the recorded decisions' usage and the calls started;
+//     nothing stays reserved once a run has stopped;
 //   - kill switches: every acknowledged switch is durable (also after every kill); every run
 //     a switch covers ended `killed`, none of its writes ever reached the sink, and no
 //     child asked its decisions once the switch was engaged (a child engages switches

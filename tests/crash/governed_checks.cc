@@ -255,6 +255,13 @@ void CheckLedger(const storage::RunHeader& header, const RunFacts& facts) {
   EXPECT_EQ(header.budget_spent.tokens, tokens) << "spent tokens vs. the recorded decisions";
   EXPECT_EQ(header.budget_spent.cost_micros, cost) << "spent cost vs. the recorded decisions";
   EXPECT_EQ(header.budget_spent.tool_calls, facts.intents.size()) << "spent tool calls";
+  // Every reservation was settled or released by the end -- that of a decision under way
+  // when the run was killed too -- and a decision asked again after a crash did not
+  // reserve twice.
+  const storage::BudgetAmounts& reserved = header.budget_reserved;
+  EXPECT_TRUE(reserved == storage::BudgetAmounts{})
+      << "still reserved at the end: " << reserved.tokens << " tokens, " << reserved.cost_micros
+      << " micros, " << reserved.tool_calls << " tool calls, " << reserved.steps << " steps";
 }
 
 }  // namespace

@@ -60,7 +60,7 @@ std::string BudgetDecrease(const storage::BudgetAmounts& before,
 //     and no child asked its decisions once the switch was engaged;
 //   - the ledger: every budget_charged's spent_after is at least the one before, the
 //     header's spent figures are at least the last, and they add up to the recorded
-//     decisions' usage and the calls started.
+//     decisions' usage and the calls started; nothing is left reserved at the end.
 // Adds the idempotency keys of the run's intents to `claimed`.
 void CheckGovernedRun(const RunId& id, const storage::RunHeader& header, const RunFacts& facts,
                       const GovernanceWitness& witness, std::set<std::string>* claimed,
