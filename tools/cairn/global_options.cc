@@ -160,6 +160,24 @@ Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,
   return engine;
 }
 
+// Opens the engine, runs `body`, closes the engine; a close error wins over success.
+int WithEngine(const GlobalOptions& global, EngineUse use, const std::string& owner,
+               const std::function<int(engine::Engine&)>& body) {
+  auto tools = LoadToolCatalog(global);
+  if (!tools.ok()) {
+    std::string message = tools.status().message();
+    std::replace(message.begin(), message.end(), '\n', ';');
+    return Fail(global, "tool catalog: " + message);
+  }
+  auto engine = OpenEngine(global, *tools, use, /*must_exist=*/true, owner);
+  if (!engine.ok()) return Fail(global, engine.status());
+  const int code = body(**engine);
+  global.out->flush();
+  Status closed = (*engine)->Close();
+  if (!closed.ok()) return Fail(global, closed.WithContext("closing " + global.data_dir));
+  return code;
+}
+
 void SetAction(CLI::App* command, GlobalOptions& global, std::function<int()> action) {
   command->callback([&global, action = std::move(action)] { global.exit_code = action(); });
 }

@@ -133,12 +133,18 @@ enum class EngineUse : uint8_t {
 // Opens the data directory as the owner with an embedded engine (synced writes, the
 // clock of `global`), with the tools of `tools` registered and the agents of the agents
 // file (--agents / $CAIRN_AGENTS, which must exist, else <data_dir>/agents.yaml if it
-// exists; its errors are the file's, FILE:LINE:COL: agent '...': ...). `must_exist`: refuse a missing
-// directory (kNotFound) instead of creating it. The lock error (kFailedPrecondition) names
+// exists; its errors are the file's, FILE:LINE:COL: agent '...': ...). `must_exist`: refuse a
+// missing directory (kNotFound) instead of creating it. The lock error (kFailedPrecondition) names
 // the holding process. The caller closes the engine.
 Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,
                                                    const LoadedCatalog& tools, EngineUse use,
                                                    bool must_exist, std::string owner_description);
+
+// Opens the engine as OpenEngine does (the directory must exist; the catalog of
+// LoadToolCatalog), runs `body`, closes the engine, and returns `body`'s exit code; a
+// failure to open or close is a Fail() line, exit 2 (a close error wins over success).
+int WithEngine(const GlobalOptions& global, EngineUse use, const std::string& owner,
+               const std::function<int(engine::Engine&)>& body);
 
 // One JSON value as one line, never throwing on invalid UTF-8 (replaced by U+FFFD).
 std::string JsonLine(const nlohmann::json& value);

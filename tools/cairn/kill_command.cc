@@ -52,8 +52,8 @@ nlohmann::json KillJson(const engine::KillSwitch& kill) {
 
 // Which switch the flags name: exactly one of --all, --workflow, RUN.
 Result<engine::KillSwitch> Target(const KillOptions& options) {
-  const int named = (options.all ? 1 : 0) + (options.workflow.empty() ? 0 : 1) +
-                    (options.run.empty() ? 0 : 1);
+  const int named =
+      (options.all ? 1 : 0) + (options.workflow.empty() ? 0 : 1) + (options.run.empty() ? 0 : 1);
   if (named != 1) {
     return Status::InvalidArgument(
         "name exactly one kill switch: --all, --workflow NS/NAME or a run id" +
@@ -140,43 +140,30 @@ int List(const GlobalOptions& global) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const engine::KillSwitch& kill : *kills) {
-    rows.push_back({ScopeName(kill.scope),
-                    kill.scope == engine::KillSwitch::Scope::kAll ? "-" : kill.target,
-                    kill.engaged_at_ns == 0 ? "-" : storage::FormatTimeRfc3339(kill.engaged_at_ns),
-                    kill.actor.name.empty() ? "-" : kill.actor.name,
-                    kill.reason.empty() ? "-" : kill.reason});
+    rows.push_back(
+        {ScopeName(kill.scope), kill.scope == engine::KillSwitch::Scope::kAll ? "-" : kill.target,
+         kill.engaged_at_ns == 0 ? "-" : storage::FormatTimeRfc3339(kill.engaged_at_ns),
+         kill.actor.name.empty() ? "-" : kill.actor.name, kill.reason.empty() ? "-" : kill.reason});
   }
   PrintTable(*global.out, {"SCOPE", "TARGET", "ENGAGED", "BY", "REASON"}, rows);
   return kExitOk;
 }
 
-// Opens the engine (as the owner), runs `body`, closes it; a close error wins.
-int WithOwnedEngine(const GlobalOptions& global, const std::string& owner,
-                    const std::function<int(engine::Engine&)>& body) {
-  auto tools = LoadToolCatalog(global);
-  if (!tools.ok()) return Fail(global, tools.status().WithContext("tool catalog"));
-  auto engine = OpenEngine(global, *tools, EngineUse::kDriveTouched, /*must_exist=*/true, owner);
-  if (!engine.ok()) return Fail(global, engine.status());
-  const int code = body(**engine);
-  global.out->flush();
-  Status closed = (*engine)->Close();
-  if (!closed.ok()) return Fail(global, closed.WithContext("closing " + global.data_dir));
-  return code;
-}
-
 int Release(const GlobalOptions& global, const KillOptions& options) {
   auto kill = Target(options);
   if (!kill.ok()) return Fail(global, kill.status());
-  return WithOwnedEngine(global, "cairn kill --release", [&](engine::Engine& engine) {
-    Status released = engine.ReleaseKillSwitch(kill->scope, kill->target);
-    if (!released.ok()) return Fail(global, released.WithContext("cannot release"));
-    if (global.output == OutputFormat::kJson) {
-      *global.out << JsonLine({{"released", KillJson(*kill)}}) << '\n';
-    } else {
-      *global.out << "released " << engine::DescribeKillSwitch(*kill) << '\n';
-    }
-    return kExitOk;
-  });
+  return WithEngine(global, EngineUse::kDriveTouched, "cairn kill --release",
+                    [&](engine::Engine& engine) {
+                      Status released = engine.ReleaseKillSwitch(kill->scope, kill->target);
+                      if (!released.ok())
+                        return Fail(global, released.WithContext("cannot release"));
+                      if (global.output == OutputFormat::kJson) {
+                        *global.out << JsonLine({{"released", KillJson(*kill)}}) << '\n';
+                      } else {
+                        *global.out << "released " << engine::DescribeKillSwitch(*kill) << '\n';
+                      }
+                      return kExitOk;
+                    });
 }
 
 int Engage(const GlobalOptions& global, const KillOptions& options) {
@@ -189,7 +176,7 @@ int Engage(const GlobalOptions& global, const KillOptions& options) {
                             std::to_string(limits::approval_reason_bytes_max) + " bytes");
   }
   kill->actor = storage::Actor{global.actor.empty() ? "cli" : global.actor, "operator"};
-  return WithOwnedEngine(global, "cairn kill", [&](engine::Engine& engine) {
+  return WithEngine(global, EngineUse::kDriveTouched, "cairn kill", [&](engine::Engine& engine) {
     // The runs to watch stop: those covered before the switch is engaged (the engine
     // refuses new ones from then on).
     auto covered = CoveredRuns(engine.store(), *kill);
@@ -207,8 +194,8 @@ int Engage(const GlobalOptions& global, const KillOptions& options) {
     nlohmann::json runs = nlohmann::json::array();
     std::vector<std::vector<std::string>> rows;
     for (const RunId& run : *covered) {
-      const auto left = std::chrono::duration_cast<milliseconds>(
-          deadline - std::chrono::steady_clock::now());
+      const auto left =
+          std::chrono::duration_cast<milliseconds>(deadline - std::chrono::steady_clock::now());
       auto waited = engine.Wait(run, std::max(left, milliseconds(1)));
       auto header = engine.store().GetRun(run);
       if (!header.ok()) return Fail(global, header.status());
@@ -254,16 +241,14 @@ void AddKillCommand(CLI::App& app, GlobalOptions& global) {
       ->type_name("NS/NAME");
   kill->add_option("--reason", options->reason, "Why, recorded in the switch and the runs")
       ->type_name("TEXT");
-  kill->add_option("--timeout", options->timeout,
-                   "Wait at most DUR for the covered runs to stop")
+  kill->add_option("--timeout", options->timeout, "Wait at most DUR for the covered runs to stop")
       ->type_name("DUR")
       ->capture_default_str();
   kill->add_flag("--release", options->release, "Release the named switch instead");
   kill->add_flag("--list", options->list, "List the engaged switches");
   SetAction(kill, global, [&global, options] {
     if (options->list) {
-      if (options->release || options->all || !options->workflow.empty() ||
-          !options->run.empty()) {
+      if (options->release || options->all || !options->workflow.empty() || !options->run.empty()) {
         return Fail(global, "--list takes no switch to name");
       }
       return List(global);

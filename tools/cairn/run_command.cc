@@ -157,8 +157,9 @@ std::vector<std::string> AwaitedTypes(const storage::Store& store, const storage
   return types;
 }
 
-// A run waiting on an approval ("approval ID of TOOL until TIME"): the request it waits on, found by reading
-// its history backwards a page at a time (it is nearly always among the last few events).
+// A run waiting on an approval ("approval ID of TOOL until TIME"): the request it waits on, found
+// by reading its history backwards a page at a time (it is nearly always among the last few
+// events).
 Status ReadApproval(const storage::Store& store, RunView& view) {
   constexpr std::string_view kPrefix = "approval ";
   const storage::RunHeader& h = view.header;
@@ -227,9 +228,9 @@ nlohmann::json ApprovalJson(const RunView& v) {
           {"tool", a.tool},
           {"arguments", v.approval_arguments},
           {"binding_hash", a.binding_hash.Hex()},
-          {"expires", a.expires_at_ns == 0 ? nlohmann::json(nullptr)
-                                           : nlohmann::json(storage::FormatTimeRfc3339(
-                                                 a.expires_at_ns))},
+          {"expires", a.expires_at_ns == 0
+                          ? nlohmann::json(nullptr)
+                          : nlohmann::json(storage::FormatTimeRfc3339(a.expires_at_ns))},
           {"on_expiry", storage::Name(a.on_expiry)},
           {"rule_id", a.rule_id},
           {"reason", a.reason},
@@ -259,8 +260,8 @@ nlohmann::json RunViewToJson(const RunView& v) {
       {"timers", std::move(header["timers"])},
       {"awaited_types", v.awaited_types},
       {"approval", ApprovalJson(v)},
-      {"policy_hash", h.policy_hash.IsZero() ? nlohmann::json(nullptr)
-                                             : nlohmann::json(h.policy_hash.Hex())},
+      {"policy_hash",
+       h.policy_hash.IsZero() ? nlohmann::json(nullptr) : nlohmann::json(h.policy_hash.Hex())},
       {"budget",
        {{"limits", std::move(header["budget_limits"])},
         {"spent", std::move(header["budget_spent"])},
@@ -483,24 +484,6 @@ int DriveAndReport(const GlobalOptions& global, engine::Engine& engine, const Ru
   auto view = ReadRunView(engine.store(), run);
   if (!view.ok()) return Fail(global, view.status());
   return ReportState(global, *view, timed_out, timeout, expect);
-}
-
-// Opens the engine, runs `body`, closes the engine; a close error wins over success.
-int WithEngine(const GlobalOptions& global, EngineUse use, const std::string& owner,
-               const std::function<int(engine::Engine&)>& body) {
-  auto tools = LoadToolCatalog(global);
-  if (!tools.ok()) {
-    std::string message = tools.status().message();
-    std::replace(message.begin(), message.end(), '\n', ';');
-    return Fail(global, "tool catalog: " + message);
-  }
-  auto engine = OpenEngine(global, *tools, use, /*must_exist=*/true, owner);
-  if (!engine.ok()) return Fail(global, engine.status());
-  const int code = body(**engine);
-  global.out->flush();
-  Status closed = (*engine)->Close();
-  if (!closed.ok()) return Fail(global, closed.WithContext("closing " + global.data_dir));
-  return code;
 }
 
 // ---- run start ----
