@@ -10,9 +10,19 @@
 // kExitFailed when a chain is broken; any command returns kExitError when it cannot run.
 #pragma once
 
+#include <string>
+#include <vector>
+
 #include "tools/cairn/global_options.h"
 
 namespace cairn::cli {
+
+// Verifies the hash chains of the named runs (all runs when `runs` is empty), printing a
+// line per broken run (-o json: a report per run) and a summary; with `check_headers`
+// also each run header against its history (`cairn audit verify`). Exit kExitFailed when
+// one fails, kExitError when it cannot run.
+int VerifyCommand(const GlobalOptions& global, const std::vector<std::string>& runs,
+                  bool check_headers);
 
 // Adds the `log` command group to `app`. `global` must outlive `app`'s parse().
 void AddLogCommand(CLI::App& app, GlobalOptions& global);

@@ -13,6 +13,7 @@
 
 #include "base/clock.h"
 #include "base/random.h"
+#include "tools/cairn/audit_command.h"
 #include "tools/cairn/global_options.h"
 #include "tools/cairn/kill_command.h"
 #include "tools/cairn/log_command.h"
@@ -118,6 +119,7 @@ int Main(int argc, char** argv) {
   AddRunCommand(app, global);
   AddPolicyCommand(app, global);
   AddKillCommand(app, global);
+  AddAuditCommands(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
