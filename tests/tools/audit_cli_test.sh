@@ -76,9 +76,9 @@ import base64, hashlib, json, sys
 prev = {}
 for line in open(sys.argv[1]):
     e = json.loads(line)
-    want = prev.get(e["run_id"], "0" * 64)
-    assert e["prev_hash"] == want, (e["run_id"], e["seq"], "prev_hash")
-    h = hashlib.sha256(bytes.fromhex(e["prev_hash"]) + base64.b64decode(e["bytes_base64"])).hexdigest()
+    prev_hash = e["prev_hash"] or "0" * 64  # null for the first event (32 zero bytes)
+    assert prev_hash == prev.get(e["run_id"], "0" * 64), (e["run_id"], e["seq"], "prev_hash")
+    h = hashlib.sha256(bytes.fromhex(prev_hash) + base64.b64decode(e["bytes_base64"])).hexdigest()
     assert h == e["hash"], (e["run_id"], e["seq"], "hash")
     prev[e["run_id"]] = h
 ' "$work/out"
