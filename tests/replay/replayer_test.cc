@@ -303,7 +303,7 @@ TEST_F(ReplayerTest, AReplayBesideARunningEngineReadsOnly) {
 TEST_F(ReplayerTest, AnUnknownRunIsNotFound) {
   Record();
   std::unique_ptr<storage::Store> store = OpenReadOnly();
-  EXPECT_EQ(Replayer(*store).Replay(RunId("run_nope")).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Replayer(*store).Replay(Must(RunId::Parse("run_nope"))).status().code(), StatusCode::kNotFound);
 }
 
 }  // namespace
