@@ -15,6 +15,7 @@
 #include "base/random.h"
 #include "tools/cairn/global_options.h"
 #include "tools/cairn/kill_command.h"
+#include "tools/cairn/replay_command.h"
 #include "tools/cairn/log_command.h"
 #include "tools/cairn/logging.h"
 #include "tools/cairn/policy_command.h"
@@ -118,6 +119,7 @@ int Main(int argc, char** argv) {
   AddRunCommand(app, global);
   AddPolicyCommand(app, global);
   AddKillCommand(app, global);
+  AddReplayCommand(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
