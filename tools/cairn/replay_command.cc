@@ -147,7 +147,8 @@ int Run(GlobalOptions& global, const ReplayCommandOptions& options) {
     Result<replay::ReplayResult> r = replayer.Replay(id);
     if (!r.ok()) {
       ++tally.errors;
-      *global.err << global.program << ": run " << id.str() << ": " << r.status().message() << '\n';
+      // A run that cannot be read back is named and skipped; the others still replay.
+      (void)Fail(global, "run " + id.str() + ": " + r.status().message());
       continue;
     }
     tally.events += r->events;
