@@ -9,6 +9,7 @@
 #include <condition_variable>
 #include <mutex>
 
+#include "tests/replay/expect_replays.h"
 #include "tests/support/assertions.h"
 #include "tests/support/policies.h"
 #include "tests/support/temp_dir.h"
@@ -25,7 +26,10 @@ class EngineTest : public ::testing::Test {
  protected:
   void SetUp() override { OpenEngine(); }
   void TearDown() override {
-    if (engine_) Must(engine_->Close());
+    if (engine_) {
+      testing::ExpectEveryRunReplays(engine_->store());  // DESIGN.md §9
+      Must(engine_->Close());
+    }
   }
 
   void OpenEngine(ToolCatalog tools = {}) {

@@ -8,6 +8,8 @@
 
 #include "agent/config.h"
 #include "engine/core/engine.h"
+#include "tests/replay/expect_replays.h"
+#include "tests/replay/expect_replays.h"
 #include "tests/support/assertions.h"
 #include "tests/support/temp_dir.h"
 
@@ -45,7 +47,12 @@ class RefundExampleTest : public ::testing::Test {
     Must(engine_->mutable_catalog().LoadFile(root + "tools.yaml"));
     Must(engine_->ApplyDefinition(ReadFile(root + "workflow.yaml"), "workflow.yaml"));
   }
-  void TearDown() override { Must(engine_->Close()); }
+  void TearDown() override {
+    if (engine_) {
+      testing::ExpectEveryRunReplays(engine_->store());  // DESIGN.md §9
+      Must(engine_->Close());
+    }
+  }
 
   RunInfo Run(Json input) {
     StartResult started =
@@ -153,7 +160,10 @@ class ExampleTest : public ::testing::Test {
     return agents;
   }
   void TearDown() override {
-    if (engine_) Must(engine_->Close());
+    if (engine_) {
+      testing::ExpectEveryRunReplays(engine_->store());  // DESIGN.md §9
+      Must(engine_->Close());
+    }
   }
 
   RunId Start(Json input) {

@@ -9,6 +9,7 @@
 #include "agent/config.h"
 #include "engine/core/engine.h"
 #include "engine/core/interpreter.h"
+#include "tests/replay/expect_replays.h"
 #include "tests/support/assertions.h"
 #include "tests/support/temp_dir.h"
 
@@ -102,7 +103,10 @@ do:
 class GovernanceTest : public ::testing::Test {
  protected:
   void TearDown() override {
-    if (engine_) Must(engine_->Close());
+    if (engine_) {
+      testing::ExpectEveryRunReplays(engine_->store());  // DESIGN.md §9
+      Must(engine_->Close());
+    }
   }
 
   void Open(const char* policy_text, const char* agents_text = nullptr) {

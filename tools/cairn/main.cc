@@ -16,6 +16,7 @@
 #include "tools/cairn/audit_command.h"
 #include "tools/cairn/global_options.h"
 #include "tools/cairn/kill_command.h"
+#include "tools/cairn/replay_command.h"
 #include "tools/cairn/log_command.h"
 #include "tools/cairn/logging.h"
 #include "tools/cairn/policy_command.h"
@@ -120,6 +121,7 @@ int Main(int argc, char** argv) {
   AddPolicyCommand(app, global);
   AddKillCommand(app, global);
   AddAuditCommands(app, global);
+  AddReplayCommand(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {

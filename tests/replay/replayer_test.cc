@@ -1,0 +1,310 @@
+// The replayer over real histories: runs driven by the engine (tool calls, policy
+// verdicts, approvals, agent decisions, timers) replay with no divergence from a
+// read-only store; mutated definitions diverge at the first event they change.
+#include "replay/replayer.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <string>
+
+#include "agent/config.h"
+#include "engine/core/engine.h"
+#include "tests/support/assertions.h"
+#include "tests/support/temp_dir.h"
+
+namespace cairn::replay {
+namespace {
+
+using namespace std::chrono_literals;
+using engine::ApprovalAnswer;
+using engine::Engine;
+using engine::EngineOptions;
+using engine::ToolRequest;
+using engine::ToolSpec;
+using storage::RunStatus;
+using testing::Must;
+
+constexpr const char* kFlow = R"(
+document: {dsl: '1.0.3', namespace: test, name: flow, version: '1.0.0'}
+do:
+  - first:
+      set:
+        a: ${ .x + 1 }
+  - pick:
+      switch:
+        - big:
+            when: ${ .a > 10 }
+            then: change
+        - otherwise:
+            then: second
+  - second:
+      set:
+        b: ${ .a * 2 }
+      then: end
+  - change:
+      call: billing.change_plan
+      with:
+        plan: ${ .a | tostring }
+        monthly_price: ${ .a }
+)";
+
+constexpr const char* kPolicy = R"(
+version: 1
+name: billing
+rules:
+  - id: small-changes
+    tools: [billing.change_plan]
+    when: [{path: /arguments/monthly_price, lte: 100}]
+    decision: allow
+  - id: big-changes
+    tools: [billing.change_plan]
+    decision: require_approval
+    approval: {expires_after: 60s, approvers: [alice]}
+)";
+
+constexpr const char* kAgents = R"(
+default: planner
+agents:
+  planner:
+    kind: scripted
+    rules:
+      - when: [{path: /context/team_size, gte: 10}]
+        option: team
+        rationale: Ten or more people share billing.
+    otherwise: {option: starter, rationale: Small teams start small.}
+)";
+
+constexpr const char* kPick = R"(
+document: {dsl: '1.0.3', namespace: test, name: pick, version: '1.0.0'}
+do:
+  - ask:
+      call: agent
+      with:
+        goal: Pick the plan for the team
+        options: [starter, team]
+        context: {team_size: '${ .size }'}
+  - pause:
+      wait: {milliseconds: 20}
+  - done:
+      set:
+        plan: ${ .option }
+)";
+
+class ReplayerTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    if (engine_) Must(engine_->Close());
+  }
+
+  void OpenEngine() {
+    EngineOptions options;
+    options.policy = Must(policy::Policy::Load(kPolicy, "p.yaml"));
+    options.agents = Must(agent::AgentRegistry::Load(kAgents, "a.yaml"));
+    ToolSpec spec;
+    spec.name = "billing.change_plan";
+    spec.effect = storage::EffectKind::kWrite;
+    spec.risk = storage::RiskLevel::kHigh;
+    Must(options.tools.Register(spec, [](const ToolRequest& request) -> Result<Json> {
+      return Json{{"changed_to", request.arguments.value("plan", "")}};
+    }));
+    options.data_dir = dir_.Sub("data");
+    options.durability = storage::Durability::kBuffered;
+    options.clock = &clock_;
+    options.threads = 2;
+    options.timer_poll = 10ms;
+    engine_ = Must(Engine::Open(options));
+  }
+
+  RunId Start(const std::string& definition, Json input) {
+    const engine::WorkflowRef ref = Must(engine_->ApplyDefinition(definition, "w.yaml"));
+    engine::StartRequest request;
+    request.workflow = ref.namespace_ + "/" + ref.name;
+    request.input = std::move(input);
+    return Must(engine_->Start(std::move(request))).run_id;
+  }
+
+  // Runs every kind of history this suite replays, then stops the engine.
+  void Record() {
+    OpenEngine();
+    small_ = Start(kFlow, Json{{"x", 1}});
+    big_ = Start(kFlow, Json{{"x", 20}});
+    approved_ = Start(kFlow, Json{{"x", 200}});
+    for (int size : {3, 12}) picks_.push_back(Start(kPick, Json{{"size", size}}));
+    EXPECT_EQ(Must(engine_->Wait(small_, 20s)).header.status, RunStatus::kCompleted);
+    EXPECT_EQ(Must(engine_->Wait(big_, 20s)).header.status, RunStatus::kCompleted);
+    engine::RunInfo info = Must(engine_->Wait(approved_, 20s));
+    EXPECT_EQ(info.header.status, RunStatus::kWaiting) << info.waiting_on;
+    Must(engine_->ResolveApproval(approved_, ApprovalAnswer{true, "", "fine", {"alice", "lead"}}));
+    EXPECT_EQ(Must(engine_->Wait(approved_, 20s)).header.status, RunStatus::kCompleted);
+    for (const RunId& id : picks_) {
+      EXPECT_EQ(Must(engine_->Wait(id, 20s)).header.status, RunStatus::kCompleted);
+    }
+    Must(engine_->Close());
+    engine_.reset();
+  }
+
+  std::unique_ptr<storage::Store> OpenReadOnly() {
+    storage::StoreOptions options;
+    options.read_only = true;
+    options.clock = &clock_;
+    return Must(storage::Store::Open(dir_.Sub("data"), options));
+  }
+
+  std::vector<RunId> AllRuns(const storage::Store& store) {
+    std::vector<RunId> ids;
+    for (const storage::RunSummary& s : Must(store.ListRuns(std::nullopt, "", 1000))) {
+      ids.push_back(s.run_id);
+    }
+    return ids;
+  }
+
+  // The seq of the first event of `run` matching `pred`.
+  uint64_t SeqOf(const storage::Store& store, const RunId& run,
+                 const std::function<bool(const storage::Event&)>& pred) {
+    for (const storage::Event& e : Must(store.ReadHistory(run, 0, 10'000))) {
+      if (pred(e)) return e.seq.value();
+    }
+    ADD_FAILURE() << "no such event in run " << run.str();
+    return 0;
+  }
+
+  std::shared_ptr<const engine::Definition> Mutated(const std::string& from, const std::string& to,
+                                                    std::string text = kFlow) {
+    const size_t at = text.find(from);
+    EXPECT_NE(at, std::string::npos) << from;
+    if (at != std::string::npos) text.replace(at, from.size(), to);
+    return Must(engine::LoadDefinition(text, "mutated.yaml"));
+  }
+
+  ReplayResult ReplayWith(const storage::Store& store, const RunId& run,
+                          std::shared_ptr<const engine::Definition> definition) {
+    ReplayOptions options;
+    options.definition = std::move(definition);
+    Replayer replayer(store, options);
+    return Must(replayer.Replay(run));
+  }
+
+  testing::TempDir dir_;
+  SystemClock clock_;
+  std::unique_ptr<Engine> engine_;
+  RunId small_, big_, approved_;
+  std::vector<RunId> picks_;
+};
+
+bool Is(const storage::Event& e, std::string_view kind, std::string_view path_part) {
+  return storage::KindName(e.body) == kind && e.task_path.find(path_part) != std::string::npos;
+}
+
+TEST_F(ReplayerTest, EveryRecordedRunReplaysWithoutDivergence) {
+  Record();
+  std::unique_ptr<storage::Store> store = OpenReadOnly();
+  Replayer replayer(*store);
+  const std::vector<RunId> runs = AllRuns(*store);
+  EXPECT_EQ(runs.size(), 5u);
+  for (const RunId& id : runs) {
+    ReplayResult r = Must(replayer.Replay(id));
+    EXPECT_TRUE(r.matched()) << DescribeDivergence(*r.divergence) << "\nrecorded "
+                             << r.divergence->recorded.dump() << "\nproduced "
+                             << r.divergence->produced.dump();
+    EXPECT_EQ(r.events, store->GetRun(id)->next_seq) << id.str();
+  }
+}
+
+TEST_F(ReplayerTest, TheUnchangedDefinitionNeverDiverges) {
+  Record();
+  std::unique_ptr<storage::Store> store = OpenReadOnly();
+  for (const RunId& id : {small_, big_, approved_}) {
+    ReplayResult r = ReplayWith(*store, id, Must(engine::LoadDefinition(kFlow, "same.yaml")));
+    EXPECT_TRUE(r.matched()) << DescribeDivergence(*r.divergence);
+  }
+}
+
+TEST_F(ReplayerTest, AChangedExpressionDivergesWhereItsTaskCompletes) {
+  Record();
+  std::unique_ptr<storage::Store> store = OpenReadOnly();
+  auto changed = Mutated("${ .x + 1 }", "${ .x + 2 }");
+  for (const RunId& id : {small_, big_}) {
+    ReplayResult r = ReplayWith(*store, id, changed);
+    ASSERT_FALSE(r.matched());
+    EXPECT_EQ(r.divergence->seq, SeqOf(*store, id, [](const storage::Event& e) {
+                return Is(e, "task_completed", "first");
+              }));
+    EXPECT_EQ(r.divergence->recorded.at("kind"), "task_completed");
+    EXPECT_EQ(r.divergence->produced.at("kind"), "task_completed");
+  }
+  // An expression only the other branch reads changes nothing for this run.
+  auto other = Mutated("${ .a * 2 }", "${ .a * 3 }");
+  EXPECT_TRUE(ReplayWith(*store, big_, other).matched());
+  EXPECT_FALSE(ReplayWith(*store, small_, other).matched());
+}
+
+TEST_F(ReplayerTest, ReorderedTasksDivergeAtTheFirstRoutedTask) {
+  Record();
+  std::unique_ptr<storage::Store> store = OpenReadOnly();
+  const std::string reordered = R"(
+document: {dsl: '1.0.3', namespace: test, name: flow, version: '1.0.0'}
+do:
+  - pick:
+      switch:
+        - big:
+            when: ${ .a > 10 }
+            then: change
+        - otherwise:
+            then: first
+  - first:
+      set:
+        a: ${ .x + 1 }
+  - second:
+      set:
+        b: ${ .a * 2 }
+      then: end
+  - change:
+      call: billing.change_plan
+      with:
+        plan: ${ .a | tostring }
+        monthly_price: ${ .a }
+)";
+  ReplayResult r = ReplayWith(*store, small_, Must(engine::LoadDefinition(reordered, "r.yaml")));
+  ASSERT_FALSE(r.matched());
+  EXPECT_EQ(r.divergence->seq, SeqOf(*store, small_, [](const storage::Event& e) {
+              return storage::KindName(e.body) != "run_started";
+            }));
+}
+
+TEST_F(ReplayerTest, ARemovedBranchDivergesWhereTheSwitchDecides) {
+  Record();
+  std::unique_ptr<storage::Store> store = OpenReadOnly();
+  auto removed = Mutated(R"(        - big:
+            when: ${ .a > 10 }
+            then: change
+)",
+                         "");
+  // The small run took the branch that is left: no divergence.
+  EXPECT_TRUE(ReplayWith(*store, small_, removed).matched());
+  ReplayResult r = ReplayWith(*store, big_, removed);
+  ASSERT_FALSE(r.matched());
+  EXPECT_EQ(r.divergence->seq, SeqOf(*store, big_, [](const storage::Event& e) {
+              return Is(e, "task_completed", "pick");
+            }));
+  EXPECT_NE(r.divergence->task_path.find("pick"), std::string::npos) << r.divergence->task_path;
+}
+
+TEST_F(ReplayerTest, AReplayBesideARunningEngineReadsOnly) {
+  OpenEngine();
+  const RunId id = Start(kFlow, Json{{"x", 200}});
+  ASSERT_EQ(Must(engine_->Wait(id, 20s)).header.status, RunStatus::kWaiting);
+  std::unique_ptr<storage::Store> store = OpenReadOnly();
+  ReplayResult r = Must(Replayer(*store).Replay(id));
+  EXPECT_TRUE(r.matched()) << DescribeDivergence(*r.divergence);
+  EXPECT_EQ(r.events, Must(store->GetRun(id)).next_seq);
+}
+
+TEST_F(ReplayerTest, AnUnknownRunIsNotFound) {
+  Record();
+  std::unique_ptr<storage::Store> store = OpenReadOnly();
+  EXPECT_EQ(Replayer(*store).Replay(Must(RunId::Parse("run_nope"))).status().code(), StatusCode::kNotFound);
+}
+
+}  // namespace
+}  // namespace cairn::replay

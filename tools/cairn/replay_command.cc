@@ -1,0 +1,190 @@
+#include "tools/cairn/replay_command.h"
+
+#include <unistd.h>
+
+#include <CLI/CLI.hpp>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "base/ids.h"
+#include "base/limits.h"
+#include "replay/replayer.h"
+
+namespace cairn::cli {
+namespace {
+
+struct ReplayCommandOptions {
+  std::vector<std::string> runs;
+  bool all = false;
+  std::string workflow;
+  std::string definition_file;
+};
+
+struct Tally {
+  uint64_t runs = 0;
+  uint64_t matched = 0;
+  uint64_t diverged = 0;
+  uint64_t errors = 0;
+  uint64_t events = 0;
+};
+
+// "NS/NAME" or "NAME" against a run header.
+bool WorkflowMatches(const std::string& filter, const storage::RunHeader& h) {
+  if (filter.empty()) return true;
+  const size_t slash = filter.find('/');
+  if (slash == std::string::npos) return h.workflow_name == filter;
+  return h.workflow_namespace == filter.substr(0, slash) &&
+         h.workflow_name == filter.substr(slash + 1);
+}
+
+Result<std::shared_ptr<const engine::Definition>> LoadDefinitionFile(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) return Status::NotFound("--definition " + path + ": cannot be read");
+  std::stringstream text;
+  text << in.rdbuf();
+  return engine::LoadDefinition(text.str(), path);
+}
+
+// The runs to replay: the named ones, or every run (in id order) that passes the filters.
+Result<std::vector<RunId>> SelectRuns(const storage::Store& store,
+                                      const ReplayCommandOptions& options,
+                                      const engine::Definition* definition) {
+  std::vector<RunId> ids;
+  if (!options.all) {
+    for (const std::string& text : options.runs) {
+      auto id = RunId::Parse(text);
+      if (!id.ok()) return id.status().WithContext("run id '" + text + "'");
+      ids.push_back(*id);
+    }
+    return ids;
+  }
+  std::string after;
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(std::vector<storage::RunSummary> page,
+                           store.ListRuns(std::nullopt, after, limits::list_runs_max));
+    if (page.empty()) break;
+    for (const storage::RunSummary& s : page) {
+      after = s.run_id.str();
+      if (options.workflow.empty() && definition == nullptr) {
+        ids.push_back(s.run_id);
+        continue;
+      }
+      Result<storage::RunHeader> h = store.GetRun(s.run_id);
+      if (!h.ok()) continue;  // replaying it would fail the same way; VerifyRun says why
+      if (!WorkflowMatches(options.workflow, *h)) continue;
+      if (definition != nullptr && (h->workflow_namespace != definition->namespace_ ||
+                                    h->workflow_name != definition->name)) {
+        continue;
+      }
+      ids.push_back(s.run_id);
+    }
+  }
+  return ids;
+}
+
+void PrintDivergence(const GlobalOptions& global, const replay::Divergence& d) {
+  if (global.output == OutputFormat::kJson) {
+    *global.out << JsonLine({{"divergence", replay::DivergenceToJson(d)}}) << '\n';
+    return;
+  }
+  *global.out << replay::DescribeDivergence(d) << '\n'
+              << "  log:  " << JsonLine(d.recorded) << '\n'
+              << "  code: " << JsonLine(d.produced) << '\n';
+}
+
+void PrintSummary(const GlobalOptions& global, const Tally& t, int64_t elapsed_ns) {
+  const double seconds = static_cast<double>(std::max<int64_t>(elapsed_ns, 1)) / 1e9;
+  const double rate = static_cast<double>(t.events) / seconds;
+  if (global.output == OutputFormat::kJson) {
+    *global.out << JsonLine({{"summary",
+                              {{"runs", t.runs},
+                               {"matched", t.matched},
+                               {"diverged", t.diverged},
+                               {"errors", t.errors},
+                               {"events", t.events},
+                               {"events_per_second", static_cast<uint64_t>(rate)}}}})
+                << '\n';
+    return;
+  }
+  *global.out << "replayed " << t.runs << " run" << (t.runs == 1 ? "" : "s") << ": " << t.matched
+              << " matched, " << t.diverged << " diverged";
+  if (t.errors != 0) *global.out << ", " << t.errors << " could not be replayed";
+  *global.out << "; " << t.events << " events, " << static_cast<uint64_t>(rate) << " events/s\n";
+}
+
+int Run(GlobalOptions& global, const ReplayCommandOptions& options) {
+  if (options.all == !options.runs.empty()) {
+    return Fail(global, "name the runs to replay, or --all (not both)");
+  }
+  if (!options.all && !options.workflow.empty()) {
+    return Fail(global, "--workflow selects runs for --all; it cannot narrow named runs");
+  }
+  replay::ReplayOptions replay_options;
+  if (!options.definition_file.empty()) {
+    auto def = LoadDefinitionFile(options.definition_file);
+    if (!def.ok()) return Fail(global, def.status());
+    replay_options.definition = *def;
+  }
+  auto tools = LoadToolCatalog(global);
+  if (!tools.ok()) return Fail(global, tools.status());
+  replay_options.catalog = &tools->catalog;
+  auto store = OpenStoreReadOnly(global);
+  if (!store.ok()) return Fail(global, store.status());
+  auto runs = SelectRuns(**store, options, replay_options.definition.get());
+  if (!runs.ok()) return Fail(global, runs.status());
+
+  const bool progress = options.all && ::isatty(STDERR_FILENO) == 1 &&
+                        global.output == OutputFormat::kText;
+  replay::Replayer replayer(**store, replay_options);
+  Tally tally;
+  const int64_t started = global.clock->MonotonicNanos();
+  for (const RunId& id : *runs) {
+    ++tally.runs;
+    Result<replay::ReplayResult> r = replayer.Replay(id);
+    if (!r.ok()) {
+      ++tally.errors;
+      // A run that cannot be read back is named and skipped; the others still replay.
+      (void)Fail(global, "run " + id.str() + ": " + r.status().message());
+      continue;
+    }
+    tally.events += r->events;
+    if (r->divergence) {
+      ++tally.diverged;
+      if (progress) *global.err << '\r' << std::string(40, ' ') << '\r';
+      PrintDivergence(global, *r->divergence);
+    } else {
+      ++tally.matched;
+    }
+    if (progress && (tally.runs % 64 == 0 || tally.runs == runs->size())) {
+      *global.err << "\rreplayed " << tally.runs << '/' << runs->size() << std::flush;
+    }
+  }
+  if (progress) *global.err << '\n';
+  PrintSummary(global, tally, global.clock->MonotonicNanos() - started);
+  if (tally.errors != 0) return kExitError;
+  return tally.diverged != 0 ? kExitFailed : kExitOk;
+}
+
+}  // namespace
+
+void AddReplayCommand(CLI::App& app, GlobalOptions& global) {
+  auto options = std::make_shared<ReplayCommandOptions>();
+  CLI::App* replay = app.add_subcommand(
+      "replay",
+      "Re-run recorded runs through the interpreter with everything nondeterministic taken "
+      "from the log; report the first event the code no longer produces");
+  replay->add_option("runs", options->runs, "Run ids to replay")->type_name("RUN...");
+  replay->add_flag("--all", options->all, "Replay every run in the data directory");
+  replay->add_option("--workflow", options->workflow, "With --all: only this workflow's runs")
+      ->type_name("NS/NAME");
+  replay->add_option("--definition", options->definition_file,
+                     "Replay against this definition (a new version of the runs' workflow)")
+      ->type_name("FILE");
+  SetAction(replay, global, [&global, options] { return Run(global, *options); });
+}
+
+}  // namespace cairn::cli
