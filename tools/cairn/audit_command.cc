@@ -22,18 +22,11 @@ using nlohmann::json;
 
 constexpr size_t kTraceTextBytesMax = 160;
 
-std::string S(const json& body, const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return "";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
+std::string S(const json& body, const char* key) { return JsonText(body, key); }
 
 std::string Cut(std::string text, size_t bytes_max = kTraceTextBytesMax) {
   if (text.size() <= bytes_max) return text;
-  text.resize(bytes_max);
-  while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) text.pop_back();
-  if (!text.empty() && (static_cast<unsigned char>(text.back()) & 0x80) != 0) text.pop_back();
-  return text + "…";
+  return TruncateUtf8(std::move(text), bytes_max) + "…";
 }
 
 std::string ValueText(const json& value) {
@@ -53,15 +46,6 @@ std::string ErrorText(const json& error) {
   std::string text = S(error, "title").empty() ? S(error, "type") : S(error, "title");
   if (!S(error, "detail").empty()) text += ": " + S(error, "detail");
   return text;
-}
-
-std::string Money(int64_t micros) {
-  std::string digits = std::to_string(micros < 0 ? -micros : micros);
-  if (digits.size() < 7) digits.insert(0, 7 - digits.size(), '0');
-  std::string text = digits.substr(0, digits.size() - 6) + "." + digits.substr(digits.size() - 6);
-  while (text.back() == '0') text.pop_back();
-  if (text.back() == '.') text.pop_back();
-  return (micros < 0 ? "-" : "") + text;
 }
 
 // One timeline entry: what happened, who or what decided it, and why.
@@ -94,7 +78,7 @@ TraceEntry Describe(const std::string& kind, const json& b) {
     std::string spent =
         std::to_string(usage.value("prompt_tokens", 0) + usage.value("completion_tokens", 0)) +
         " tokens, cost " +
-        (usage.value("cost_known", false) ? Money(usage.value("cost_micros", int64_t{0}))
+        (usage.value("cost_known", false) ? FormatMoney(usage.value("cost_micros", int64_t{0}))
                                           : std::string("unknown"));
     const bool decided = S(b, "reason_code") == "decided";
     return {"decision",
@@ -150,7 +134,7 @@ TraceEntry Describe(const std::string& kind, const json& b) {
     }
     if (a.value("cost_micros", int64_t{0}) != 0) {
       amounts += (amounts.empty() ? "" : ", ") + std::string("cost ") +
-                 Money(a.value("cost_micros", int64_t{0}));
+                 FormatMoney(a.value("cost_micros", int64_t{0}));
     }
     return {
         "budget", "ledger", S(b, "phase") + " " + S(b, "purpose"),

@@ -178,6 +178,31 @@ int WithEngine(const GlobalOptions& global, EngineUse use, const std::string& ow
   return code;
 }
 
+// 2500000 -> "2.50", 1 -> "0.000001": at least two decimals, trailing zeros dropped.
+std::string FormatMoney(int64_t micros) {
+  const bool negative = micros < 0;
+  const uint64_t magnitude =
+      negative ? static_cast<uint64_t>(-(micros + 1)) + 1 : static_cast<uint64_t>(micros);
+  std::string fraction = std::to_string(magnitude % 1'000'000);
+  fraction.insert(0, 6 - fraction.size(), '0');
+  while (fraction.size() > 2 && fraction.back() == '0') fraction.pop_back();
+  return (negative ? "-" : "") + std::to_string(magnitude / 1'000'000) + "." + fraction;
+}
+
+std::string JsonText(const nlohmann::json& object, const char* key) {
+  auto it = object.find(key);
+  if (it == object.end() || it->is_null()) return "";
+  return it->is_string() ? it->get<std::string>() : it->dump();
+}
+
+std::string TruncateUtf8(std::string text, size_t bytes_max) {
+  if (text.size() <= bytes_max) return text;
+  text.resize(bytes_max);
+  while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) text.pop_back();
+  if (!text.empty() && (static_cast<unsigned char>(text.back()) & 0x80) != 0) text.pop_back();
+  return text;
+}
+
 void SetAction(CLI::App* command, GlobalOptions& global, std::function<int()> action) {
   command->callback([&global, action = std::move(action)] { global.exit_code = action(); });
 }

@@ -146,6 +146,15 @@ Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,
 int WithEngine(const GlobalOptions& global, EngineUse use, const std::string& owner,
                const std::function<int(engine::Engine&)>& body);
 
+// Money in decimal units from millionths: 2500000 -> "2.50", 1 -> "0.000001" (at least two
+// decimals, trailing zeros dropped).
+std::string FormatMoney(int64_t micros);
+
+// `object[key]` as text: a string as is, other values as JSON, "" when absent or null.
+std::string JsonText(const nlohmann::json& object, const char* key);
+// `text` cut to at most `bytes_max` bytes without splitting a UTF-8 sequence.
+std::string TruncateUtf8(std::string text, size_t bytes_max);
+
 // One JSON value as one line, never throwing on invalid UTF-8 (replaced by U+FFFD).
 std::string JsonLine(const nlohmann::json& value);
 

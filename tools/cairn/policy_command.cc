@@ -44,17 +44,6 @@ std::string FormatDuration(uint64_t ms) {
   return text;
 }
 
-// 2500000 -> "2.50", 1 -> "0.000001": at least two decimals, trailing zeros dropped.
-std::string FormatMoney(int64_t micros) {
-  const bool negative = micros < 0;
-  const uint64_t magnitude =
-      negative ? static_cast<uint64_t>(-(micros + 1)) + 1 : static_cast<uint64_t>(micros);
-  std::string fraction = std::to_string(magnitude % 1'000'000);
-  fraction.insert(0, 6 - fraction.size(), '0');
-  while (fraction.size() > 2 && fraction.back() == '0') fraction.pop_back();
-  return (negative ? "-" : "") + std::to_string(magnitude / 1'000'000) + "." + fraction;
-}
-
 // A policy file read and loaded; `exit_code` says why not when `policy` is null (the
 // problems are already on stderr).
 struct Loaded {

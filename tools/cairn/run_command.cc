@@ -276,11 +276,7 @@ nlohmann::json RunViewToJson(const RunView& v) {
 std::string Shorten(std::string text, size_t bytes_max) {
   if (text.size() <= bytes_max) return text;
   const size_t full = text.size();
-  text.resize(bytes_max);
-  // Do not cut a UTF-8 sequence in half.
-  while (!text.empty() && (static_cast<unsigned char>(text.back()) & 0xC0) == 0x80) text.pop_back();
-  if (!text.empty() && (static_cast<unsigned char>(text.back()) & 0x80) != 0) text.pop_back();
-  return text + "… (" + std::to_string(full) + " bytes)";
+  return TruncateUtf8(std::move(text), bytes_max) + "… (" + std::to_string(full) + " bytes)";
 }
 
 std::string ShortJson(const Json& value, size_t bytes_max) {
@@ -308,21 +304,14 @@ std::string BudgetText(const storage::RunHeader& h) {
     if (!limit.empty()) text += "/" + limit;
   };
   auto count = [](uint64_t n, bool capped) { return capped ? std::to_string(n) : std::string(); };
-  auto money = [](int64_t micros) {
-    std::string digits = std::to_string(micros < 0 ? -micros : micros);
-    if (digits.size() < 7) digits.insert(0, 7 - digits.size(), '0');
-    std::string text = digits.substr(0, digits.size() - 6) + "." + digits.substr(digits.size() - 6);
-    while (text.back() == '0') text.pop_back();
-    if (text.back() == '.') text.pop_back();
-    return (micros < 0 ? "-" : "") + text;
-  };
   add("steps", std::to_string(spent.steps), count(cap.steps, cap.steps != 0),
       cap.steps != 0 || spent.steps != 0);
   add("tool calls", std::to_string(spent.tool_calls), count(cap.tool_calls, cap.tool_calls != 0),
       cap.tool_calls != 0 || spent.tool_calls != 0);
   add("tokens", std::to_string(spent.tokens), count(cap.tokens, cap.tokens != 0),
       cap.tokens != 0 || spent.tokens != 0);
-  add("cost", money(spent.cost_micros), cap.cost_micros != 0 ? money(cap.cost_micros) : "",
+  add("cost", FormatMoney(spent.cost_micros),
+      cap.cost_micros != 0 ? FormatMoney(cap.cost_micros) : "",
       cap.cost_micros != 0 || spent.cost_micros != 0);
   if (cap.wall_ms != 0) {
     text += (text.empty() ? "" : ", ") + std::string("wall clock ") +
@@ -738,11 +727,7 @@ std::string Value(const nlohmann::json& value) {
   return Shorten(JsonLine(value), kShowValueBytesMax);
 }
 
-std::string Str(const nlohmann::json& body, const char* key) {
-  auto it = body.find(key);
-  if (it == body.end() || it->is_null()) return "";
-  return it->is_string() ? it->get<std::string>() : it->dump();
-}
+std::string Str(const nlohmann::json& body, const char* key) { return JsonText(body, key); }
 
 std::string ErrorSummary(const nlohmann::json& error) {
   if (!error.is_object()) return "";
