@@ -86,6 +86,7 @@
 #include "tests/crash/governed_workflow.h"
 #include "tests/crash/order_workflow.h"
 #include "tests/crash/run_facts.h"
+#include "tests/replay/expect_replays.h"
 #include "tests/support/seed.h"
 #include "tests/support/spawned_child.h"
 #include "tests/support/store_audit.h"
@@ -483,6 +484,9 @@ void CheckFinalState(const std::string& dir, const ChildReports& reports, const 
                       << r.first_bad_seq.value_or(0) << ": " << r.problem;
   });
   EXPECT_TRUE(failed.ok() && *failed == 0) << failed.status().ToString();
+  // Runs that lived through SIGKILLs (recovered calls, cut batches, indeterminate effects)
+  // replay from their logs like any other (DESIGN.md §9).
+  testing::ExpectEveryRunReplays(**store);
 
   for (const RunId& id : reports.acked) {
     EXPECT_TRUE(audit.runs.count(id) != 0)

@@ -19,6 +19,7 @@
 #include "base/json.h"
 #include "engine/core/engine.h"
 #include "engine/definition/definition.h"
+#include "replay/replayer.h"
 #include "storage/event.h"
 #include "tests/ctk/ows_services.h"
 #include "tests/ctk/yaml_value.h"
@@ -280,6 +281,15 @@ class ScenarioRun {
     ReadHistory();
     if (!info.ok()) return StepResult::Fail("Wait: " + info.status().ToString());
     run_ = std::move(*info);
+    // Every conformance run must replay from its log with no divergence (DESIGN.md §9).
+    replay::Replayer replayer(engine_->store());
+    Result<replay::ReplayResult> replayed = replayer.Replay(run_id_);
+    if (!replayed.ok()) return StepResult::Fail("Replay: " + replayed.status().ToString());
+    if (replayed->divergence) {
+      return StepResult::Fail("Replay: " + replay::DescribeDivergence(*replayed->divergence) +
+                              "; recorded " + DumpJson(replayed->divergence->recorded) +
+                              "; produced " + DumpJson(replayed->divergence->produced));
+    }
     return StepResult::Ok();
   }
 
