@@ -272,4 +272,15 @@ class Store {
   std::unique_ptr<Impl> impl_;
 };
 
+// The run header against the history it heads, for a run whose chain verified
+// (`report.ok`; otherwise nothing is checked): event 0 is run_started and names the
+// header's workflow (namespace, name, version), definition hash and policy hash; the
+// definition is stored; a terminal status ends with run_stopped (and only a terminal
+// one does) carrying the header's stop reason. On the first disagreement `report`
+// becomes failed with that sequence number (0 for what run_started names, the last
+// event's for the status) and a problem beginning "run header: ". The chain check
+// (VerifyRun) already ties the header's next_seq and chain head to the events; this adds
+// what the header says about them. Reads only; thread-safe like the store's reads.
+void CheckRunHeader(const Store& store, VerifyReport& report);
+
 }  // namespace cairn::storage

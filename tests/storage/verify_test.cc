@@ -378,5 +378,199 @@ TEST_F(VerifyTest, VerifyAllCountsEveryDamagedRunOnce) {
                                             "victim ok", "w-truncated bad@5", "zulu ok"}));
 }
 
+// ---- the run header against its history (CheckRunHeader) ----
+
+const RunId kDone = Id("h-done");  // completed: run_started, a value, run_stopped
+const RunId kOpen = Id("h-open");  // running: run_started, a value
+
+// Runs whose headers say what an engine's would: the workflow, the stored definition and
+// the policy of run_started, and the status and stop reason of the last event.
+class HeaderCheckTest : public VerifyTest {
+ protected:
+  void SetUp() override {
+    VerifyTest::SetUp();
+    definition_ = Must(store_->PutDefinition("document: {dsl: 1.0.0, name: checked}"));
+    BuildHeaded(kDone, true);
+    BuildHeaded(kOpen, false);
+  }
+
+  RunHeader HeaderFor(RunStatus status) const {
+    RunHeader h;
+    h.status = status;
+    h.workflow_namespace = "audit";
+    h.workflow_name = "checked";
+    h.workflow_version = "1.0.0";
+    h.definition_hash = definition_;
+    h.policy_hash = Sha256::Of("policy");
+    return h;
+  }
+
+  void BuildHeaded(const RunId& run, bool stop) {
+    Transition create;
+    create.run_id = run;
+    RunStarted started;
+    started.workflow_namespace = "audit";
+    started.workflow_name = "checked";
+    started.workflow_version = "1.0.0";
+    started.definition_hash = definition_;
+    started.policy_hash = Sha256::Of("policy");
+    create.events.push_back({"/", std::move(started)});
+    create.events.push_back({"/do/0/a", ValueRecorded{"a", Payload::Json("1")}});
+    create.header = HeaderFor(RunStatus::kRunning);
+    Must(store_->Append(std::move(create)));
+    if (!stop) return;
+    Transition t;
+    t.run_id = run;
+    t.expected_next_seq = 2;
+    RunStopped stopped;
+    stopped.reason = StopReason::kCompleted;
+    t.events.push_back({"/", std::move(stopped)});
+    t.header = HeaderFor(RunStatus::kCompleted);
+    t.header.stop_reason = StopReason::kCompleted;
+    Must(store_->Append(std::move(t)));
+  }
+
+  // VerifyRun and then CheckRunHeader, as `cairn audit verify` does.
+  VerifyReport Audit(const RunId& run) {
+    VerifyReport report = Verify(run);
+    CheckRunHeader(*store_, report);
+    return report;
+  }
+
+  // Rewrites `run`'s header through `edit`, keeping next_seq and the chain head: the chain
+  // still verifies, so only the header check can tell.
+  void EditHeader(const RunId& run, const std::function<void(RunHeader&)>& edit) {
+    Tamper([&](RawDb& raw) {
+      RunHeader h = raw.GetHeader(run);
+      edit(h);
+      raw.PutHeader(h);
+    });
+  }
+
+  Sha256 definition_;
+};
+
+TEST_F(HeaderCheckTest, HeadersThatMatchTheirHistoryPass) {
+  for (const RunId& run : {kDone, kOpen}) {
+    const VerifyReport r = Audit(run);
+    EXPECT_TRUE(r.ok) << run.str() << ": " << r.problem;
+    EXPECT_EQ(r.first_bad_seq, std::nullopt);
+  }
+  // A report that already failed is left as the chain check made it.
+  VerifyReport failed;
+  failed.run_id = kDone;
+  failed.ok = false;
+  failed.first_bad_seq = 1;
+  failed.problem = "chain broken";
+  CheckRunHeader(*store_, failed);
+  EXPECT_EQ(failed.first_bad_seq, 1u);
+  EXPECT_EQ(failed.problem, "chain broken");
+}
+
+struct HeaderCase {
+  const char* name;
+  RunId run;
+  std::function<void(RunHeader&)> edit;
+  uint64_t first_bad_seq;
+  const char* problem;
+};
+
+void PrintTo(const HeaderCase& c, std::ostream* os) { *os << c.name; }
+
+const HeaderCase kHeaderCases[] = {
+    {"OtherWorkflowName", kDone, [](RunHeader& h) { h.workflow_name = "forged"; }, 0,
+     "names workflow audit/forged:1.0.0 but run_started names audit/checked:1.0.0"},
+    {"OtherNamespace", kOpen, [](RunHeader& h) { h.workflow_namespace = "ops"; }, 0,
+     "names workflow ops/checked"},
+    {"OtherVersion", kDone, [](RunHeader& h) { h.workflow_version = "2.0.0"; }, 0,
+     "audit/checked:2.0.0"},
+    {"OtherDefinitionHash", kDone, [](RunHeader& h) { h.definition_hash = Sha256::Of("v2"); }, 0,
+     "differs from run_started's"},
+    {"OtherPolicyHash", kOpen, [](RunHeader& h) { h.policy_hash = Sha256::Of("lenient"); }, 0,
+     "policy sha256:"},
+    {"RunningCalledCompleted", kOpen,
+     [](RunHeader& h) {
+       h.status = RunStatus::kCompleted;
+       h.stop_reason = StopReason::kCompleted;
+     },
+     1, "status completed but the last event is value_recorded"},
+    {"CompletedCalledRunning", kDone,
+     [](RunHeader& h) {
+       h.status = RunStatus::kRunning;
+       h.stop_reason = StopReason::kNone;
+     },
+     2, "status running but the last event is run_stopped"},
+    {"OtherStopReason", kDone,
+     [](RunHeader& h) {
+       h.status = RunStatus::kFailed;
+       h.stop_reason = StopReason::kFaulted;
+     },
+     2, "stop reason faulted but run_stopped says completed"},
+};
+
+class HeaderTamperTest : public HeaderCheckTest,
+                         public ::testing::WithParamInterface<HeaderCase> {};
+
+TEST_P(HeaderTamperTest, AuditNamesTheRunAndTheSeq) {
+  const HeaderCase& c = GetParam();
+  EditHeader(c.run, c.edit);
+  ASSERT_TRUE(Verify(c.run).ok) << "the edit was meant to keep the chain intact";
+  const VerifyReport r = Audit(c.run);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.run_id, c.run);
+  EXPECT_EQ(r.first_bad_seq, c.first_bad_seq) << r.problem;
+  EXPECT_TRUE(HasSubstr(r.problem, "run header: "));
+  EXPECT_TRUE(HasSubstr(r.problem, c.problem));
+  // The other run is untouched.
+  const RunId other = c.run == kDone ? kOpen : kDone;
+  EXPECT_TRUE(Audit(other).ok) << Audit(other).problem;
+}
+
+INSTANTIATE_TEST_SUITE_P(Headers, HeaderTamperTest, ::testing::ValuesIn(kHeaderCases),
+                         [](const auto& info) { return std::string(info.param.name); });
+
+TEST_F(HeaderCheckTest, ADefinitionDeletedFromTheStoreIsNamed) {
+  Tamper([&](RawDb& raw) { raw.Delete(keys::kDefinitionsFamily, definition_.view()); });
+  const VerifyReport r = Audit(kDone);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 0u);
+  EXPECT_TRUE(HasSubstr(r.problem, "definition sha256:" + definition_.Hex()));
+  EXPECT_TRUE(HasSubstr(r.problem, "is not stored"));
+}
+
+TEST_F(HeaderCheckTest, ADefinitionWhoseBytesChangedIsNamed) {
+  Tamper([&](RawDb& raw) {
+    raw.Put(keys::kDefinitionsFamily, definition_.view(), "document: {dsl: 1.0.0, name: evil}");
+  });
+  const VerifyReport r = Audit(kOpen);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 0u);
+  EXPECT_TRUE(HasSubstr(r.problem, "cannot be read"));
+}
+
+TEST_F(HeaderCheckTest, AFirstEventThatIsNotRunStartedIsNamed) {
+  // A run created with a value first is refused by the store, so the header check is the
+  // audit's only line against it: forge one with the raw database, chained correctly.
+  Tamper([&](RawDb& raw) {
+    Event first = DecodedEvent(raw, kOpen, 0);
+    first.body = ValueRecorded{"x", Payload::Json("0")};
+    const std::string bytes = Must(EncodeEvent(first));
+    raw.PutEvent(kOpen, 0, bytes);
+    Event second = DecodedEvent(raw, kOpen, 1);
+    second.prev_hash = Sha256::Of(Sha256().view(), bytes);
+    const std::string second_bytes = Must(EncodeEvent(second));
+    raw.PutEvent(kOpen, 1, second_bytes);
+    RunHeader h = raw.GetHeader(kOpen);
+    h.chain_head = Sha256::Of(second.prev_hash.view(), second_bytes);
+    raw.PutHeader(h);
+  });
+  const VerifyReport chain = Verify(kOpen);
+  ASSERT_TRUE(chain.ok) << chain.problem;
+  const VerifyReport r = Audit(kOpen);
+  EXPECT_FALSE(r.ok);
+  EXPECT_EQ(r.first_bad_seq, 0u);
+  EXPECT_TRUE(HasSubstr(r.problem, "event 0 is value_recorded, not run_started"));
+}
+
 }  // namespace
 }  // namespace cairn::storage

@@ -166,60 +166,6 @@ struct VerifyOptions {
   std::vector<std::string> runs;
 };
 
-// The header against the history it heads (called once the chain verified): the
-// run_started event names the header's workflow, definition and policy; a terminal status
-// ends with run_stopped (and only then) with the same reason; the definition is stored.
-// Marks `report` failed at the first disagreeing sequence number.
-void CheckHeader(const storage::Store& store, storage::VerifyReport& report) {
-  if (!report.ok) return;
-  auto fail = [&report](uint64_t seq, std::string problem) {
-    report.ok = false;
-    report.first_bad_seq = seq;
-    report.problem = "run header: " + std::move(problem);
-  };
-  auto header = store.GetRun(report.run_id);
-  if (!header.ok()) return fail(0, header.status().message());
-  const storage::RunHeader& h = *header;
-  if (h.next_seq == 0) return fail(0, "the run has no events");
-  auto first = store.ReadHistory(h.run_id, 0, 1);
-  if (!first.ok() || first->empty()) return fail(0, "event 0 cannot be read");
-  const auto* started = std::get_if<storage::RunStarted>(&first->front().body);
-  if (started == nullptr) return fail(0, "event 0 is not run_started");
-  if (started->workflow_namespace != h.workflow_namespace ||
-      started->workflow_name != h.workflow_name ||
-      started->workflow_version != h.workflow_version) {
-    return fail(0, "names workflow " + WorkflowLabel(h) + " but run_started names " +
-                       started->workflow_namespace + "/" + started->workflow_name + ":" +
-                       started->workflow_version);
-  }
-  if (started->definition_hash != h.definition_hash) {
-    return fail(0, "definition sha256:" + h.definition_hash.Hex() +
-                       " differs from run_started's sha256:" + started->definition_hash.Hex());
-  }
-  if (started->policy_hash != h.policy_hash) {
-    return fail(0, "policy sha256:" + h.policy_hash.Hex() +
-                       " differs from run_started's sha256:" + started->policy_hash.Hex());
-  }
-  if (!store.GetDefinition(h.definition_hash).ok()) {
-    return fail(0, "definition sha256:" + h.definition_hash.Hex() + " is not stored");
-  }
-  auto last = store.ReadHistory(h.run_id, h.next_seq - 1, 1);
-  if (!last.ok() || last->empty()) return fail(h.next_seq - 1, "the last event cannot be read");
-  const auto* stopped = std::get_if<storage::RunStopped>(&last->front().body);
-  if (storage::IsTerminal(h.status) != (stopped != nullptr)) {
-    return fail(h.next_seq - 1,
-                "status " + std::string(storage::Name(h.status)) +
-                    (stopped ? " but the last event is run_stopped"
-                             : " but the last event is " +
-                                   std::string(storage::KindName(last->front().body))));
-  }
-  if (stopped != nullptr && stopped->reason != h.stop_reason) {
-    return fail(h.next_seq - 1, "stop reason " + std::string(storage::Name(h.stop_reason)) +
-                                    " but run_stopped says " +
-                                    std::string(storage::Name(stopped->reason)));
-  }
-}
-
 struct VerifyTally {
   uint64_t runs = 0;
   uint64_t failed = 0;
@@ -292,7 +238,7 @@ int VerifyCommand(const GlobalOptions& global, const std::vector<std::string>& r
   const storage::Store& reader = **store;
   auto on_report = [&](const storage::VerifyReport& checked) {
     storage::VerifyReport r = checked;
-    if (check_headers) CheckHeader(reader, r);
+    if (check_headers) storage::CheckRunHeader(reader, r);
     ++tally.runs;
     tally.events += r.events_checked;
     if (!r.ok) ++tally.failed;
