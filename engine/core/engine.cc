@@ -198,7 +198,7 @@ class Engine::Impl {
   }
   Result<std::shared_ptr<const policy::Policy>> PolicyByHash(const Sha256& hash) const;
   Status ResolveApproval(const RunId& run_id, ApprovalAnswer answer);
-  Status EngageKillSwitch(KillSwitch kill);
+  Result<std::vector<RunId>> EngageKillSwitch(KillSwitch kill);
   Status ReleaseKillSwitch(KillSwitch::Scope scope, const std::string& target);
   std::vector<KillSwitch> KillSwitches() const;
 
@@ -1096,7 +1096,7 @@ Input Engine::Impl::KillInput(const KillSwitch& kill) const {
       nullptr};
 }
 
-Status Engine::Impl::EngageKillSwitch(KillSwitch kill) {
+Result<std::vector<RunId>> Engine::Impl::EngageKillSwitch(KillSwitch kill) {
   if (kill.scope == KillSwitch::Scope::kWorkflow) {
     const size_t slash = kill.target.find('/');
     if (slash == std::string::npos || slash == 0 || slash + 1 == kill.target.size()) {
@@ -1125,12 +1125,14 @@ Status Engine::Impl::EngageKillSwitch(KillSwitch kill) {
   }
   spdlog::warn("{} engaged", DescribeKill(kill));
   // Stop the runs it covers now, rather than at their next input.
+  std::vector<RunId> covered_runs;
   if (kill.scope == KillSwitch::Scope::kRun) {
     Result<storage::RunHeader> header = store_->GetRun(RunId::FromTrusted(kill.target));
     if (header.ok() && !storage::IsTerminal(header->status)) {
       DeliverTo(header->run_id, KillInput(kill));
+      covered_runs.push_back(header->run_id);
     }
-    return Status::Ok();
+    return covered_runs;
   }
   std::string after;
   for (;;) {
@@ -1143,12 +1145,15 @@ Status Engine::Impl::EngageKillSwitch(KillSwitch kill) {
         covered =
             header.ok() && header->workflow_namespace + "/" + header->workflow_name == kill.target;
       }
-      if (covered) DeliverTo(run.run_id, KillInput(kill));
+      if (covered) {
+        DeliverTo(run.run_id, KillInput(kill));
+        covered_runs.push_back(run.run_id);
+      }
     }
     if (page.size() < 1000) break;
     after = page.back().run_id.str();
   }
-  return Status::Ok();
+  return covered_runs;
 }
 
 Status Engine::Impl::ReleaseKillSwitch(KillSwitch::Scope scope, const std::string& target) {
@@ -1659,7 +1664,7 @@ std::shared_ptr<const policy::Policy> Engine::CurrentPolicy() const {
   return impl_->CurrentPolicy();
 }
 
-Status Engine::EngageKillSwitch(KillSwitch kill) {
+Result<std::vector<RunId>> Engine::EngageKillSwitch(KillSwitch kill) {
   return impl_->EngageKillSwitch(std::move(kill));
 }
 

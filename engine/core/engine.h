@@ -222,9 +222,10 @@ class Engine {
   // keep theirs). kInvalidArgument with Policy::Load's message. Returns its hash.
   Result<Sha256> ApplyPolicy(std::string_view text, std::string_view source_name);
   std::shared_ptr<const policy::Policy> CurrentPolicy() const;
-  // Engages a kill switch durably, then stops the runs it covers. kInvalidArgument for a
-  // bad target.
-  Status EngageKillSwitch(KillSwitch kill);
+  // Engages a kill switch durably, then stops the runs it covers; returns them (the runs
+  // that had not stopped when it was engaged, in id order; they stop at once, Wait for
+  // them). kInvalidArgument for a bad target.
+  Result<std::vector<RunId>> EngageKillSwitch(KillSwitch kill);
   // Releases an engaged switch; kNotFound if it was not engaged.
   Status ReleaseKillSwitch(KillSwitch::Scope scope, const std::string& target);
   std::vector<KillSwitch> KillSwitches() const;

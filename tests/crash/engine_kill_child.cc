@@ -337,7 +337,7 @@ void EngageKillSwitches(engine::Engine& engine, const Args& args, Random& random
     kill.target = id.str();
     kill.reason = "crash test: engaged by child " + args.tag;
     kill.actor = {"engine_kill_child " + args.tag, "admin"};
-    Status engaged = engine.EngageKillSwitch(std::move(kill));
+    Status engaged = engine.EngageKillSwitch(std::move(kill)).status();
     if (!engaged.ok()) Die(3, "EngageKillSwitch " + id.str() + ": " + engaged.ToString());
     Say("killswitch " + id.str());
     if (args.die_after_kill_switch) ::raise(SIGKILL);

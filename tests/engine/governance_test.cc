@@ -306,8 +306,9 @@ TEST_F(GovernanceTest, AKillSwitchStopsParkedRunsAndRefusesNewOnesUntilReleased)
   Open(kPolicy);
   const RunId id = Start(kPlanChange, Json{{"plan", "enterprise"}, {"price", 900}});
   ASSERT_EQ(Must(engine_->Wait(id, 20s)).header.status, RunStatus::kWaiting);
-  Must(engine_->EngageKillSwitch(KillSwitch{
+  const std::vector<RunId> covered = Must(engine_->EngageKillSwitch(KillSwitch{
       KillSwitch::Scope::kWorkflow, "billing/plan-change", "incident 7", {"ops", "admin"}, 0}));
+  EXPECT_EQ(covered, std::vector<RunId>{id});
   const RunInfo info = Must(engine_->Wait(id, 20s));
   EXPECT_EQ(info.header.status, RunStatus::kKilled);
   EXPECT_EQ(calls_.load(), 0);
@@ -324,6 +325,13 @@ TEST_F(GovernanceTest, AKillSwitchStopsParkedRunsAndRefusesNewOnesUntilReleased)
   Must(engine_->ReleaseKillSwitch(KillSwitch::Scope::kWorkflow, "billing/plan-change"));
   const RunId later = Must(engine_->Start(again)).run_id;
   EXPECT_EQ(Must(engine_->Wait(later, 20s)).header.stop_reason, StopReason::kCompleted);
+  // A switch over stopped runs only covers nothing.
+  EXPECT_TRUE(Must(engine_->EngageKillSwitch(
+                       KillSwitch{KillSwitch::Scope::kAll, "", "drill", {"ops", "admin"}, 0}))
+                  .empty());
+  EXPECT_TRUE(Must(engine_->EngageKillSwitch(
+                       KillSwitch{KillSwitch::Scope::kRun, id.str(), "late", {"ops", "admin"}, 0}))
+                  .empty());
 }
 
 }  // namespace

@@ -82,47 +82,16 @@ Result<engine::KillSwitch> Target(const KillOptions& options) {
   return kill;
 }
 
-bool Covers(const engine::KillSwitch& kill, const storage::RunHeader& h) {
-  switch (kill.scope) {
-    case engine::KillSwitch::Scope::kAll:
-      return true;
-    case engine::KillSwitch::Scope::kWorkflow:
-      return h.workflow_namespace + "/" + h.workflow_name == kill.target;
-    case engine::KillSwitch::Scope::kRun:
-      return h.run_id.str() == kill.target;
+// A switch on one run that has already stopped would cover nothing: refuse it, naming why.
+Status CheckRunTarget(const storage::Store& store, const engine::KillSwitch& kill) {
+  if (kill.scope != engine::KillSwitch::Scope::kRun) return Status::Ok();
+  CAIRN_ASSIGN_OR_RETURN(storage::RunHeader h, store.GetRun(RunId::FromTrusted(kill.target)));
+  if (storage::IsTerminal(h.status)) {
+    return Status::FailedPrecondition("run " + kill.target + " has already stopped (" +
+                                      std::string(storage::Name(h.stop_reason)) +
+                                      "); there is nothing to kill");
   }
-  return false;
-}
-
-// The runs that have not stopped and that `kill` covers, in id order.
-Result<std::vector<RunId>> CoveredRuns(const storage::Store& store,
-                                       const engine::KillSwitch& kill) {
-  std::vector<RunId> runs;
-  if (kill.scope == engine::KillSwitch::Scope::kRun) {
-    const RunId id = RunId::FromTrusted(kill.target);
-    CAIRN_ASSIGN_OR_RETURN(storage::RunHeader h, store.GetRun(id));
-    if (storage::IsTerminal(h.status)) {
-      return Status::FailedPrecondition("run " + kill.target + " has already stopped (" +
-                                        std::string(storage::Name(h.stop_reason)) +
-                                        "); there is nothing to kill");
-    }
-    runs.push_back(id);
-    return runs;
-  }
-  std::string after;
-  for (;;) {
-    CAIRN_ASSIGN_OR_RETURN(auto page, store.ListActiveRuns(after, limits::list_runs_max));
-    for (const storage::RunSummary& summary : page) {
-      if (kill.scope == engine::KillSwitch::Scope::kAll) {
-        runs.push_back(summary.run_id);
-        continue;
-      }
-      CAIRN_ASSIGN_OR_RETURN(storage::RunHeader h, store.GetRun(summary.run_id));
-      if (Covers(kill, h)) runs.push_back(summary.run_id);
-    }
-    if (page.size() < limits::list_runs_max) return runs;
-    after = page.back().run_id.str();
-  }
+  return Status::Ok();
 }
 
 int List(const GlobalOptions& global) {
@@ -177,12 +146,14 @@ int Engage(const GlobalOptions& global, const KillOptions& options) {
   }
   kill->actor = storage::Actor{global.actor.empty() ? "cli" : global.actor, "operator"};
   return WithEngine(global, EngineUse::kDriveTouched, "cairn kill", [&](engine::Engine& engine) {
-    // The runs to watch stop: those covered before the switch is engaged (the engine
+    Status target = CheckRunTarget(engine.store(), *kill);
+    if (!target.ok()) return Fail(global, target.WithContext("cannot kill"));
+    // The runs to watch stop: those the switch covered when it was engaged (the engine
     // refuses new ones from then on).
-    auto covered = CoveredRuns(engine.store(), *kill);
-    if (!covered.ok()) return Fail(global, covered.status().WithContext("cannot kill"));
-    Status engaged = engine.EngageKillSwitch(*kill);
-    if (!engaged.ok()) return Fail(global, engaged.WithContext("cannot engage the kill switch"));
+    auto covered = engine.EngageKillSwitch(*kill);
+    if (!covered.ok()) {
+      return Fail(global, covered.status().WithContext("cannot engage the kill switch"));
+    }
     const auto engaged_switch = [&] {
       for (const engine::KillSwitch& k : engine.KillSwitches()) {
         if (k.scope == kill->scope && k.target == kill->target) return k;
