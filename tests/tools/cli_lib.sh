@@ -73,3 +73,16 @@ for line in sys.stdin:
     print(value if not isinstance(value, (dict, list)) else json.dumps(value, sort_keys=True))
 ' "$1" <"$work/out"
 }
+
+# replays_clean DIR [GLOBAL_FLAGS...]: every run in the data directory DIR replays from its
+# log with no divergence, and every hash chain and run header verifies (DESIGN.md §9): the
+# runs a CLI test makes are evidence for replay too. Leaves the audit's output in $work/out.
+replays_clean() {
+  local dir=$1
+  shift
+  run --data "$dir" "$@" replay --all
+  [ "$rc" -eq 0 ] && out_has_e '^replayed [1-9][0-9]* runs?: [0-9]+ matched, 0 diverged;' ||
+    return 1
+  run --data "$dir" "$@" audit verify --all
+  [ "$rc" -eq 0 ] && out_has "all chains intact"
+}

@@ -85,6 +85,11 @@ check "invoice-approval: two payments and a hold" ledger_lines invoice-approval 
 check "refund: the manager's signal" is refund big output.status refunded
 check "refund: two refunds" ledger_lines refund 2
 
+# ---- every example's runs replay ----
+for example in plan-change refund-triage invoice-approval refund; do
+  check "$example: every run replays and audits clean" replays_clean "$work/$example"
+done
+
 echo "$passed passed, $failed failed"
 if [ "$failed" -ne 0 ]; then
   echo "--- README commands, stderr:" >&2

@@ -226,5 +226,9 @@ check "--list with a target: one line, exit 2" one_line_error 2 "--list takes no
 run --data "$data" log verify
 check "every run's hash chain verifies" out_has "all chains intact"
 
+# ---- every run replays ----
+check "every run replays and audits clean" \
+  replays_clean "$data" --tools "$work/tools.yaml" --agents "$work/agents.yaml"
+
 echo "governance_cli_test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -437,5 +437,8 @@ fi
 run --data "$data" log verify
 check "every run's hash chain verifies" out_has "all chains intact"
 
+# ---- every run replays ----
+check "every run replays and audits clean" replays_clean "$data"
+
 echo "run_cli_test: $passed passed, $failed failed"
 [ "$failed" -eq 0 ]
