@@ -50,6 +50,18 @@ struct Input {
   std::vector<std::string> blobs = {};
 };
 
+// A transition on its way to the store: what the run does once it is durable.
+struct Committing {
+  RunState next;
+  StepOutput out;
+  std::function<void(Status)> ack;
+  int64_t earliest_timer = 0;  // the earliest timer the step scheduled (INT64_MAX: none)
+  int64_t step_started_ns = 0;
+  int64_t submitted_ns = 0;
+  int64_t durable_ns = 0;
+  std::optional<TransitionRecord> record;  // set when EngineOptions::on_transition is
+};
+
 Json EffectCommandToJson(const EffectCommand& c) {
   return Json{{"key", c.idempotency_key},
               {"tool", ToolSpecToJson(c.tool)},
@@ -216,7 +228,7 @@ class Engine::Impl {
   void Recover(const std::shared_ptr<RunActor>& actor);
   void Process(const std::shared_ptr<RunActor>& actor, Input input);
   void Committed(const std::shared_ptr<RunActor>& actor, Result<storage::AppendResult> result,
-                 RunState next, StepOutput out, std::function<void(Status)> ack);
+                 Committing c);
   void StartCall(const std::shared_ptr<RunActor>& actor, const EffectCommand& command);
   void StartDecision(const std::shared_ptr<RunActor>& actor, const DecisionCommand& command);
   // A call or decision `key` has answered: its input goes to the run, stamped with the
@@ -548,6 +560,7 @@ storage::RunHeader Engine::Impl::BuildHeader(const RunActor& actor, const RunSta
 }
 
 void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) {
+  const int64_t step_started_ns = options_.clock->MonotonicNanos();
   RunActor& a = *actor;
   if (storage::IsTerminal(a.state.status) && input.step.body) {
     if (input.ack) input.ack(Status::FailedPrecondition("run " + a.id.str() + " has stopped"));
@@ -654,6 +667,13 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
     }
     t.events.push_back(storage::NewEvent{path, *input.step.body});
   }
+  // What Committed needs of the produced events once they are moved into the transition.
+  int64_t earliest_timer = std::numeric_limits<int64_t>::max();
+  for (const storage::NewEvent& e : out->events) {
+    if (const auto* ts = std::get_if<storage::TimerScheduled>(&e.body)) {
+      earliest_timer = std::min(earliest_timer, ts->due_at_ns);
+    }
+  }
   for (storage::NewEvent& e : out->events) t.events.push_back(std::move(e));
   out->events.clear();
   for (std::string& blob : input.blobs) t.blobs.push_back(std::move(blob));
@@ -681,13 +701,33 @@ void Engine::Impl::Process(const std::shared_ptr<RunActor>& actor, Input input) 
     ++committing_;
   }
   auto ack = std::move(input.ack);
-  auto committed = std::make_shared<std::tuple<RunState, StepOutput, std::function<void(Status)>>>(
-      std::move(next), std::move(out).value(), ack);
+  auto committed = std::make_shared<Committing>();
+  committed->next = std::move(next);
+  committed->out = std::move(out).value();
+  committed->ack = ack;
+  committed->earliest_timer = earliest_timer;
+  committed->step_started_ns = step_started_ns;
+  if (options_.on_transition) {
+    committed->record.emplace();
+    committed->record->run_id = a.id;
+    committed->record->workflow = a.definition->namespace_ + "/" + a.definition->name;
+    committed->record->status = committed->next.status;
+    for (size_t i = 0; i < t.events.size(); ++i) {
+      storage::Event e;
+      e.run_id = a.id;
+      e.seq = EventSeq(t.expected_next_seq + i);
+      e.time_ns = t.time_ns;
+      e.task_path = t.events[i].task_path;
+      e.body = t.events[i].body;
+      committed->record->events.push_back(std::move(e));
+    }
+  }
+  committed->submitted_ns = options_.clock->MonotonicNanos();
   Status st =
       store_->Submit(std::move(t), [this, actor, committed](Result<storage::AppendResult> r) {
+        committed->durable_ns = options_.clock->MonotonicNanos();
         asio::post(actor->strand, [this, actor, committed, r = std::move(r)]() mutable {
-          auto& [next, out, ack] = *committed;
-          Committed(actor, std::move(r), std::move(next), std::move(out), std::move(ack));
+          Committed(actor, std::move(r), std::move(*committed));
         });
       });
   if (!st.ok()) {
@@ -753,8 +793,10 @@ void Engine::Impl::FaultOnRefusedTransition(const std::shared_ptr<RunActor>& act
 }
 
 void Engine::Impl::Committed(const std::shared_ptr<RunActor>& actor,
-                             Result<storage::AppendResult> result, RunState next, StepOutput out,
-                             std::function<void(Status)> ack) {
+                             Result<storage::AppendResult> result, Committing c) {
+  RunState& next = c.next;
+  StepOutput& out = c.out;
+  std::function<void(Status)>& ack = c.ack;
   RunActor& a = *actor;
   a.busy = false;
   {
@@ -771,16 +813,25 @@ void Engine::Impl::Committed(const std::shared_ptr<RunActor>& actor,
   a.state = std::move(next);
   a.header.next_seq = result->next_seq;
   a.header.chain_head = result->chain_head;
+  if (c.record) {
+    // The store assigned the sequence numbers; ours were the expected ones.
+    const uint64_t first = result->first_seq.value();
+    for (size_t i = 0; i < c.record->events.size(); ++i) {
+      c.record->events[i].seq = EventSeq(first + i);
+    }
+    c.record->step_ns = c.durable_ns - c.step_started_ns;
+    c.record->write_ns = c.durable_ns - c.submitted_ns;
+    try {
+      options_.on_transition(*c.record);
+    } catch (const std::exception& e) {
+      spdlog::error("run {}: on_transition threw: {}", a.id.str(), e.what());
+    }
+  }
   if (ack) ack(Status::Ok());
   if (out.call) StartCall(actor, *out.call);
   if (out.decide) StartDecision(actor, *out.decide);
   if (out.more) a.inputs.push_front(Input{StepInput{}, nullptr});
-  int64_t earliest = std::numeric_limits<int64_t>::max();
-  for (const storage::NewEvent& e : out.events) {
-    if (const auto* ts = std::get_if<storage::TimerScheduled>(&e.body)) {
-      earliest = std::min(earliest, ts->due_at_ns);
-    }
-  }
+  const int64_t earliest = c.earliest_timer;
   if (earliest != std::numeric_limits<int64_t>::max()) {
     asio::post(timer_strand_, [this, earliest] { ArmTimer(earliest); });
   }

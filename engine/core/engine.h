@@ -35,6 +35,19 @@
 
 namespace cairn::engine {
 
+// A transition once it is durable (EngineOptions::on_transition).
+struct TransitionRecord {
+  RunId run_id;
+  std::string workflow;  // "namespace/name"
+  // The events as recorded (seq, time, task path, body; no hashes).
+  std::vector<storage::Event> events;
+  storage::RunStatus status = storage::RunStatus::kUnknown;  // the run's after it
+  // Clock::MonotonicNanos: from the step's start to the acknowledged write, and the write
+  // alone (submitted to durable, group commit included).
+  int64_t step_ns = 0;
+  int64_t write_ns = 0;
+};
+
 struct EngineOptions {
   std::string data_dir;
   storage::Durability durability = storage::Durability::kSync;
@@ -70,6 +83,10 @@ struct EngineOptions {
   // Decisions in progress at once (each holds a thread while it waits on its agent);
   // more wait in a queue.
   unsigned agent_threads = 8;
+  // Told of every transition once it is durable, each run's in order (the service's
+  // metrics and live event streams). Runs on an engine thread: must be quick, must not
+  // block, and must not call the engine. Null: nothing is told.
+  std::function<void(const TransitionRecord&)> on_transition;
 };
 
 // An operator's answer to a run's pending approval.

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <map>
 #include <mutex>
 
 #include "tests/replay/expect_replays.h"
@@ -41,6 +42,7 @@ class EngineTest : public ::testing::Test {
     options.clock = &clock_;
     options.threads = 2;
     options.timer_poll = 20ms;
+    options.on_transition = on_transition_;
     engine_ = Must(Engine::Open(options));
   }
   void Reopen() {
@@ -80,6 +82,7 @@ class EngineTest : public ::testing::Test {
 
   testing::TempDir dir_;
   SystemClock clock_;
+  std::function<void(const TransitionRecord&)> on_transition_;
   std::unique_ptr<Engine> engine_;
 };
 
@@ -113,6 +116,45 @@ TEST_F(EngineTest, RunsSetAndSwitchToCompletion) {
   // setRed's output has no `blue`, so the switch takes the default case and ends.
   EXPECT_EQ(*info.output, (Json{{"colors", {"red"}}}));
   ExpectChainsVerify();
+}
+
+// The service's metrics and live streams see every durable transition, in order, with
+// the events exactly as the log holds them.
+TEST_F(EngineTest, OnTransitionTellsEveryDurableTransitionInOrder) {
+  std::mutex mu;
+  std::map<RunId, std::vector<TransitionRecord>> told;
+  on_transition_ = [&](const TransitionRecord& r) {
+    std::lock_guard lock(mu);
+    told[r.run_id].push_back(r);
+  };
+  Reopen();
+  Apply(kColors);
+  const RunInfo blue = RunToEnd("colors", Json{{"colors", Json::array()}, {"blue", true}});
+  const RunInfo plain = RunToEnd("colors", Json{{"colors", Json::array()}});
+  std::lock_guard lock(mu);
+  ASSERT_EQ(told.size(), 2u);
+  for (const RunInfo* info : {&blue, &plain}) {
+    const auto& records = told[info->header.run_id];
+    ASSERT_FALSE(records.empty());
+    std::vector<storage::Event> seen;
+    for (const TransitionRecord& r : records) {
+      EXPECT_EQ(r.workflow, "test/colors");
+      EXPECT_FALSE(r.events.empty());
+      EXPECT_GE(r.write_ns, 0);
+      EXPECT_GE(r.step_ns, r.write_ns);
+      seen.insert(seen.end(), r.events.begin(), r.events.end());
+    }
+    EXPECT_EQ(records.back().status, RunStatus::kCompleted);
+    const auto history = Must(engine_->store().ReadHistory(info->header.run_id, 0, 10000));
+    ASSERT_EQ(seen.size(), history.size());
+    for (size_t i = 0; i < seen.size(); ++i) {
+      EXPECT_EQ(seen[i].seq.value(), i);
+      EXPECT_EQ(seen[i].seq, history[i].seq);
+      EXPECT_EQ(seen[i].time_ns, history[i].time_ns) << i;
+      EXPECT_EQ(seen[i].task_path, history[i].task_path) << i;
+      EXPECT_TRUE(seen[i].body == history[i].body) << i;
+    }
+  }
 }
 
 TEST_F(EngineTest, StartingTwiceWithOneIdGivesOneRun) {
