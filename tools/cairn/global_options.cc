@@ -136,9 +136,10 @@ Result<std::shared_ptr<agent::AgentRegistry>> LoadAgents(const GlobalOptions& gl
 
 }  // namespace
 
-Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,
-                                                   const LoadedCatalog& tools, EngineUse use,
-                                                   bool must_exist, std::string owner_description) {
+Result<std::unique_ptr<engine::Engine>> OpenEngine(
+    const GlobalOptions& global, const LoadedCatalog& tools, EngineUse use, bool must_exist,
+    std::string owner_description,
+    std::function<void(const engine::TransitionRecord&)> on_transition) {
   std::error_code error;
   if (must_exist && !std::filesystem::exists(global.data_dir, error)) {
     return DescribeOpenError(
@@ -153,6 +154,7 @@ Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,
   // Registered before Open resumes any run (kDriveAll): a resumed run must find its tools.
   options.tools = tools.catalog;
   options.resume_on_open = use == EngineUse::kDriveAll;
+  options.on_transition = std::move(on_transition);
   auto engine = engine::Engine::Open(std::move(options));
   if (!engine.ok()) return DescribeOpenError(global, engine.status());
   spdlog::info("engine open on {} ({} tools{}{})", global.data_dir, (*engine)->catalog().size(),

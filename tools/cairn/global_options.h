@@ -136,9 +136,10 @@ enum class EngineUse : uint8_t {
 // exists; its errors are the file's, FILE:LINE:COL: agent '...': ...). `must_exist`: refuse a
 // missing directory (kNotFound) instead of creating it. The lock error (kFailedPrecondition) names
 // the holding process. The caller closes the engine.
-Result<std::unique_ptr<engine::Engine>> OpenEngine(const GlobalOptions& global,
-                                                   const LoadedCatalog& tools, EngineUse use,
-                                                   bool must_exist, std::string owner_description);
+Result<std::unique_ptr<engine::Engine>> OpenEngine(
+    const GlobalOptions& global, const LoadedCatalog& tools, EngineUse use, bool must_exist,
+    std::string owner_description,
+    std::function<void(const engine::TransitionRecord&)> on_transition = nullptr);
 
 // Opens the engine as OpenEngine does (the directory must exist; the catalog of
 // LoadToolCatalog), runs `body`, closes the engine, and returns `body`'s exit code; a

@@ -17,6 +17,7 @@
 #include "tools/cairn/global_options.h"
 #include "tools/cairn/kill_command.h"
 #include "tools/cairn/replay_command.h"
+#include "tools/cairn/serve_command.h"
 #include "tools/cairn/log_command.h"
 #include "tools/cairn/logging.h"
 #include "tools/cairn/policy_command.h"
@@ -122,6 +123,7 @@ int Main(int argc, char** argv) {
   AddKillCommand(app, global);
   AddAuditCommands(app, global);
   AddReplayCommand(app, global);
+  AddServeCommand(app, global);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
