@@ -12,6 +12,7 @@ packages=(
   libgtest-dev libgmock-dev libbenchmark-dev
   nlohmann-json3-dev libyaml-cpp-dev libjq-dev libonig-dev libcli11-dev
   libssl-dev zlib1g-dev libsnappy-dev liblz4-dev libzstd-dev libbz2-dev
+  chromium  # the timeline page's browser test (tests/tools/browser_test.py)
 )
 
 missing=()

@@ -12,6 +12,7 @@
 #include "tools/serve/auth.h"
 #include "tools/serve/http_server.h"
 #include "tools/serve/service.h"
+#include "tools/serve/web_page.h"
 
 namespace cairn::cli {
 namespace {
@@ -91,6 +92,7 @@ int Serve(GlobalOptions& global, const ServeOptions& options) {
   if (!engine.ok()) return Fail(global, engine.status());
   serve::ServiceOptions service_options;
   service_options.tokens = tokens;
+  service_options.page_html = std::string(serve::PageHtml());
   auto service = std::make_unique<serve::Service>(**engine, service_options);
   service_ptr.store(service.get());
   service->Begin();
@@ -166,7 +168,11 @@ void AddServeCommand(CLI::App& app, GlobalOptions& global) {
                    "Token file (hashed bearer tokens with roles; default $CAIRN_TOKENS); "
                    "without one: loopback only")
       ->type_name("FILE");
-  SetAction(serve, global, [&global, options] { return Serve(global, *options); });
+  SetAction(serve, global, [&global, options, serve] {
+    // `serve token ...` ran its own action; CLI11 calls this one after it.
+    if (!serve->get_subcommands().empty()) return global.exit_code;
+    return Serve(global, *options);
+  });
 
   CLI::App* token = serve->add_subcommand("token", "Manage the API's bearer tokens");
   auto add_options = std::make_shared<TokenAddOptions>();
