@@ -1,0 +1,296 @@
+// Load test of the service: many concurrent HTTP clients starting runs and following each
+// to its end over the live event stream, for a bounded time, against an in-process
+// `cairn serve` (engine with synced durability + Service + HttpServer on 127.0.0.1).
+//
+//   build/release/bench/serve_load [--clients N] [--seconds S]
+//
+// Prints throughput (runs/s, events/s committed), the latency of a start (POST /v1/runs,
+// acknowledged once the run's first transition is durable) and of a whole run as its
+// client sees it (start to the run_stopped event on the stream), p50/p99/max; the
+// process's resident memory sampled every second (bounded: the last sample against the
+// one at a quarter of the time); and, measured in the same run, the raw RocksDB ceiling
+// (synced 64-event WriteBatches of the workflow's average event size).
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/clock.h"
+#include "bench/bench_support.h"
+#include "engine/core/engine.h"
+#include "policy/policy.h"
+#include "tools/serve/http_server.h"
+#include "tools/serve/service.h"
+
+namespace cairn {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+using namespace std::chrono_literals;
+
+constexpr const char* kWorkflow = R"(
+document: {dsl: '1.0.3', namespace: bench, name: refund-triage, version: '1.0.0'}
+do:
+  - normalize:
+      set:
+        ticket: ${ .ticket }
+        amount: ${ .amount }
+  - lookup:
+      call: crm.get_customer
+      with: {ticket: '${ .ticket }'}
+      output:
+        as: '$input + { customer: . }'
+  - route:
+      switch:
+        - large:
+            when: .amount > 100
+            then: escalate
+        - small:
+            then: approve
+  - escalate:
+      set: {decision: escalate, ticket: '${ .ticket }'}
+      then: end
+  - approve:
+      set: {decision: approve, ticket: '${ .ticket }'}
+)";
+
+constexpr size_t kAverageEventBytes = 260;  // engine_bench's measure for this workflow
+
+// A blocking keep-alive HTTP/1.1 connection (loopback; failures abort the benchmark).
+class Connection {
+ public:
+  explicit Connection(uint16_t port) {
+    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    timeval tv{30, 0};
+    ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_port = htons(port);
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+      std::perror("serve_load: connect");
+      std::abort();
+    }
+  }
+  ~Connection() { ::close(fd_); }
+
+  void Send(const std::string& bytes) {
+    size_t sent = 0;
+    while (sent < bytes.size()) {
+      const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+      if (n <= 0) {
+        std::perror("serve_load: send");
+        std::abort();
+      }
+      sent += static_cast<size_t>(n);
+    }
+  }
+
+  // Reads until `needle` is in what was read; returns everything up to and including it.
+  std::string ReadUntil(std::string_view needle) {
+    char buffer[8192];
+    size_t at;
+    while ((at = pending_.find(needle)) == std::string::npos) {
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) {
+        std::fprintf(stderr, "serve_load: the connection ended waiting for '%s'\n",
+                     std::string(needle).c_str());
+        std::abort();
+      }
+      pending_.append(buffer, static_cast<size_t>(n));
+    }
+    std::string out = pending_.substr(0, at + needle.size());
+    pending_.erase(0, at + needle.size());
+    return out;
+  }
+
+  // One Content-Length framed response: status and body.
+  std::pair<int, std::string> Response() {
+    const std::string head = ReadUntil("\r\n\r\n");
+    const int status = std::stoi(head.substr(9, 3));
+    const size_t cl = head.find("Content-Length: ");
+    const size_t length = cl == std::string::npos ? 0 : std::stoul(head.substr(cl + 16));
+    char buffer[8192];
+    while (pending_.size() < length) {
+      const ssize_t n = ::recv(fd_, buffer, sizeof buffer, 0);
+      if (n <= 0) std::abort();
+      pending_.append(buffer, static_cast<size_t>(n));
+    }
+    std::string body = pending_.substr(0, length);
+    pending_.erase(0, length);
+    return {status, body};
+  }
+
+ private:
+  int fd_ = -1;
+  std::string pending_;
+};
+
+std::string Post(const std::string& path, const std::string& body) {
+  return "POST " + path + " HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n" +
+         "Content-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+}
+
+size_t ResidentKiB() {
+  std::ifstream status("/proc/self/status");
+  std::string line;
+  while (std::getline(status, line)) {
+    if (line.rfind("VmRSS:", 0) == 0) return std::stoul(line.substr(6));
+  }
+  return 0;
+}
+
+double Percentile(std::vector<double>& v, double p) {
+  if (v.empty()) return 0;
+  const size_t at = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
+  std::nth_element(v.begin(), v.begin() + static_cast<long>(at), v.end());
+  return v[at];
+}
+
+int Main(int argc, char** argv) {
+  size_t clients = 32;
+  double seconds = 10;
+  for (int i = 1; i + 1 < argc; i += 2) {
+    const std::string flag = argv[i];
+    if (flag == "--clients") clients = std::stoul(argv[i + 1]);
+    if (flag == "--seconds") seconds = std::stod(argv[i + 1]);
+  }
+  bench::ScratchDir dir("serve-load");
+  SystemClock clock;
+  std::atomic<serve::Service*> service_ptr{nullptr};
+  std::atomic<uint64_t> events{0};
+  engine::EngineOptions options;
+  options.policy = policy::Policy::Default();  // the workflow's one call is a read
+  options.data_dir = dir.path() + "/data";
+  options.clock = &clock;
+  options.durability = storage::Durability::kSync;
+  options.on_transition = [&](const engine::TransitionRecord& r) {
+    events.fetch_add(r.events.size());
+    if (serve::Service* s = service_ptr.load()) s->OnTransition(r);
+  };
+  engine::ToolSpec spec;
+  spec.name = "crm.get_customer";
+  spec.effect = storage::EffectKind::kRead;
+  spec.risk = storage::RiskLevel::kLow;
+  (void)options.tools.Register(spec, [](const engine::ToolRequest& r) -> Result<Json> {
+    return Json{{"ticket", r.arguments.value("ticket", "")}, {"tier", "gold"}};
+  });
+  auto engine = engine::Engine::Open(std::move(options));
+  if (!engine.ok()) {
+    std::fprintf(stderr, "serve_load: %s\n", engine.status().message().c_str());
+    return 2;
+  }
+  (void)(*engine)->ApplyDefinition(kWorkflow, "bench.yaml");
+  serve::Service service(**engine, {});
+  service_ptr.store(&service);
+  service.Begin();
+  serve::HttpServerOptions http;
+  http.handler_threads = 8;
+  auto server = serve::HttpServer::Start(
+      http, [&service](const serve::HttpRequest& r) { return service.Handle(r); });
+  if (!server.ok()) return 2;
+  const uint16_t port = (*server)->port();
+
+  std::printf("serve_load: %zu clients for %.0f s against 127.0.0.1:%u (synced durability)\n",
+              clients, seconds, port);
+  std::atomic<bool> stop{false};
+  std::atomic<uint64_t> runs_done{0};
+  std::mutex mu;
+  std::vector<double> start_ms, run_ms;
+  std::vector<size_t> rss_kib;
+  std::thread sampler([&] {
+    while (!stop.load()) {
+      rss_kib.push_back(ResidentKiB());
+      std::this_thread::sleep_for(1s);
+    }
+  });
+  const auto began = Clock::now();
+  const uint64_t events_before = events.load();
+  std::vector<std::thread> threads;
+  for (size_t c = 0; c < clients; ++c) {
+    threads.emplace_back([&, c] {
+      Connection api(port);
+      std::vector<double> my_start, my_run;
+      for (uint64_t n = 0; !stop.load(); ++n) {
+        const std::string id = "load-" + std::to_string(c) + "-" + std::to_string(n);
+        const auto t0 = Clock::now();
+        api.Send(Post("/v1/runs", "{\"workflow\": \"bench/refund-triage\", \"run_id\": \"" + id +
+                                      "\", \"input\": {\"ticket\": \"" + id +
+                                      "\", \"amount\": " + std::to_string(n % 200) + "}}"));
+        auto [status, body] = api.Response();
+        const auto t1 = Clock::now();
+        if (status != 201) {
+          std::fprintf(stderr, "serve_load: start answered %d: %s\n", status, body.c_str());
+          std::abort();
+        }
+        Connection follow(port);
+        follow.Send("GET /v1/runs/" + id + "/events HTTP/1.1\r\nHost: bench\r\n\r\n");
+        follow.ReadUntil("event: run_stopped");
+        const auto t2 = Clock::now();
+        my_start.push_back(std::chrono::duration<double, std::milli>(t1 - t0).count());
+        my_run.push_back(std::chrono::duration<double, std::milli>(t2 - t0).count());
+        runs_done.fetch_add(1);
+      }
+      std::lock_guard lock(mu);
+      start_ms.insert(start_ms.end(), my_start.begin(), my_start.end());
+      run_ms.insert(run_ms.end(), my_run.begin(), my_run.end());
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
+  stop = true;
+  for (auto& t : threads) t.join();
+  const double elapsed = std::chrono::duration<double>(Clock::now() - began).count();
+  const uint64_t committed = events.load() - events_before;
+  sampler.join();
+  (*server)->Stop();
+  service_ptr.store(nullptr);
+  (void)(*engine)->Close();
+
+  const double ceiling = bench::MeasureRawSyncedWrites(kAverageEventBytes);
+  const double runs_per_s = static_cast<double>(runs_done.load()) / elapsed;
+  const double events_per_s = static_cast<double>(committed) / elapsed;
+  std::printf("runs completed      %llu in %.1f s: %.0f runs/s, %.0f events/s committed\n",
+              static_cast<unsigned long long>(runs_done.load()), elapsed, runs_per_s, events_per_s);
+  std::printf(
+      "raw ceiling         %.0f events/s (synced 64-event batches of %zu bytes); "
+      "ratio %.2f\n",
+      ceiling, kAverageEventBytes, events_per_s / ceiling);
+  std::printf("start latency       p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
+              Percentile(start_ms, 0.50), Percentile(start_ms, 0.99),
+              start_ms.empty() ? 0 : *std::max_element(start_ms.begin(), start_ms.end()));
+  std::printf(
+      "run latency         p50 %.2f ms, p99 %.2f ms, max %.2f ms (start to run_stopped "
+      "on the stream)\n",
+      Percentile(run_ms, 0.50), Percentile(run_ms, 0.99),
+      run_ms.empty() ? 0 : *std::max_element(run_ms.begin(), run_ms.end()));
+  if (rss_kib.size() >= 4) {
+    const size_t quarter = rss_kib[rss_kib.size() / 4];
+    const size_t last = rss_kib.back();
+    const size_t peak = *std::max_element(rss_kib.begin(), rss_kib.end());
+    std::printf(
+        "resident memory     %.1f MiB at 1/4 of the time, %.1f MiB at the end, peak "
+        "%.1f MiB (%+.1f%%)\n",
+        static_cast<double>(quarter) / 1024, static_cast<double>(last) / 1024,
+        static_cast<double>(peak) / 1024,
+        100.0 * (static_cast<double>(last) - static_cast<double>(quarter)) /
+            static_cast<double>(std::max<size_t>(quarter, 1)));
+  }
+  return 0;
+}
+
+}  // namespace
+}  // namespace cairn
+
+int main(int argc, char** argv) { return cairn::Main(argc, argv); }
