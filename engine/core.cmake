@@ -1,5 +1,6 @@
 # engine/core: the interpreter, the scheduler and the Engine API.
 add_library(cairn_engine
+  core/decisions.cc
   core/engine.cc
   core/executors.cc
   core/governance.cc
