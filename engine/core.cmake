@@ -6,6 +6,7 @@ add_library(cairn_engine
   core/governance.cc
   core/interpreter.cc
   core/run_state.cc
+  core/standalone_decider.cc
   core/tool_router.cc
 )
 target_include_directories(cairn_engine PUBLIC ${PROJECT_SOURCE_DIR})
