@@ -1,10 +1,12 @@
 # engine/core: the interpreter, the scheduler and the Engine API.
 add_library(cairn_engine
+  core/decisions.cc
   core/engine.cc
   core/executors.cc
   core/governance.cc
   core/interpreter.cc
   core/run_state.cc
+  core/standalone_decider.cc
   core/tool_router.cc
 )
 target_include_directories(cairn_engine PUBLIC ${PROJECT_SOURCE_DIR})

@@ -10,6 +10,7 @@
 #include "engine/core/run_state.h"
 #include "engine/expr/expression.h"
 #include "policy/policy.h"
+#include "replay/counterfactual_impl.h"
 #include "storage/event_json.h"
 
 namespace cairn::replay {
@@ -148,6 +149,11 @@ struct Replayer::Impl {
   }
 
   Result<ReplayResult> Replay(const RunId& run_id);
+  // Feeds `history`'s inputs to `interpreter` and matches what it produces; sets
+  // result.events, .steps, .divergence and .note. Errors: a payload that cannot be read
+  // back, the counterfactual agent's.
+  Status Walk(const std::vector<storage::Event>& history, engine::Interpreter& interpreter,
+              internal::CounterfactualRun& counterfactual, ReplayResult& result);
 };
 
 namespace {
@@ -213,28 +219,82 @@ Result<ReplayResult> Replayer::Impl::Replay(const RunId& run_id) {
         }
         return std::nullopt;
       },
-      std::move(policy));
+      policy);
+  internal::CounterfactualRun counterfactual(run_id, history, definition, policy,
+                                             options.counterfactual_policy,
+                                             &options.counterfactual_agent);
+  interpreter.set_policy_observer(counterfactual.Observer());
+  CAIRN_RETURN_IF_ERROR(Walk(history, interpreter, counterfactual, result));
+  counterfactual.Finish(result.events, result.differences, result.points);
+  return result;
+}
 
+namespace {
+
+// Ends `result` with a divergence at history[at] (at == size: after the log's end).
+void Diverge(ReplayResult& result, const std::vector<storage::Event>& history, size_t at,
+             const storage::NewEvent* produced, std::string note) {
+  Divergence d;
+  d.run_id = result.run_id;
+  d.seq = at < history.size() ? history[at].seq.value() : history.size();
+  if (produced != nullptr) {
+    d.task_path = produced->task_path;
+    d.produced = ProducedJson(result.run_id, d.seq, *produced);
+  } else if (at < history.size()) {
+    d.task_path = history[at].task_path;
+  }
+  if (at < history.size()) d.recorded = storage::EventToJson(history[at]);
+  d.note = std::move(note);
+  result.divergence = std::move(d);
+  result.events = at;
+}
+
+void EngineFault(ReplayResult& result, const storage::Event& e) {
+  result.note = "stopped by the engine at seq " + std::to_string(e.seq.value()) +
+                ": a transition could not be recorded";
+}
+
+// Matches a step's produced events against history[next...], advancing `next`, and shows
+// the matched ones to `counterfactual`. False when the replay ends there (a divergence,
+// or the engine's own fault).
+bool MatchStep(const std::vector<storage::Event>& history, StepOutput& out,
+               const engine::RunState& state, internal::CounterfactualRun& counterfactual,
+               size_t& next, ReplayResult& result) {
+  const size_t first = next;
+  for (storage::NewEvent& produced : out.events) {
+    SpillAll(produced.body);
+    if (next == history.size()) {
+      counterfactual.AfterStep(out, first, next - first, state);
+      Diverge(result, history, next, &produced, "the code produced an event the log does not have");
+      return false;
+    }
+    const storage::Event& recorded = history[next];
+    if (IsEngineFault(recorded.body)) {
+      counterfactual.AfterStep(out, first, next - first, state);
+      EngineFault(result, recorded);
+      result.events = history.size();
+      return false;
+    }
+    if (recorded.task_path != produced.task_path || !(recorded.body == produced.body)) {
+      counterfactual.AfterStep(out, first, next - first, state);
+      Diverge(result, history, next, &produced, Mismatch(recorded, produced));
+      return false;
+    }
+    ++next;
+  }
+  counterfactual.AfterStep(out, first, next - first, state);
+  return true;
+}
+
+}  // namespace
+
+Status Replayer::Impl::Walk(const std::vector<storage::Event>& history,
+                            engine::Interpreter& interpreter,
+                            internal::CounterfactualRun& counterfactual, ReplayResult& result) {
   engine::RunState state;
-  state.run_id = run_id.str();
+  state.run_id = result.run_id.str();
   size_t next = 0;  // the next recorded event to match
   bool more = false;
-  auto diverge = [&](size_t at, const storage::NewEvent* produced, std::string note) {
-    Divergence d;
-    d.run_id = run_id;
-    d.seq = at < history.size() ? history[at].seq.value() : history.size();
-    if (produced != nullptr) {
-      d.task_path = produced->task_path;
-      d.produced = ProducedJson(run_id, d.seq, *produced);
-    } else if (at < history.size()) {
-      d.task_path = history[at].task_path;
-    }
-    if (at < history.size()) d.recorded = storage::EventToJson(history[at]);
-    d.note = std::move(note);
-    result.divergence = std::move(d);
-    result.events = at;
-    return result;
-  };
   while (next < history.size() || more) {
     StepInput input;
     if (more) {
@@ -243,16 +303,17 @@ Result<ReplayResult> Replayer::Impl::Replay(const RunId& run_id) {
     } else {
       const storage::Event& e = history[next];
       if (IsEngineFault(e.body)) {
-        result.note = "stopped by the engine at seq " + std::to_string(e.seq.value()) +
-                      ": a transition could not be recorded";
+        EngineFault(result, e);
         next = history.size();
         break;
       }
       if (!IsInput(e.body)) {
-        return diverge(next, nullptr,
-                       "the log has " + std::string(storage::KindName(e.body)) +
-                           " where the code produced nothing more");
+        Diverge(result, history, next, nullptr,
+                "the log has " + std::string(storage::KindName(e.body)) +
+                    " where the code produced nothing more");
+        return Status::Ok();
       }
+      CAIRN_RETURN_IF_ERROR(counterfactual.BeforeInput(next));
       input.time_ns = e.time_ns;
       input.body = e.body;
       if (const storage::Payload* p = InputPayload(e.body)) {
@@ -263,30 +324,15 @@ Result<ReplayResult> Replayer::Impl::Replay(const RunId& run_id) {
     ++result.steps;
     Result<StepOutput> out = interpreter.Step(state, input, evaluator);
     if (!out.ok()) {
-      return diverge(next == 0 ? 0 : next - 1, nullptr,
-                     "the interpreter refused the input: " + out.status().message());
+      Diverge(result, history, next == 0 ? 0 : next - 1, nullptr,
+              "the interpreter refused the input: " + out.status().message());
+      return Status::Ok();
     }
-    for (storage::NewEvent& produced : out->events) {
-      SpillAll(produced.body);
-      if (next == history.size()) {
-        return diverge(next, &produced, "the code produced an event the log does not have");
-      }
-      const storage::Event& recorded = history[next];
-      if (IsEngineFault(recorded.body)) {
-        result.note = "stopped by the engine at seq " + std::to_string(recorded.seq.value()) +
-                      ": a transition could not be recorded";
-        result.events = history.size();
-        return result;
-      }
-      if (recorded.task_path != produced.task_path || !(recorded.body == produced.body)) {
-        return diverge(next, &produced, Mismatch(recorded, produced));
-      }
-      ++next;
-    }
+    if (!MatchStep(history, *out, state, counterfactual, next, result)) return Status::Ok();
     more = out->more;
   }
   result.events = next;
-  return result;
+  return Status::Ok();
 }
 
 Replayer::Replayer(const storage::Store& store, ReplayOptions options)
@@ -301,7 +347,7 @@ std::string DescribeDivergence(const Divergence& d) {
 }
 
 Json DivergenceToJson(const Divergence& d) {
-  return Json{{"run_id", d.run_id.str()}, {"seq", d.seq},         {"task_path", d.task_path},
+  return Json{{"run_id", d.run_id.str()}, {"seq", d.seq},           {"task_path", d.task_path},
               {"recorded", d.recorded},   {"produced", d.produced}, {"note", d.note}};
 }
 

@@ -7,6 +7,11 @@
 // checks that every event the interpreter produces equals the next recorded event. No
 // tool, agent or network is called; the store is only read.
 //
+// Counterfactual replay (counterfactual.h): with ReplayOptions::counterfactual_policy or
+// ::counterfactual_agent, the replay still follows the recorded path, and at each point
+// the run decided something (a policy verdict, an agent decision, its budget caps and
+// kill switch) also asks the other policy or agent, reporting where they differ.
+//
 // Thread-compatible: one Replayer per thread (it owns a jq Evaluator). The store must
 // outlive it and may be shared (its reads are thread-safe).
 #pragma once
@@ -15,6 +20,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "base/ids.h"
 #include "base/json.h"
@@ -22,6 +28,8 @@
 #include "engine/core/interpreter.h"
 #include "engine/definition/definition.h"
 #include "engine/tools/catalog.h"
+#include "policy/policy.h"
+#include "replay/counterfactual.h"
 #include "storage/store.h"
 
 namespace cairn::replay {
@@ -29,19 +37,23 @@ namespace cairn::replay {
 // Where a replay first disagrees with the log.
 struct Divergence {
   RunId run_id;
-  uint64_t seq = 0;        // the recorded event's seq (the log's length when it had none)
-  std::string task_path;   // the produced event's path, else the recorded one's
-  Json recorded;           // EventToJson of the recorded event; null: the log has none
-  Json produced;           // the produced event as EventToJson; null: the code made none
-  std::string note;        // what differs, one line
+  uint64_t seq = 0;       // the recorded event's seq (the log's length when it had none)
+  std::string task_path;  // the produced event's path, else the recorded one's
+  Json recorded;          // EventToJson of the recorded event; null: the log has none
+  Json produced;          // the produced event as EventToJson; null: the code made none
+  std::string note;       // what differs, one line
 };
 
 struct ReplayResult {
   RunId run_id;
-  uint64_t events = 0;      // recorded events checked
-  uint64_t steps = 0;       // interpreter steps taken
+  uint64_t events = 0;                   // recorded events checked
+  uint64_t steps = 0;                    // interpreter steps taken
   std::optional<Divergence> divergence;  // nullopt: the code reproduced the log
-  std::string note;         // set when the replay ended early but matched (see README)
+  std::string note;                      // set when the replay ended early but matched (see README)
+  // Counterfactual replay only: the points asked about (on the matched path, up to a
+  // divergence), and where the counterfactual side differs, in seq order.
+  CounterfactualPoints points;
+  std::vector<Difference> differences;
   bool matched() const { return !divergence.has_value(); }
 };
 
@@ -51,6 +63,12 @@ struct ReplayOptions {
   // Specs of tools the history does not describe (a tool the new definition calls, or a
   // tool a policy refused before any call): looked up after the recorded ones. May be null.
   const engine::ToolCatalog* catalog = nullptr;
+  // Counterfactual replay: re-evaluates every verdict the run's policy gave under this
+  // policy, and compares its budget caps and kill switches with the run's. Null: none.
+  std::shared_ptr<const policy::Policy> counterfactual_policy;
+  // Counterfactual replay: asked at every decision the log answers (an agent_decided),
+  // with the recorded request. Empty: none. Called on the replaying thread.
+  DecisionHook counterfactual_agent;
 };
 
 class Replayer {
@@ -61,10 +79,11 @@ class Replayer {
   Replayer(const Replayer&) = delete;
   Replayer& operator=(const Replayer&) = delete;
 
-  // Replays one run. A divergence is a successful result (ReplayResult::divergence).
-  // Errors: kNotFound (no such run), kDataLoss (a history, definition, policy or blob that
-  // cannot be read back), kFailedPrecondition (the history does not start with
-  // run_started).
+  // Replays one run. A divergence is a successful result (ReplayResult::divergence), and
+  // so are differences (ReplayResult::differences). Errors: kNotFound (no such run),
+  // kDataLoss (a history, definition, policy or blob that cannot be read back),
+  // kFailedPrecondition (the history does not start with run_started), and whatever the
+  // counterfactual agent's hook returns.
   Result<ReplayResult> Replay(const RunId& run_id);
 
  private:

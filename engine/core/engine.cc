@@ -23,6 +23,7 @@
 #include "agent/executor_io.h"
 #include "base/limits.h"
 #include "base/random.h"
+#include "engine/core/decisions.h"
 #include "engine/core/executors.h"
 #include "engine/core/interpreter.h"
 #include "engine/core/run_state.h"
@@ -912,39 +913,15 @@ void Engine::Impl::StartDecision(const std::shared_ptr<RunActor>& actor,
     std::lock_guard lock(actors_mu_);
     inflight_keys_.insert(key);
   }
-  agent::DecisionRequest request;
-  request.run_id = actor->id.str();
-  request.task_path = command.task_path;
-  request.workflow = actor->definition->namespace_ + "/" + actor->definition->name + ":" +
-                     actor->definition->version;
-  request.decision_key = key;
-  const Json& r = command.request;
-  request.goal = r.value("goal", "");
-  for (const Json& option : r.value("options", Json::array())) {
-    if (option.is_string()) request.options.push_back(option.get<std::string>());
-  }
-  request.context = r.value("context", Json::object());
-  for (const Json& tool : r.value("tools", Json::array())) {
-    request.tools.push_back(
-        agent::ToolOffer{tool.value("name", ""), tool.value("description", ""), Json::object()});
-  }
-  const Json limits = r.value("limits", Json::object());
-  request.limits.max_steps = limits.value("max_steps", limits::agent_steps_default);
-  request.limits.timeout =
-      std::chrono::milliseconds(limits.value("timeout_ms", limits::agent_timeout_ms_default));
-  request.limits.max_tokens = limits.value("max_tokens", uint64_t{0});
-  request.limits.max_cost_micros = limits.value("max_cost_micros", int64_t{0});
+  agent::DecisionRequest request =
+      MakeDecisionRequest(actor->id.str(), *actor->definition, command);
   std::shared_ptr<agent::Agent> agent =
       options_.agents ? options_.agents->Find(command.agent) : nullptr;
   asio::post(*agent_pool_, [this, actor, key, agent, request = std::move(request),
                             name = command.agent]() mutable {
     agent::DecisionOutcome outcome;
     if (agent == nullptr) {
-      outcome.reason = agent::Reason::kUnknownAgent;
-      outcome.agent = name;
-      outcome.detail = name.empty() ? "no default agent is configured (the agents file's "
-                                      "`default`)"
-                                    : "no agent named '" + name + "' is configured";
+      outcome = UnknownAgentOutcome(name);
     } else {
       agent::ExecutorAgentIo io(
           router_.Find("http"), router_.Find("shell"),
@@ -954,30 +931,8 @@ void Engine::Impl::StartDecision(const std::shared_ptr<RunActor>& actor,
           });
       outcome = agent::Decide(*agent, request, io, *options_.clock);
     }
-    storage::AgentDecided decided;
-    decided.agent = outcome.agent;
-    decided.model = outcome.model;
-    decided.reason_code = std::string(agent::ReasonCode(outcome.reason));
-    decided.option = outcome.option;
-    decided.rationale = outcome.rationale;
-    decided.has_confidence = outcome.confidence.has_value();
-    decided.confidence = outcome.confidence.value_or(0);
-    decided.steps_used = outcome.steps_used;
-    decided.usage =
-        storage::Usage{outcome.usage.prompt_tokens, outcome.usage.completion_tokens,
-                       outcome.usage.cost_micros, outcome.usage.cost_known, outcome.usage.calls};
-    decided.options = request.options;
-    decided.duration_ms = outcome.duration_ms;
-    decided.detail = outcome.detail;
-    decided.goal = request.goal;
-    decided.decision_key = key;
     std::vector<std::string> blobs;
-    std::string request_text = DumpJson(outcome.request_transcript);
-    std::string response_text = DumpJson(outcome.response_transcript);
-    decided.request_blob = Sha256::Of(request_text);
-    decided.response_blob = Sha256::Of(response_text);
-    blobs.push_back(std::move(request_text));
-    blobs.push_back(std::move(response_text));
+    storage::AgentDecided decided = MakeAgentDecided(outcome, request, &blobs);
     Input input{StepInput{0, storage::EventBody(std::move(decided)), nullptr}, nullptr};
     input.blobs = std::move(blobs);
     Answer(actor, key, std::move(input));

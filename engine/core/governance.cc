@@ -98,6 +98,15 @@ void Machine::EmitVerdict(const std::string& path, const policy::Verdict& verdic
   Emit(path, std::move(event));
 }
 
+policy::Verdict Machine::AskPolicy(const Task& t, const ToolSpec& spec, const Json& arguments,
+                                   bool for_agent) {
+  const policy::ToolUse use = Use(t, spec, arguments, for_agent);
+  policy::Verdict verdict = policy_.Evaluate(use);
+  EmitVerdict(t.path, verdict, spec, arguments, Stage::kBeforeCall);
+  if (observer_) observer_(use, verdict, out_.events.size() - 1);
+  return verdict;
+}
+
 std::optional<std::string> Machine::Exceeds(const storage::BudgetAmounts& more) const {
   storage::BudgetAmounts caps = s_.budget_caps;
   caps.wall_ms = 0;  // the wall clock is watched by a timer
@@ -175,8 +184,7 @@ void Machine::RequestEffect(Frame& f, const Task& t, ToolSpec spec, Json argumen
     EmitVerdict(t.path, refused, spec, arguments, Stage::kBeforeCall);
     return ExhaustBudget(*dimension, t.path);
   }
-  const policy::Verdict verdict = policy_.Evaluate(Use(t, spec, arguments, false));
-  EmitVerdict(t.path, verdict, spec, arguments, Stage::kBeforeCall);
+  const policy::Verdict verdict = AskPolicy(t, spec, arguments, /*for_agent=*/false);
   switch (verdict.decision) {
     case policy::Decision::kDeny:
       return Stop(StopReason::kPolicyDenied, nullptr,
@@ -340,8 +348,7 @@ void Machine::StartDecision(Frame& f, const Task& t, const AgentCall& call) {
           error_type::kConfiguration, 400, "Not a read tool",
           "tool '" + name + "' writes (effect: write); agents may call only read tools", t.path));
     }
-    const policy::Verdict verdict = policy_.Evaluate(Use(t, *spec, Json(), true));
-    EmitVerdict(t.path, verdict, *spec, Json(), Stage::kBeforeCall);
+    const policy::Verdict verdict = AskPolicy(t, *spec, Json(), /*for_agent=*/true);
     if (verdict.decision != policy::Decision::kAllow) {
       return Stop(StopReason::kPolicyDenied, nullptr,
                   MakeError(error_type::kAuthorization, 403, "Denied by policy",

@@ -1057,7 +1057,7 @@ std::optional<DecisionCommand> DecisionCommandFromJson(const Json& json) {
 Result<StepOutput> Interpreter::Step(RunState& state, const StepInput& input,
                                      Evaluator& evaluator) {
   StepOutput out;
-  Machine machine(*definition_, tools_, *policy_, state, out, evaluator);
+  Machine machine(*definition_, tools_, *policy_, policy_observer_, state, out, evaluator);
   CAIRN_RETURN_IF_ERROR(machine.Apply(input));
   // An input may have resumed a waiting run; a continue resumes a run stopped at the bound.
   if (!IsTerminal(state.status) && state.waiting_on.empty()) {

@@ -33,6 +33,14 @@ namespace cairn::engine {
 // Finds a catalog tool's spec by name; nullopt if unknown.
 using ToolLookup = std::function<std::optional<ToolSpec>(std::string_view name)>;
 
+// Sees each question a step asks the run's policy: the use, the policy's verdict, and the
+// index in StepOutput::events of the policy_verdict event that records it. Verdicts the
+// interpreter makes without asking the policy (rule "budgets": the run's ledger refuses a
+// call; "approved" before a commit) are not shown. For counterfactual replay, which asks
+// another policy the same questions; the engine sets none.
+using PolicyObserver = std::function<void(const policy::ToolUse& use,
+                                          const policy::Verdict& verdict, size_t event_index)>;
+
 // The event a step reacts to, with its payload decoded. `body` holds one of RunStarted,
 // EffectOutcome, TimerFired, EventReceived, ControlRequested, ApprovalResolved,
 // AgentDecided, or nothing: "continue" (keep going after a step that stopped at the batch
@@ -93,10 +101,16 @@ class Interpreter {
   const Definition& definition() const { return *definition_; }
   const policy::Policy& policy() const { return *policy_; }
 
+  // Called during every later Step, on the calling thread, before Step returns; it must
+  // not call back into this Interpreter. Empty (the default): nothing is observed. What a
+  // step produces never depends on the observer.
+  void set_policy_observer(PolicyObserver observer) { policy_observer_ = std::move(observer); }
+
  private:
   std::shared_ptr<const Definition> definition_;
   ToolLookup tools_;
   std::shared_ptr<const policy::Policy> policy_;
+  PolicyObserver policy_observer_;
 };
 
 // What an approval is bound to: SHA-256 over the tool's name and the canonical JSON of the

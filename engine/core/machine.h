@@ -34,9 +34,16 @@ Json DecisionOutput(const storage::AgentDecided& decided);
 // One step's work: holds the state, the output and the borrowed evaluator.
 class Machine {
  public:
+  // `observer` may be empty (Interpreter::set_policy_observer).
   Machine(const Definition& def, const ToolLookup& tools, const policy::Policy& policy,
-          RunState& state, StepOutput& out, Evaluator& evaluator)
-      : def_(def), tools_(tools), policy_(policy), s_(state), out_(out), eval_(evaluator) {}
+          const PolicyObserver& observer, RunState& state, StepOutput& out, Evaluator& evaluator)
+      : def_(def),
+        tools_(tools),
+        policy_(policy),
+        observer_(observer),
+        s_(state),
+        out_(out),
+        eval_(evaluator) {}
 
   Status Apply(const StepInput& input);
   void Run();
@@ -92,6 +99,10 @@ class Machine {
   void ReleaseDecision(const Frame& f, const Task& t);
   policy::ToolUse Use(const Task& t, const ToolSpec& spec, const Json& arguments,
                       bool for_agent) const;
+  // Asks the policy about a use of `spec` at task `t`, records the verdict (before_call)
+  // and shows both to the observer. The only place the machine asks the policy.
+  policy::Verdict AskPolicy(const Task& t, const ToolSpec& spec, const Json& arguments,
+                            bool for_agent);
   void EmitVerdict(const std::string& path, const policy::Verdict& verdict, const ToolSpec& spec,
                    const Json& arguments, storage::PolicyVerdict::Stage stage);
   // The budget dimension `more` would exceed, if any.
@@ -130,6 +141,7 @@ class Machine {
   const Definition& def_;
   const ToolLookup& tools_;
   const policy::Policy& policy_;
+  const PolicyObserver& observer_;
   RunState& s_;
   StepOutput& out_;
   Evaluator& eval_;

@@ -113,9 +113,6 @@ Result<LoadedCatalog> LoadToolCatalog(const GlobalOptions& global) {
   return loaded;
 }
 
-namespace {
-
-// The agents file the engine consults; null when there is none.
 Result<std::shared_ptr<agent::AgentRegistry>> LoadAgents(const GlobalOptions& global) {
   std::string path = global.agents_file;
   if (path.empty()) {
@@ -133,8 +130,6 @@ Result<std::shared_ptr<agent::AgentRegistry>> LoadAgents(const GlobalOptions& gl
   spdlog::info("{} agents from {}", (*agents)->size(), path);
   return agents;
 }
-
-}  // namespace
 
 Result<std::unique_ptr<engine::Engine>> OpenEngine(
     const GlobalOptions& global, const LoadedCatalog& tools, EngineUse use, bool must_exist,

@@ -19,6 +19,7 @@
 #include <string_view>
 #include <vector>
 
+#include "agent/config.h"
 #include "base/clock.h"
 #include "base/random.h"
 #include "base/status.h"
@@ -117,6 +118,11 @@ struct LoadedCatalog {
   std::string source;
 };
 Result<LoadedCatalog> LoadToolCatalog(const GlobalOptions& global);
+
+// The agents file of --agents / $CAIRN_AGENTS (which must exist), else
+// <data_dir>/agents.yaml if it exists; null when there is none. Errors: the file's
+// (FILE:LINE:COL: agent '...': ...), on one line, prefixed "agents file: ".
+Result<std::shared_ptr<agent::AgentRegistry>> LoadAgents(const GlobalOptions& global);
 
 // How a command uses the engine it opens.
 enum class EngineUse : uint8_t {

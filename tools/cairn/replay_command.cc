@@ -3,6 +3,8 @@
 #include <unistd.h>
 
 #include <CLI/CLI.hpp>
+#include <algorithm>
+#include <chrono>
 #include <fstream>
 #include <memory>
 #include <nlohmann/json.hpp>
@@ -12,6 +14,8 @@
 
 #include "base/ids.h"
 #include "base/limits.h"
+#include "engine/core/standalone_decider.h"
+#include "policy/policy.h"
 #include "replay/replayer.h"
 
 namespace cairn::cli {
@@ -22,6 +26,8 @@ struct ReplayCommandOptions {
   bool all = false;
   std::string workflow;
   std::string definition_file;
+  std::string policy_file;  // --policy: counterfactual policy
+  std::string agent;        // --agent: counterfactual agent (of the agents file)
 };
 
 struct Tally {
@@ -30,6 +36,11 @@ struct Tally {
   uint64_t diverged = 0;
   uint64_t errors = 0;
   uint64_t events = 0;
+  // Counterfactual replay only.
+  bool counterfactual = false;
+  uint64_t points = 0;
+  uint64_t runs_with_differences = 0;
+  uint64_t differences = 0;
 };
 
 // "NS/NAME" or "NAME" against a run header.
@@ -96,24 +107,86 @@ void PrintDivergence(const GlobalOptions& global, const replay::Divergence& d) {
               << "  code: " << JsonLine(d.produced) << '\n';
 }
 
+// A run's differences: a header and one line each (-o json: one {"difference": ...} each).
+void PrintDifferences(const GlobalOptions& global, const replay::ReplayResult& r) {
+  if (r.differences.empty()) return;
+  if (global.output == OutputFormat::kJson) {
+    for (const replay::Difference& d : r.differences) {
+      *global.out << JsonLine({{"difference", replay::DifferenceToJson(d)}}) << '\n';
+    }
+    return;
+  }
+  *global.out << "run " << r.run_id.str() << " would have differed at " << r.differences.size()
+              << " of " << r.points.total() << " point" << (r.points.total() == 1 ? "" : "s")
+              << ":\n";
+  for (const replay::Difference& d : r.differences) {
+    *global.out << "  " << replay::DescribeDifference(d) << '\n';
+  }
+}
+
 void PrintSummary(const GlobalOptions& global, const Tally& t, int64_t elapsed_ns) {
   const double seconds = static_cast<double>(std::max<int64_t>(elapsed_ns, 1)) / 1e9;
   const double rate = static_cast<double>(t.events) / seconds;
   if (global.output == OutputFormat::kJson) {
-    *global.out << JsonLine({{"summary",
-                              {{"runs", t.runs},
-                               {"matched", t.matched},
-                               {"diverged", t.diverged},
-                               {"errors", t.errors},
-                               {"events", t.events},
-                               {"events_per_second", static_cast<uint64_t>(rate)}}}})
-                << '\n';
+    nlohmann::json summary{
+        {"runs", t.runs},         {"matched", t.matched},
+        {"diverged", t.diverged}, {"errors", t.errors},
+        {"events", t.events},     {"events_per_second", static_cast<uint64_t>(rate)}};
+    if (t.counterfactual) {
+      summary["points"] = t.points;
+      summary["runs_with_differences"] = t.runs_with_differences;
+      summary["differences"] = t.differences;
+    }
+    *global.out << JsonLine({{"summary", summary}}) << '\n';
     return;
   }
   *global.out << "replayed " << t.runs << " run" << (t.runs == 1 ? "" : "s") << ": " << t.matched
               << " matched, " << t.diverged << " diverged";
   if (t.errors != 0) *global.out << ", " << t.errors << " could not be replayed";
+  if (t.counterfactual) {
+    *global.out << "; " << t.runs_with_differences << " of " << t.runs << " run"
+                << (t.runs == 1 ? "" : "s") << " would have differed at " << t.differences << " of "
+                << t.points << " point" << (t.points == 1 ? "" : "s");
+  }
   *global.out << "; " << t.events << " events, " << static_cast<uint64_t>(rate) << " events/s\n";
+}
+
+// --policy FILE: the counterfactual policy. Errors on one line, naming the file.
+Result<std::shared_ptr<const policy::Policy>> LoadCounterfactualPolicy(const std::string& path) {
+  auto loaded = policy::Policy::LoadFile(path);
+  if (loaded.ok()) return loaded;
+  std::string message = loaded.status().message();
+  std::replace(message.begin(), message.end(), '\n', ';');
+  return Status(loaded.status().code(), "--policy: " + message);
+}
+
+// --agent NAME: asks that agent of the agents file at every recorded decision, with the
+// recorded request. Its own HTTP and programs run (the user asked for that agent); the
+// read tools it calls do not: each call fails (kFailedPrecondition) with a message it sees.
+Result<replay::DecisionHook> CounterfactualAgent(const GlobalOptions& global,
+                                                 const std::string& name) {
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<agent::AgentRegistry> agents, LoadAgents(global));
+  if (!agents) {
+    return Status::NotFound("--agent " + name +
+                            ": there is no agents file (--agents FILE, $CAIRN_AGENTS or " +
+                            global.data_dir + "/agents.yaml)");
+  }
+  std::shared_ptr<agent::Agent> agent = agents->Find(name);
+  if (!agent) {
+    return Status::NotFound("--agent " + name + ": the agents file defines no agent named '" +
+                            name + "'");
+  }
+  auto no_tools = [](const std::string& tool, const Json&, std::chrono::milliseconds) {
+    return Result<Json>(Status::FailedPrecondition(
+        "tools are not called in counterfactual replay (tool '" + tool + "')"));
+  };
+  CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<engine::StandaloneDecider> decider,
+                         engine::StandaloneDecider::Create(*global.clock, no_tools));
+  return replay::DecisionHook(
+      [decider, agent](const RunId& run_id, const engine::Definition& definition,
+                       const engine::DecisionCommand& command) -> Result<storage::AgentDecided> {
+        return decider->Decide(*agent, run_id.str(), definition, command);
+      });
 }
 
 int Run(GlobalOptions& global, const ReplayCommandOptions& options) {
@@ -129,6 +202,16 @@ int Run(GlobalOptions& global, const ReplayCommandOptions& options) {
     if (!def.ok()) return Fail(global, def.status());
     replay_options.definition = *def;
   }
+  if (!options.policy_file.empty()) {
+    auto policy = LoadCounterfactualPolicy(options.policy_file);
+    if (!policy.ok()) return Fail(global, policy.status());
+    replay_options.counterfactual_policy = *policy;
+  }
+  if (!options.agent.empty()) {
+    auto hook = CounterfactualAgent(global, options.agent);
+    if (!hook.ok()) return Fail(global, hook.status());
+    replay_options.counterfactual_agent = std::move(hook).value();
+  }
   auto tools = LoadToolCatalog(global);
   if (!tools.ok()) return Fail(global, tools.status());
   replay_options.catalog = &tools->catalog;
@@ -137,10 +220,12 @@ int Run(GlobalOptions& global, const ReplayCommandOptions& options) {
   auto runs = SelectRuns(**store, options, replay_options.definition.get());
   if (!runs.ok()) return Fail(global, runs.status());
 
-  const bool progress = options.all && ::isatty(STDERR_FILENO) == 1 &&
-                        global.output == OutputFormat::kText;
+  const bool progress =
+      options.all && ::isatty(STDERR_FILENO) == 1 && global.output == OutputFormat::kText;
   replay::Replayer replayer(**store, replay_options);
   Tally tally;
+  tally.counterfactual =
+      replay_options.counterfactual_policy || replay_options.counterfactual_agent;
   const int64_t started = global.clock->MonotonicNanos();
   for (const RunId& id : *runs) {
     ++tally.runs;
@@ -152,9 +237,15 @@ int Run(GlobalOptions& global, const ReplayCommandOptions& options) {
       continue;
     }
     tally.events += r->events;
+    tally.points += r->points.total();
+    tally.differences += r->differences.size();
+    if (!r->differences.empty()) ++tally.runs_with_differences;
+    if (progress && (r->divergence || !r->differences.empty())) {
+      *global.err << '\r' << std::string(40, ' ') << '\r';
+    }
+    PrintDifferences(global, *r);
     if (r->divergence) {
       ++tally.diverged;
-      if (progress) *global.err << '\r' << std::string(40, ' ') << '\r';
       PrintDivergence(global, *r->divergence);
     } else {
       ++tally.matched;
@@ -181,9 +272,20 @@ void AddReplayCommand(CLI::App& app, GlobalOptions& global) {
   replay->add_flag("--all", options->all, "Replay every run in the data directory");
   replay->add_option("--workflow", options->workflow, "With --all: only this workflow's runs")
       ->type_name("NS/NAME");
-  replay->add_option("--definition", options->definition_file,
-                     "Replay against this definition (a new version of the runs' workflow)")
+  replay
+      ->add_option("--definition", options->definition_file,
+                   "Replay against this definition (a new version of the runs' workflow)")
       ->type_name("FILE");
+  replay
+      ->add_option("--policy", options->policy_file,
+                   "Counterfactual: re-evaluate every recorded verdict, budget cap and kill "
+                   "switch under this policy and show where it would have decided otherwise")
+      ->type_name("FILE");
+  replay
+      ->add_option("--agent", options->agent,
+                   "Counterfactual: ask this agent (of the agents file) at every recorded "
+                   "decision and show where it would have chosen otherwise")
+      ->type_name("NAME");
   SetAction(replay, global, [&global, options] { return Run(global, *options); });
 }
 
