@@ -10,6 +10,7 @@
 #include <string>
 
 #include "tools/serve/auth.h"
+#include "tools/serve/config.h"
 #include "tools/serve/http_server.h"
 #include "tools/serve/service.h"
 #include "tools/serve/web_page.h"
@@ -17,9 +18,12 @@
 namespace cairn::cli {
 namespace {
 
+constexpr const char* kListenDefault = "127.0.0.1:8080";
+
 struct ServeOptions {
-  std::string listen = "127.0.0.1:8080";
-  std::string tokens_file;  // --tokens; else $CAIRN_TOKENS
+  std::string listen;       // --listen; else the config's; else kListenDefault
+  std::string tokens_file;  // --tokens; else $CAIRN_TOKENS; else the config's
+  std::string config_file;  // --config
 };
 
 struct TokenAddOptions {
@@ -58,12 +62,20 @@ std::string TokensPath(const std::string& flag) {
   return env != nullptr ? env : "";
 }
 
-int Serve(GlobalOptions& global, const ServeOptions& options) {
+int Serve(GlobalOptions& global, ServeOptions options) {
+  serve::ServeConfig config;
+  if (!options.config_file.empty()) {
+    auto loaded = serve::LoadServeConfigFile(options.config_file);
+    if (!loaded.ok()) return Fail(global, loaded.status());
+    config = std::move(loaded).value();
+  }
+  if (options.listen.empty()) options.listen = config.listen.value_or(kListenDefault);
   std::string host;
   uint16_t port = 0;
   if (Status st = ParseListen(options.listen, &host, &port); !st.ok()) return Fail(global, st);
   std::shared_ptr<const serve::TokenFile> tokens;
-  const std::string tokens_path = TokensPath(options.tokens_file);
+  std::string tokens_path = TokensPath(options.tokens_file);
+  if (tokens_path.empty()) tokens_path = config.tokens_file.value_or("");
   if (!tokens_path.empty()) {
     auto loaded = serve::TokenFile::LoadFile(tokens_path);
     if (!loaded.ok()) return Fail(global, loaded.status());
@@ -97,7 +109,7 @@ int Serve(GlobalOptions& global, const ServeOptions& options) {
   service_ptr.store(service.get());
   service->Begin();
 
-  serve::HttpServerOptions http;
+  serve::HttpServerOptions http = config.http;
   http.host = host;
   http.port = port;
   auto server = serve::HttpServer::Start(
@@ -160,9 +172,14 @@ void AddServeCommand(CLI::App& app, GlobalOptions& global) {
   auto options = std::make_shared<ServeOptions>();
   CLI::App* serve = app.add_subcommand(
       "serve", "Run the daemon: own the data directory, drive every run, serve the HTTP API");
-  serve->add_option("--listen", options->listen, "Address to listen on")
-      ->type_name("HOST:PORT")
-      ->capture_default_str();
+  serve
+      ->add_option("--listen", options->listen,
+                   std::string("Address to listen on (default ") + kListenDefault + ")")
+      ->type_name("HOST:PORT");
+  serve
+      ->add_option("--config", options->config_file,
+                   "Daemon settings: listen, tokens, handler_threads, limits (flags win)")
+      ->type_name("FILE");
   serve
       ->add_option("--tokens", options->tokens_file,
                    "Token file (hashed bearer tokens with roles; default $CAIRN_TOKENS); "

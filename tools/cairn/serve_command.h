@@ -1,10 +1,11 @@
 // `cairn serve`: the daemon (DESIGN.md §10) — owns the data directory, runs the engine,
 // resumes every run at start, and serves the /v1 HTTP API (tools/serve/service.h).
 //
-//   cairn serve [--listen HOST:PORT] [--tokens FILE]
+//   cairn serve [--listen HOST:PORT] [--tokens FILE] [--config FILE]
 //   cairn serve token add NAME --role ROLE [--tokens FILE]
 //
-// Without a token file the server listens only on a loopback address (it refuses
+// --config names a YAML file of settings (tools/serve/config.h: listen, tokens,
+// handler_threads, limits); flags win over it. Without a token file the server listens only on a loopback address (it refuses
 // another) and every request acts as the admin "local"; it says so at start. With one,
 // every request but /v1/health and the page needs `Authorization: Bearer TOKEN`.
 // On SIGTERM or SIGINT it stops accepting, lets requests being answered finish, ends
