@@ -334,10 +334,10 @@ TEST_F(ServiceTest, ControlActionsRecordWhoDidThem) {
     }
   }
   EXPECT_TRUE(signalled);
-  const auto& cancel = std::get<storage::RunStopped>(History("c1").back().body);
+  const storage::RunStopped cancel = std::get<storage::RunStopped>(History("c1").back().body);
   EXPECT_EQ(cancel.reason, storage::StopReason::kCancelled);
   EXPECT_EQ(cancel.actor, (storage::Actor{"operator-user", "operator"}));
-  const auto& kill = std::get<storage::RunStopped>(History("k1").back().body);
+  const storage::RunStopped kill = std::get<storage::RunStopped>(History("k1").back().body);
   EXPECT_EQ(kill.reason, storage::StopReason::kKilled);
   EXPECT_EQ(kill.actor, (storage::Actor{"admin-user", "admin"}));
 }
