@@ -11,6 +11,7 @@
 #include "base/limits.h"
 #include "storage/event.h"
 #include "storage/event_json.h"
+#include "tools/serve/run_view.h"
 
 namespace cairn::cli {
 namespace {
@@ -26,29 +27,6 @@ struct KillOptions {
   bool release = false;
   bool list = false;
 };
-
-const char* ScopeName(engine::KillSwitch::Scope scope) {
-  switch (scope) {
-    case engine::KillSwitch::Scope::kAll:
-      return "all";
-    case engine::KillSwitch::Scope::kWorkflow:
-      return "workflow";
-    case engine::KillSwitch::Scope::kRun:
-      return "run";
-  }
-  return "all";
-}
-
-nlohmann::json KillJson(const engine::KillSwitch& kill) {
-  return {{"scope", ScopeName(kill.scope)},
-          {"target", kill.scope == engine::KillSwitch::Scope::kAll ? nlohmann::json(nullptr)
-                                                                   : nlohmann::json(kill.target)},
-          {"reason", kill.reason},
-          {"engaged_by", kill.actor.name},
-          {"engaged", kill.engaged_at_ns == 0
-                          ? nlohmann::json(nullptr)
-                          : nlohmann::json(storage::FormatTimeRfc3339(kill.engaged_at_ns))}};
-}
 
 // Which switch the flags name: exactly one of --all, --workflow, RUN.
 Result<engine::KillSwitch> Target(const KillOptions& options) {
@@ -100,7 +78,8 @@ int List(const GlobalOptions& global) {
   auto kills = engine::ReadKillSwitches(**store);
   if (!kills.ok()) return Fail(global, kills.status());
   if (global.output == OutputFormat::kJson) {
-    for (const engine::KillSwitch& kill : *kills) *global.out << JsonLine(KillJson(kill)) << '\n';
+    for (const engine::KillSwitch& kill : *kills)
+      *global.out << JsonLine(serve::KillSwitchJson(kill)) << '\n';
     return kExitOk;
   }
   if (kills->empty()) {
@@ -109,10 +88,11 @@ int List(const GlobalOptions& global) {
   }
   std::vector<std::vector<std::string>> rows;
   for (const engine::KillSwitch& kill : *kills) {
-    rows.push_back(
-        {ScopeName(kill.scope), kill.scope == engine::KillSwitch::Scope::kAll ? "-" : kill.target,
-         kill.engaged_at_ns == 0 ? "-" : storage::FormatTimeRfc3339(kill.engaged_at_ns),
-         kill.actor.name.empty() ? "-" : kill.actor.name, kill.reason.empty() ? "-" : kill.reason});
+    rows.push_back({std::string(serve::KillScopeName(kill.scope)),
+                    kill.scope == engine::KillSwitch::Scope::kAll ? "-" : kill.target,
+                    kill.engaged_at_ns == 0 ? "-" : storage::FormatTimeRfc3339(kill.engaged_at_ns),
+                    kill.actor.name.empty() ? "-" : kill.actor.name,
+                    kill.reason.empty() ? "-" : kill.reason});
   }
   PrintTable(*global.out, {"SCOPE", "TARGET", "ENGAGED", "BY", "REASON"}, rows);
   return kExitOk;
@@ -121,18 +101,17 @@ int List(const GlobalOptions& global) {
 int Release(const GlobalOptions& global, const KillOptions& options) {
   auto kill = Target(options);
   if (!kill.ok()) return Fail(global, kill.status());
-  return WithEngine(global, EngineUse::kDriveTouched, "cairn kill --release",
-                    [&](engine::Engine& engine) {
-                      Status released = engine.ReleaseKillSwitch(kill->scope, kill->target);
-                      if (!released.ok())
-                        return Fail(global, released.WithContext("cannot release"));
-                      if (global.output == OutputFormat::kJson) {
-                        *global.out << JsonLine({{"released", KillJson(*kill)}}) << '\n';
-                      } else {
-                        *global.out << "released " << engine::DescribeKillSwitch(*kill) << '\n';
-                      }
-                      return kExitOk;
-                    });
+  return WithEngine(
+      global, EngineUse::kDriveTouched, "cairn kill --release", [&](engine::Engine& engine) {
+        Status released = engine.ReleaseKillSwitch(kill->scope, kill->target);
+        if (!released.ok()) return Fail(global, released.WithContext("cannot release"));
+        if (global.output == OutputFormat::kJson) {
+          *global.out << JsonLine({{"released", serve::KillSwitchJson(*kill)}}) << '\n';
+        } else {
+          *global.out << "released " << engine::DescribeKillSwitch(*kill) << '\n';
+        }
+        return kExitOk;
+      });
 }
 
 int Engage(const GlobalOptions& global, const KillOptions& options) {
@@ -180,7 +159,9 @@ int Engage(const GlobalOptions& global, const KillOptions& options) {
       (void)waited;  // the header says where the run got to
     }
     if (global.output == OutputFormat::kJson) {
-      *global.out << JsonLine({{"kill_switch", KillJson(engaged_switch)}, {"runs", runs}}) << '\n';
+      *global.out << JsonLine(
+                         {{"kill_switch", serve::KillSwitchJson(engaged_switch)}, {"runs", runs}})
+                  << '\n';
     } else {
       *global.out << "engaged " << engine::DescribeKillSwitch(engaged_switch) << '\n';
       if (!rows.empty()) PrintTable(*global.out, {"RUN", "STATUS", "WORKFLOW"}, rows);

@@ -23,6 +23,7 @@
 namespace cairn::cli {
 namespace {
 
+using serve::MatchesWorkflow;
 using serve::ReadRunView;
 using serve::RunView;
 using serve::RunViewToJson;
@@ -399,13 +400,6 @@ struct ListOptions {
   size_t limit = kListLimitDefault;
   std::string after;
 };
-
-bool MatchesWorkflow(const engine::ParsedWorkflowRef& ref, const storage::RunHeader& h) {
-  if (ref.hash) return h.definition_hash == *ref.hash;
-  if (!ref.namespace_.empty() && ref.namespace_ != h.workflow_namespace) return false;
-  if (ref.name != h.workflow_name) return false;
-  return ref.version.empty() || ref.version == h.workflow_version;
-}
 
 struct ListedRuns {
   std::vector<storage::RunHeader> runs;

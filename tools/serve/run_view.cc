@@ -186,4 +186,33 @@ Json RunViewToJson(const RunView& v) {
           {"stopped_by", ActorJson(v.stopped_by)}};
 }
 
+std::string_view KillScopeName(engine::KillSwitch::Scope scope) {
+  switch (scope) {
+    case engine::KillSwitch::Scope::kAll:
+      return "all";
+    case engine::KillSwitch::Scope::kWorkflow:
+      return "workflow";
+    case engine::KillSwitch::Scope::kRun:
+      return "run";
+  }
+  return "all";
+}
+
+Json KillSwitchJson(const engine::KillSwitch& kill) {
+  return {
+      {"scope", KillScopeName(kill.scope)},
+      {"target", kill.scope == engine::KillSwitch::Scope::kAll ? Json(nullptr) : Json(kill.target)},
+      {"reason", kill.reason},
+      {"engaged_by", kill.actor.name},
+      {"engaged", kill.engaged_at_ns == 0 ? Json(nullptr)
+                                          : Json(storage::FormatTimeRfc3339(kill.engaged_at_ns))}};
+}
+
+bool MatchesWorkflow(const engine::ParsedWorkflowRef& ref, const storage::RunHeader& h) {
+  if (ref.hash) return h.definition_hash == *ref.hash;
+  if (!ref.namespace_.empty() && ref.namespace_ != h.workflow_namespace) return false;
+  if (ref.name != h.workflow_name) return false;
+  return ref.version.empty() || ref.version == h.workflow_version;
+}
+
 }  // namespace cairn::serve

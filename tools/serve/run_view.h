@@ -10,6 +10,7 @@
 #include "base/ids.h"
 #include "base/json.h"
 #include "base/status.h"
+#include "engine/core/engine.h"
 #include "storage/event.h"
 #include "storage/store.h"
 
@@ -43,7 +44,15 @@ Json RunViewToJson(const RunView& view);
 // ({"unparsed_json": TEXT}).
 Result<Json> PayloadValue(const storage::Store& store, const storage::Payload& payload);
 
-Json ActorJson(const storage::Actor& actor);      // null when empty
+Json ActorJson(const storage::Actor& actor);  // null when empty
+
+// "all" | "workflow" | "run".
+std::string_view KillScopeName(engine::KillSwitch::Scope scope);
+// {scope, target (null for all), reason, engaged_by, engaged (RFC 3339 or null)}: one form
+// for `cairn kill -o json` and /v1/kill-switches.
+Json KillSwitchJson(const engine::KillSwitch& kill);
+// Whether a run header is of the referenced workflow (by hash, or namespace/name[:version]).
+bool MatchesWorkflow(const engine::ParsedWorkflowRef& ref, const storage::RunHeader& header);
 Json ErrorJson(const storage::ErrorInfo& error);  // null when empty
 
 }  // namespace cairn::serve

@@ -88,40 +88,11 @@ Result<size_t> SizeParam(const HttpRequest& r, const char* name, size_t fallback
   return std::min(value, max);
 }
 
-std::string_view ScopeName(engine::KillSwitch::Scope scope) {
-  switch (scope) {
-    case engine::KillSwitch::Scope::kAll:
-      return "all";
-    case engine::KillSwitch::Scope::kWorkflow:
-      return "workflow";
-    case engine::KillSwitch::Scope::kRun:
-      return "run";
-  }
-  return "all";
-}
-
-Json KillSwitchJson(const engine::KillSwitch& kill) {
-  return {
-      {"scope", ScopeName(kill.scope)},
-      {"target", kill.scope == engine::KillSwitch::Scope::kAll ? Json(nullptr) : Json(kill.target)},
-      {"reason", kill.reason},
-      {"engaged_by", kill.actor.name},
-      {"engaged", kill.engaged_at_ns == 0 ? Json(nullptr)
-                                          : Json(storage::FormatTimeRfc3339(kill.engaged_at_ns))}};
-}
-
 Result<engine::KillSwitch::Scope> ParseScope(const std::string& text) {
   if (text == "all") return engine::KillSwitch::Scope::kAll;
   if (text == "workflow") return engine::KillSwitch::Scope::kWorkflow;
   if (text == "run") return engine::KillSwitch::Scope::kRun;
   return Status::InvalidArgument("scope '" + text + "': expected all, workflow or run");
-}
-
-bool MatchesWorkflow(const engine::ParsedWorkflowRef& ref, const storage::RunHeader& h) {
-  if (ref.hash) return h.definition_hash == *ref.hash;
-  if (!ref.namespace_.empty() && ref.namespace_ != h.workflow_namespace) return false;
-  if (ref.name != h.workflow_name) return false;
-  return ref.version.empty() || ref.version == h.workflow_version;
 }
 
 // An event for the live stream: its JSON without the chain (hashes are the log's; read
@@ -741,9 +712,9 @@ HttpResponse Service::Impl::KillSwitches(const HttpRequest& r, const Principal& 
     Status released = engine_.ReleaseKillSwitch(*scope, target);
     if (!released.ok()) return FromStatus(released);
     spdlog::warn("{} ({}) released the kill switch {} {}", who.name, RoleName(who.role),
-                 ScopeName(*scope), target);
+                 KillScopeName(*scope), target);
     return HttpResponse::Json(
-        200, Json{{"released", {{"scope", ScopeName(*scope)}, {"target", target}}}});
+        200, Json{{"released", {{"scope", KillScopeName(*scope)}, {"target", target}}}});
   }
   auto body = BodyObject(r);
   if (!body.ok()) return BadRequest(body.status().message());
