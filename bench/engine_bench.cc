@@ -16,6 +16,7 @@
 
 #include "base/clock.h"
 #include "bench/bench_support.h"
+#include "bench/triage_workflow.h"
 #include "engine/core/engine.h"
 #include "policy/policy.h"
 
@@ -23,32 +24,6 @@ namespace cairn {
 namespace {
 
 using namespace std::chrono_literals;
-
-constexpr const char* kWorkflow = R"(
-document: {dsl: '1.0.3', namespace: bench, name: refund-triage, version: '1.0.0'}
-do:
-  - normalize:
-      set:
-        ticket: ${ .ticket }
-        amount: ${ .amount }
-  - lookup:
-      call: crm.get_customer
-      with: {ticket: '${ .ticket }'}
-      output:
-        as: '$input + { customer: . }'
-  - route:
-      switch:
-        - large:
-            when: .amount > 100
-            then: escalate
-        - small:
-            then: approve
-  - escalate:
-      set: {decision: escalate, ticket: '${ .ticket }'}
-      then: end
-  - approve:
-      set: {decision: approve, ticket: '${ .ticket }'}
-)";
 
 void BM_EngineRuns(benchmark::State& state) {
   const auto runs = static_cast<size_t>(state.range(0));
@@ -61,17 +36,7 @@ void BM_EngineRuns(benchmark::State& state) {
       *policy::Policy::Load("version: 1\ndefaults: {read: allow, write: allow}\n", "allow-all");
   options.data_dir = dir.path() + "/data";
   options.clock = &clock;
-  engine::ToolSpec spec;
-  spec.name = "crm.get_customer";
-  spec.effect = storage::EffectKind::kRead;
-  spec.risk = storage::RiskLevel::kLow;
-  if (!options.tools
-           .Register(
-               spec,
-               [](const engine::ToolRequest& r) -> Result<Json> {
-                 return Json{{"id", "cus_" + r.arguments.value("ticket", "")}, {"tier", "gold"}};
-               })
-           .ok()) {
+  if (!bench::RegisterTriageTools(options.tools).ok()) {
     state.SkipWithError("register tool");
     return;
   }
@@ -81,7 +46,7 @@ void BM_EngineRuns(benchmark::State& state) {
     return;
   }
   std::unique_ptr<engine::Engine> engine = std::move(opened).value();
-  if (!engine->ApplyDefinition(kWorkflow, "bench.yaml").ok()) {
+  if (!engine->ApplyDefinition(bench::kTriageWorkflow, "bench.yaml").ok()) {
     state.SkipWithError("apply");
     return;
   }
@@ -126,7 +91,7 @@ void BM_EngineRuns(benchmark::State& state) {
       engine->ListRuns(storage::RunStatus::kCompleted, "", 100'000).value().size();
   static_cast<void>(engine->Close());
   // Average encoded event size of this workflow's events, for a like-for-like ceiling.
-  const double ceiling = bench::MeasureRawSyncedWrites(260);
+  const double ceiling = bench::MeasureRawSyncedWrites(bench::kTriageEventBytes);
   state.counters["runs_per_s"] = static_cast<double>(completed_runs) / seconds;
   state.counters["events_per_group"] =
       groups == 0 ? 0 : static_cast<double>(events) / static_cast<double>(groups);

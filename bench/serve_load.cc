@@ -29,6 +29,7 @@
 
 #include "base/clock.h"
 #include "bench/bench_support.h"
+#include "bench/triage_workflow.h"
 #include "engine/core/engine.h"
 #include "policy/policy.h"
 #include "tools/serve/http_server.h"
@@ -39,34 +40,6 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
-
-constexpr const char* kWorkflow = R"(
-document: {dsl: '1.0.3', namespace: bench, name: refund-triage, version: '1.0.0'}
-do:
-  - normalize:
-      set:
-        ticket: ${ .ticket }
-        amount: ${ .amount }
-  - lookup:
-      call: crm.get_customer
-      with: {ticket: '${ .ticket }'}
-      output:
-        as: '$input + { customer: . }'
-  - route:
-      switch:
-        - large:
-            when: .amount > 100
-            then: escalate
-        - small:
-            then: approve
-  - escalate:
-      set: {decision: escalate, ticket: '${ .ticket }'}
-      then: end
-  - approve:
-      set: {decision: approve, ticket: '${ .ticket }'}
-)";
-
-constexpr size_t kAverageEventBytes = 260;  // engine_bench's measure for this workflow
 
 // A blocking keep-alive HTTP/1.1 connection (loopback; failures abort the benchmark).
 class Connection {
@@ -180,19 +153,13 @@ int Main(int argc, char** argv) {
     events.fetch_add(r.events.size());
     if (serve::Service* s = service_ptr.load()) s->OnTransition(r);
   };
-  engine::ToolSpec spec;
-  spec.name = "crm.get_customer";
-  spec.effect = storage::EffectKind::kRead;
-  spec.risk = storage::RiskLevel::kLow;
-  (void)options.tools.Register(spec, [](const engine::ToolRequest& r) -> Result<Json> {
-    return Json{{"ticket", r.arguments.value("ticket", "")}, {"tier", "gold"}};
-  });
+  (void)bench::RegisterTriageTools(options.tools);
   auto engine = engine::Engine::Open(std::move(options));
   if (!engine.ok()) {
     std::fprintf(stderr, "serve_load: %s\n", engine.status().message().c_str());
     return 2;
   }
-  (void)(*engine)->ApplyDefinition(kWorkflow, "bench.yaml");
+  (void)(*engine)->ApplyDefinition(bench::kTriageWorkflow, "bench.yaml");
   serve::Service service(**engine, {});
   service_ptr.store(&service);
   service.Begin();
@@ -258,7 +225,7 @@ int Main(int argc, char** argv) {
   service_ptr.store(nullptr);
   (void)(*engine)->Close();
 
-  const double ceiling = bench::MeasureRawSyncedWrites(kAverageEventBytes);
+  const double ceiling = bench::MeasureRawSyncedWrites(bench::kTriageEventBytes);
   const double runs_per_s = static_cast<double>(runs_done.load()) / elapsed;
   const double events_per_s = static_cast<double>(committed) / elapsed;
   std::printf("runs completed      %llu in %.1f s: %.0f runs/s, %.0f events/s committed\n",
@@ -266,7 +233,7 @@ int Main(int argc, char** argv) {
   std::printf(
       "raw ceiling         %.0f events/s (synced 64-event batches of %zu bytes); "
       "ratio %.2f\n",
-      ceiling, kAverageEventBytes, events_per_s / ceiling);
+      ceiling, bench::kTriageEventBytes, events_per_s / ceiling);
   std::printf("start latency       p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
               Percentile(start_ms, 0.50), Percentile(start_ms, 0.99),
               start_ms.empty() ? 0 : *std::max_element(start_ms.begin(), start_ms.end()));
