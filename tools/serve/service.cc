@@ -177,6 +177,7 @@ class Service::Impl {
   std::map<RunId, std::vector<std::shared_ptr<Subscriber>>> subscribers_;  // mu_
   std::set<RunId> parked_;                                                 // mu_
   std::set<RunId> awaiting_approval_;                                      // mu_
+  size_t streams_ = 0;  // mu_: subscribers, over all runs
 };
 
 void Service::Impl::DefineMetrics() {
@@ -296,11 +297,9 @@ void Service::Impl::Unsubscribe(const RunId& id, const Subscriber* sub) {
   std::lock_guard lock(mu_);
   auto it = subscribers_.find(id);
   if (it == subscribers_.end()) return;
-  std::erase_if(it->second, [sub](const auto& s) { return s.get() == sub; });
+  streams_ -= std::erase_if(it->second, [sub](const auto& s) { return s.get() == sub; });
   if (it->second.empty()) subscribers_.erase(it);
-  size_t open = 0;
-  for (const auto& [run, subs] : subscribers_) open += subs.size();
-  metrics_.Set("cairn_live_streams", {}, static_cast<double>(open));
+  metrics_.Set("cairn_live_streams", {}, static_cast<double>(streams_));
 }
 
 void Service::Impl::EndStreams() {
@@ -586,9 +585,7 @@ HttpResponse Service::Impl::Events(const HttpRequest& r, const RunId& id) {
     {
       std::lock_guard lock(mu_);
       subscribers_[id].push_back(sub);
-      size_t open = 0;
-      for (const auto& [run, subs] : subscribers_) open += subs.size();
-      metrics_.Set("cairn_live_streams", {}, static_cast<double>(open));
+      metrics_.Set("cairn_live_streams", {}, static_cast<double>(++streams_));
     }
     stream->OnEnd([this, id, raw = sub.get()] { Unsubscribe(id, raw); });
     Backfill(sub, id);
