@@ -519,6 +519,40 @@ jv JsonToJv(const Json& value, size_t depth) {
   }
 }
 
+// What JsonToJv(value, depth) would report for `value`, without building anything: the
+// same checks in the same order, so that a variable the program does not bind fails (or
+// passes) exactly as it would if it were converted. nullopt: it converts.
+std::optional<std::string> ConversionError(const Json& value, size_t depth) {
+  if (depth > limits::json_depth_max) {
+    return "nests deeper than " + std::to_string(limits::json_depth_max) + " levels";
+  }
+  switch (value.type()) {
+    case Json::value_t::string:
+      if (value.get_ref<const std::string&>().size() > static_cast<size_t>(INT_MAX)) {
+        return std::string("holds a string larger than 2 GiB");
+      }
+      return std::nullopt;
+    case Json::value_t::array:
+      for (const Json& element : value) {
+        if (auto error = ConversionError(element, depth + 1)) return error;
+      }
+      return std::nullopt;
+    case Json::value_t::object:
+      for (const auto& [key, member] : value.items()) {
+        if (auto error = ConversionError(member, depth + 1)) return error;
+        if (key.size() > static_cast<size_t>(INT_MAX)) {
+          return std::string("holds a string larger than 2 GiB");
+        }
+      }
+      return std::nullopt;
+    case Json::value_t::binary:
+    case Json::value_t::discarded:
+      return std::string("holds a binary or discarded value");
+    default:
+      return std::nullopt;
+  }
+}
+
 // Bytes `text` takes in compact JSON as DumpJson writes it (UTF-8 kept, controls escaped).
 size_t DumpedStringBytes(std::string_view text) {
   size_t bytes = 2;
@@ -684,6 +718,9 @@ struct JqStateDeleter {
 struct Program {
   std::unique_ptr<jq_state, JqStateDeleter> state;
   std::vector<std::string> errors;  // what jq reported while compiling
+  // The variables the program binds, as indices into the evaluation's variables, in order
+  // (see BoundVariables).
+  std::vector<size_t> bound;
 };
 
 void OnJqError(void* data, jv message) {
@@ -739,17 +776,35 @@ std::string WrapExpression(std::string_view jq_text, const std::vector<std::stri
   return source;
 }
 
+// The variables worth binding: those whose name occurs somewhere in the text. jq has no way
+// to reach a variable other than writing `$name`, so the others can never be referenced and
+// leaving them out changes no value and no message; it spares converting their values to
+// jq at every evaluation (the scope holds the whole workflow input under $workflow and the
+// task's input under $task, and most expressions read only `.`).
+std::vector<size_t> BoundVariables(std::string_view jq_text,
+                                   const std::vector<std::string_view>& names) {
+  std::vector<size_t> bound;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (jq_text.find(names[i]) != std::string_view::npos) bound.push_back(i);
+  }
+  return bound;
+}
+
 Result<std::unique_ptr<Program>> CompileProgram(std::string_view jq_text,
                                                 const std::vector<std::string_view>& names) {
   CAIRN_RETURN_IF_ERROR(CheckText(jq_text));
   CAIRN_RETURN_IF_ERROR(CheckNoHomeJqFile());
   auto program = std::make_unique<Program>();
+  program->bound = BoundVariables(jq_text, names);
+  std::vector<std::string_view> bound_names;
+  bound_names.reserve(program->bound.size());
+  for (size_t i : program->bound) bound_names.push_back(names[i]);
   program->state.reset(jq_init());
   if (program->state == nullptr) return Status::ResourceExhausted("jq_init: out of memory");
   jq_state* state = program->state.get();
   jq_set_error_cb(state, &OnJqError, &program->errors);
   jq_set_attr(state, jv_string("JQ_LIBRARY_PATH"), jv_array());  // no module search path
-  const std::string source = WrapExpression(jq_text, names);
+  const std::string source = WrapExpression(jq_text, bound_names);
   if (!jq_compile(state, source.c_str())) {
     return ExpressionError(jq_text, FormatCompileErrors(program->errors));
   }
@@ -784,19 +839,69 @@ Result<Json> RunProgram(Program& program, std::string_view jq_text, jv program_i
   return result;
 }
 
-// [input, variable values...] for the wrapper, or the reason one cannot go to jq.
-Result<jv> ProgramInput(const Json& input, const std::vector<Variable>& variables) {
-  jv array = jv_array_sized(static_cast<int>(variables.size() + 1));
+// The values of one evaluation's input (slot 0) and variables (slot i + 1) as jq values,
+// converted on first use and shared (jv_copy: jq copies on write) by the expressions of one
+// template, which all see the same input and variables. Not thread-safe; one per call.
+class Conversions {
+ public:
+  explicit Conversions(size_t slots) : values_(slots), checked_(slots, false) {}
+  ~Conversions() {
+    for (std::optional<jv>& value : values_) {
+      if (value) jv_free(*value);
+    }
+  }
+  Conversions(const Conversions&) = delete;
+  Conversions& operator=(const Conversions&) = delete;
+
+  // `value` as a jq value (owned by the caller), or an invalid jv saying why it cannot be.
+  jv Convert(size_t slot, const Json& value) {
+    if (values_[slot]) return jv_copy(*values_[slot]);
+    jv converted = JsonToJv(value, 1);
+    if (jv_is_valid(converted)) values_[slot] = jv_copy(converted);
+    return converted;
+  }
+  // Why `value` could not be converted, for a variable the program does not bind.
+  std::optional<std::string> Check(size_t slot, const Json& value) {
+    if (checked_[slot] || values_[slot]) return std::nullopt;
+    std::optional<std::string> error = ConversionError(value, 1);
+    if (!error) checked_[slot] = true;
+    return error;
+  }
+
+ private:
+  std::vector<std::optional<jv>> values_;
+  std::vector<bool> checked_;
+};
+
+// [input, bound variable values...] for the wrapper, or the reason one cannot go to jq.
+// Every variable is checked, bound or not, in order, so that the first value that cannot
+// go to jq is reported whichever the expression reads.
+Result<jv> ProgramInput(const Program& program, const Json& input,
+                        const std::vector<Variable>& variables, Conversions& conversions) {
+  jv array = jv_array_sized(static_cast<int>(program.bound.size() + 1));
+  size_t next_bound = 0;
   for (size_t i = 0; i <= variables.size(); ++i) {
     const Json* value = i == 0 ? &input : variables[i - 1].value;
     CAIRN_ASSERT(value != nullptr, "Variable.value is null");
-    jv converted = JsonToJv(*value, 1);
-    if (!jv_is_valid(converted)) {
-      jv_free(array);
-      std::string what = i == 0 ? "input" : "variable `$" + variables[i - 1].name + "`";
-      return Status::InvalidArgument("expression " + what + " " + TakeInvalidMessage(converted));
+    const bool binds =
+        i == 0 || (next_bound < program.bound.size() && program.bound[next_bound] == i - 1);
+    std::string error;
+    if (binds) {
+      jv converted = conversions.Convert(i, *value);
+      if (jv_is_valid(converted)) {
+        array = jv_array_append(array, converted);
+        if (i != 0) ++next_bound;
+        continue;
+      }
+      error = TakeInvalidMessage(converted);
+    } else if (std::optional<std::string> unconvertible = conversions.Check(i, *value)) {
+      error = std::move(*unconvertible);
+    } else {
+      continue;
     }
-    array = jv_array_append(array, converted);
+    jv_free(array);
+    std::string what = i == 0 ? "input" : "variable `$" + variables[i - 1].name + "`";
+    return Status::InvalidArgument("expression " + what + " " + error);
   }
   return array;
 }
@@ -859,6 +964,10 @@ void AppendPointerToken(std::string& path, std::string_view token) {
 // ---------------------------------------------------------------------------------------
 // Public functions.
 
+bool ConvertibleToJq(const Json& value, size_t depth) {
+  return !ConversionError(value, depth).has_value();
+}
+
 bool IsRuntimeExpression(std::string_view text) {
   std::string_view trimmed = Trim(text);
   return trimmed.size() >= 3 && trimmed.starts_with("${") && trimmed.ends_with('}');
@@ -884,18 +993,25 @@ struct Evaluator::Impl {
 
   // The cached program for (text, variable names), compiled on a miss.
   Result<Program*> Find(std::string_view jq_text, const std::vector<Variable>& variables);
+  Result<Json> Evaluate(std::string_view jq_text, const Json& input,
+                        const std::vector<Variable>& variables, Conversions& conversions);
 
   std::list<Entry> entries;  // most recently used first
+  std::string key_buffer;     // Find's lookup key
   std::unordered_map<std::string_view, std::list<Entry>::iterator> index;  // views of Entry::key
 };
 
 Result<Program*> Evaluator::Impl::Find(std::string_view jq_text,
                                        const std::vector<Variable>& variables) {
-  std::string key;
-  for (const Variable& variable : variables) key += variable.name + ",";
+  std::string& key = key_buffer;  // reused: a hit allocates nothing
+  key.clear();
+  for (const Variable& variable : variables) {
+    key += variable.name;
+    key += ',';
+  }
   key += '\n';
   key += jq_text;
-  if (auto found = index.find(key); found != index.end()) {
+  if (auto found = index.find(std::string_view(key)); found != index.end()) {
     entries.splice(entries.begin(), entries, found->second);
     return found->second->program.get();
   }
@@ -908,7 +1024,7 @@ Result<Program*> Evaluator::Impl::Find(std::string_view jq_text,
     index.erase(entries.back().key);
     entries.pop_back();
   }
-  entries.push_front(Entry{std::move(key), std::move(program)});
+  entries.push_front(Entry{key, std::move(program)});
   index.emplace(entries.front().key, entries.begin());
   return entries.front().program.get();
 }
@@ -926,18 +1042,27 @@ Evaluator::~Evaluator() = default;
 
 size_t Evaluator::cached_programs() const { return impl_->entries.size(); }
 
+Result<Json> Evaluator::Impl::Evaluate(std::string_view jq_text, const Json& input,
+                                       const std::vector<Variable>& variables,
+                                       Conversions& conversions) {
+  CAIRN_ASSIGN_OR_RETURN(Program * program, Find(jq_text, variables));
+  CAIRN_ASSIGN_OR_RETURN(jv program_input, ProgramInput(*program, input, variables, conversions));
+  return RunProgram(*program, jq_text, program_input);
+}
+
 Result<Json> Evaluator::Evaluate(std::string_view jq_text, const Json& input,
                                  const std::vector<Variable>& variables) {
-  CAIRN_ASSIGN_OR_RETURN(Program * program, impl_->Find(jq_text, variables));
-  CAIRN_ASSIGN_OR_RETURN(jv program_input, ProgramInput(input, variables));
-  return RunProgram(*program, jq_text, program_input);
+  Conversions conversions(variables.size() + 1);
+  return impl_->Evaluate(jq_text, input, variables, conversions);
 }
 
 namespace {
 
-// Depth-first over a template; `path` is the JSON pointer of `node`.
-Result<Json> EvaluateNode(Evaluator& evaluator, const Json& node, const Json& input,
-                          const std::vector<Variable>& variables, size_t depth, std::string& path) {
+// Depth-first over a template; `path` is the JSON pointer of `node`. `evaluate` runs one
+// expression text (on the template's input and variables).
+template <typename EvaluateText>
+Result<Json> EvaluateNode(const EvaluateText& evaluate, const Json& node, size_t depth,
+                          std::string& path) {
   if (depth > limits::json_depth_max) {
     return Status::InvalidArgument("template nests deeper than " +
                                    std::to_string(limits::json_depth_max) + " levels");
@@ -945,7 +1070,7 @@ Result<Json> EvaluateNode(Evaluator& evaluator, const Json& node, const Json& in
   if (node.is_string()) {
     const auto& text = node.get_ref<const std::string&>();
     if (!IsRuntimeExpression(text)) return node;
-    Result<Json> value = evaluator.Evaluate(StripRuntimeExpression(text), input, variables);
+    Result<Json> value = evaluate(StripRuntimeExpression(text));
     if (!value.ok() && !path.empty()) return value.status().WithContext("at " + path);
     return value;
   }
@@ -956,7 +1081,7 @@ Result<Json> EvaluateNode(Evaluator& evaluator, const Json& node, const Json& in
     const size_t path_size = path.size();
     AppendPointerToken(path, node.is_array() ? std::to_string(index++) : key);
     CAIRN_ASSIGN_OR_RETURN(Json value,
-                           EvaluateNode(evaluator, child, input, variables, depth + 1, path));
+                           EvaluateNode(evaluate, child, depth + 1, path));
     path.resize(path_size);
     if (node.is_array()) {
       out.push_back(std::move(value));
@@ -972,7 +1097,12 @@ Result<Json> EvaluateNode(Evaluator& evaluator, const Json& node, const Json& in
 Result<Json> Evaluator::EvaluateTemplate(const Json& value, const Json& input,
                                          const std::vector<Variable>& variables) {
   std::string path;
-  CAIRN_ASSIGN_OR_RETURN(Json result, EvaluateNode(*this, value, input, variables, 1, path));
+  // The template's expressions share one conversion of the input and variables.
+  Conversions conversions(variables.size() + 1);
+  auto evaluate = [&](std::string_view jq_text) {
+    return impl_->Evaluate(jq_text, input, variables, conversions);
+  };
+  CAIRN_ASSIGN_OR_RETURN(Json result, EvaluateNode(evaluate, value, 1, path));
   if (JsonDepth(result) > limits::json_depth_max) {
     return Status::InvalidArgument("evaluated template nests deeper than " +
                                    std::to_string(limits::json_depth_max) + " levels");

@@ -77,6 +77,14 @@ struct Variable {
   const Json* value;  // not owned, not null; must outlive the Evaluate call
 };
 
+// Whether `value`, sitting `depth` levels down in an input or variable value (1: the value
+// itself), can be given to jq: nested at most limits::json_depth_max levels in all, no
+// string or key of 2 GiB or more, no binary value. Evaluate refuses a call whose input or
+// any variable fails this, whether the expression reads that variable or not; an
+// expression reads only the variables whose names occur in its text (the others are
+// checked, never converted). Pure, thread-safe.
+bool ConvertibleToJq(const Json& value, size_t depth = 1);
+
 // Compiles and runs expressions, keeping up to 256 compiled programs (least recently used
 // first out; a few KiB each). Created and used on one thread at a time.
 class Evaluator {

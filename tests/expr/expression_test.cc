@@ -465,6 +465,42 @@ TEST_F(ExpressionTest, ErrorsDoNotPoisonTheCachedProgram) {
   EXPECT_EQ(Must(Eval(".[]", J("[10]"))), 10);
 }
 
+// --- Variables an expression does not name, path programs ------------------------------
+
+TEST_F(ExpressionTest, VariablesTheTextDoesNotNameAreCheckedNotRead) {
+  Json deep = 1;
+  for (size_t i = 0; i < limits::json_depth_max; ++i) deep = Json::array({std::move(deep)});
+  const Json fine = J(R"({"k": 1})");
+  // Not read, still refused in order, whether the program is run by jq or not.
+  for (const char* text : {".a", ".a + 1", "$fine.k", "$fine.k + 1"}) {
+    EXPECT_TRUE(IsError(Eval(text, J(R"({"a": 1})"), {{"fine", &fine}, {"deep", &deep}}).status(),
+                        StatusCode::kInvalidArgument, {"variable `$deep`", "nests deeper"}))
+        << text;
+  }
+  EXPECT_TRUE(IsError(Eval(".a", deep, {{"deep", &deep}}).status(), StatusCode::kInvalidArgument,
+                      {"expression input nests deeper"}));
+  // A name inside a string is bound (harmless); a name the text does not hold is not.
+  EXPECT_EQ(Must(Eval("\"fine\"", Json(), {{"fine", &fine}})), "fine");
+  EXPECT_TRUE(IsError(Eval("$nowhere", Json(), {{"fine", &fine}}).status(),
+                      StatusCode::kInvalidArgument, {"$nowhere is not defined"}));
+  EXPECT_TRUE(IsError(Eval("[1,2] | .[0] as $fine | $fine2", Json(), {{"fine", &fine}}).status(),
+                      StatusCode::kInvalidArgument, {"$fine2 is not defined"}));
+  EXPECT_FALSE(ConvertibleToJq(deep));
+  EXPECT_TRUE(ConvertibleToJq(deep[0]));
+  EXPECT_FALSE(ConvertibleToJq(deep[0], 2));
+}
+
+TEST_F(ExpressionTest, TemplateExpressionsShareValuesButNotChanges) {
+  const Json input = J(R"({"x": 1, "list": [1, 2]})");
+  const Json item = J(R"({"n": 5})");
+  const Json template_value = J(R"({
+    "a": "${ .x += 1 | .x }", "b": "${ .x }", "c": "${ $item | .n = 7 | .n }",
+    "d": "${ $item.n }", "e": "${ .list | . += [3] }", "f": "${ .list }"})");
+  EXPECT_EQ(Must(evaluator_.EvaluateTemplate(template_value, input, {{"item", &item}})),
+            J(R"({"a": 2, "b": 1, "c": 7, "d": 5, "e": [1, 2, 3], "f": [1, 2]})"));
+  EXPECT_EQ(input, J(R"({"x": 1, "list": [1, 2]})"));
+}
+
 // --- Templates and the implicit form --------------------------------------------------
 
 TEST_F(ExpressionTest, TemplatesEvaluateExpressionStringsOnly) {
