@@ -583,6 +583,12 @@ class ResultReader {
   // Consumes `value`. False with error() set if the result nests too deep, is too large,
   // or holds an infinite number.
   bool Read(jv value, size_t depth, Json& out);
+  // What Read gives for JsonToJv(value): the same normalisation (numbers through doubles)
+  // and the same bounds, for a value jq would hand back as it was given (a path program's
+  // result). False when Read would fail, or when `value` holds a string or key that is not
+  // ASCII (JsonToJv replaces invalid UTF-8, which this reader does not judge): the caller
+  // then runs jq.
+  bool ReadJson(const Json& value, size_t depth, Json& out);
   const std::string& error() const { return error_; }
 
  private:
@@ -706,6 +712,116 @@ bool ResultReader::Read(jv value, size_t depth, Json& out) {
   }
 }
 
+bool IsAscii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// Mirrors Read, member for member: the counts come in the same order, so a result is
+// refused at the same point.
+bool ResultReader::ReadJson(const Json& value, size_t depth, Json& out) {
+  if (depth > limits::json_depth_max) return false;
+  switch (value.type()) {
+    case Json::value_t::null:
+      out = nullptr;
+      return Count(4);
+    case Json::value_t::boolean: {
+      const bool b = value.get<bool>();
+      out = b;
+      return Count(b ? 4 : 5);
+    }
+    case Json::value_t::number_integer:
+      return Number(static_cast<double>(value.get<int64_t>()), out);
+    case Json::value_t::number_unsigned:
+      return Number(static_cast<double>(value.get<uint64_t>()), out);
+    case Json::value_t::number_float:
+      return Number(value.get<double>(), out);
+    case Json::value_t::string: {
+      const auto& text = value.get_ref<const std::string&>();
+      if (!IsAscii(text)) return false;
+      out = text;
+      return Count(DumpedStringBytes(text));
+    }
+    case Json::value_t::array: {
+      const size_t length = value.size();
+      if (!Count(2 + (length == 0 ? 0 : length - 1))) return false;
+      out = Json::array();
+      auto& elements = out.get_ref<Json::array_t&>();
+      elements.reserve(length);
+      for (const Json& element : value) {
+        Json converted;
+        if (!ReadJson(element, depth + 1, converted)) return false;
+        elements.push_back(std::move(converted));
+      }
+      return true;
+    }
+    case Json::value_t::object: {
+      out = Json::object();
+      auto& members = out.get_ref<Json::object_t&>();
+      if (!Count(2)) return false;
+      for (const auto& [key, member] : value.items()) {
+        if (!IsAscii(key) || !Count(DumpedStringBytes(key) + (members.empty() ? 1 : 2))) {
+          return false;
+        }
+        Json converted;
+        if (!ReadJson(member, depth + 1, converted)) return false;
+        members.emplace(key, std::move(converted));
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Path programs: `.`, `.a.b`, `$name`, `$name.a.b` (no spaces, ASCII field names) are most
+// of the expressions workflows hold. jq runs them as field lookups (`.a` of an object is
+// its member or null, of null is null, of anything else an error), so they are answered
+// from the Json value directly, with jq's normalisation of the result (ReadJson); whatever
+// that cannot decide exactly (an error, a non-ASCII string) goes to jq as before.
+
+struct PathProgram {
+  std::optional<size_t> variable;  // index into the evaluation's variables; none: the input
+  std::vector<std::string> fields;
+};
+
+// `.a.b` from position `i` of `text` into `fields`; false unless it runs to the end.
+bool ParseFields(std::string_view text, size_t i, std::vector<std::string>& fields) {
+  while (i < text.size()) {
+    if (text[i] != '.' || i + 1 >= text.size() || !IsIdentStart(text[i + 1])) return false;
+    size_t end = i + 2;
+    while (end < text.size() && IsIdentChar(text[end])) ++end;
+    fields.emplace_back(text.substr(i + 1, end - i - 1));
+    i = end;
+  }
+  return true;
+}
+
+// The path program `jq_text` is, if it is one. `names` are the variables it was compiled
+// with (it compiled: the text is valid jq and names only these).
+std::optional<PathProgram> ParsePathProgram(std::string_view jq_text,
+                                            const std::vector<std::string_view>& names) {
+  const std::string_view text = Trim(jq_text);
+  PathProgram path;
+  if (text == ".") return path;
+  if (text.empty()) return std::nullopt;
+  size_t i = 0;
+  if (text[0] == '$') {
+    size_t end = 1;
+    if (end >= text.size() || !IsIdentStart(text[end])) return std::nullopt;
+    while (end < text.size() && IsIdentChar(text[end])) ++end;
+    const std::string_view name = text.substr(1, end - 1);
+    auto found = std::find(names.begin(), names.end(), name);
+    if (found == names.end()) return std::nullopt;
+    path.variable = static_cast<size_t>(found - names.begin());
+    i = end;
+  }
+  if (!ParseFields(text, i, path.fields)) return std::nullopt;
+  if (!path.variable && path.fields.empty()) return std::nullopt;
+  return path;
+}
+
 // ---------------------------------------------------------------------------------------
 // Compiled programs.
 
@@ -721,6 +837,8 @@ struct Program {
   // The variables the program binds, as indices into the evaluation's variables, in order
   // (see BoundVariables).
   std::vector<size_t> bound;
+  // Set when the expression is a path program, answered without running jq.
+  std::optional<PathProgram> path;
 };
 
 void OnJqError(void* data, jv message) {
@@ -809,6 +927,7 @@ Result<std::unique_ptr<Program>> CompileProgram(std::string_view jq_text,
     return ExpressionError(jq_text, FormatCompileErrors(program->errors));
   }
   program->errors.clear();
+  program->path = ParsePathProgram(jq_text, names);
   return program;
 }
 
@@ -872,6 +991,30 @@ class Conversions {
   std::vector<std::optional<jv>> values_;
   std::vector<bool> checked_;
 };
+
+// A path program's value, as jq would give it; nullopt when jq must decide (a value that
+// cannot go to jq, a field of something that is neither an object nor null, a result that
+// ReadJson leaves to jq).
+std::optional<Json> RunPath(const PathProgram& path, const Json& input,
+                            const std::vector<Variable>& variables, Conversions& conversions) {
+  for (size_t i = 0; i <= variables.size(); ++i) {  // what ProgramInput checks first
+    if (conversions.Check(i, i == 0 ? input : *variables[i - 1].value)) return std::nullopt;
+  }
+  static const Json null_value;
+  const Json* current = path.variable ? variables[*path.variable].value : &input;
+  for (const std::string& field : path.fields) {
+    if (current->is_object()) {
+      auto found = current->find(field);
+      current = found == current->end() ? &null_value : &*found;
+    } else if (!current->is_null()) {
+      return std::nullopt;  // jq's error: "Cannot index <type> with ..."
+    }
+  }
+  Json result;
+  ResultReader reader;
+  if (!reader.ReadJson(*current, 1, result)) return std::nullopt;
+  return result;
+}
 
 // [input, bound variable values...] for the wrapper, or the reason one cannot go to jq.
 // Every variable is checked, bound or not, in order, so that the first value that cannot
@@ -1046,6 +1189,11 @@ Result<Json> Evaluator::Impl::Evaluate(std::string_view jq_text, const Json& inp
                                        const std::vector<Variable>& variables,
                                        Conversions& conversions) {
   CAIRN_ASSIGN_OR_RETURN(Program * program, Find(jq_text, variables));
+  if (program->path) {
+    if (std::optional<Json> value = RunPath(*program->path, input, variables, conversions)) {
+      return std::move(*value);
+    }
+  }
   CAIRN_ASSIGN_OR_RETURN(jv program_input, ProgramInput(*program, input, variables, conversions));
   return RunProgram(*program, jq_text, program_input);
 }
