@@ -74,7 +74,7 @@ const storage::Payload* InputPayload(const storage::EventBody& body) {
 // (verdict over the arguments `null`) only ever concerns a read tool.
 std::map<std::string, ToolSpec> RecordedTools(const std::vector<storage::Event>& history) {
   std::map<std::string, ToolSpec> tools;
-  const Sha256 offer = Sha256::Of("null");
+  static const Sha256 offer = Sha256::Of("null");  // hashed once, not once per run
   for (const storage::Event& e : history) {
     if (const auto* intent = std::get_if<storage::EffectIntent>(&e.body)) {
       ToolSpec& spec = tools[intent->tool];
