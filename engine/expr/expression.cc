@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -830,13 +831,22 @@ struct JqStateDeleter {
 };
 
 // One compiled wrapper program and the libjq state that runs it. Heap-allocated and never
-// moved: libjq's error callback points at `errors`.
-struct Program {
+// moved: libjq's error callback points at `errors`. Its variables are bound in name order,
+// so that every use of one text binding the same names shares it.
+struct CompiledJq {
   std::unique_ptr<jq_state, JqStateDeleter> state;
   std::vector<std::string> errors;  // what jq reported while compiling
-  // The variables the program binds, as indices into the evaluation's variables, in order
-  // (see BoundVariables).
+};
+
+// An expression text for one list of variable names.
+struct Program {
+  std::shared_ptr<CompiledJq> jq;
+  std::string jq_key;  // the key `jq` is shared under (BoundKey)
+  // The variables the program binds (see BoundVariables), as indices into the
+  // evaluation's variables, in the order the program binds them (by name); and per
+  // variable, whether it is bound.
   std::vector<size_t> bound;
+  std::vector<bool> binds;
   // Set when the expression is a path program, answered without running jq.
   std::optional<PathProgram> path;
 };
@@ -899,41 +909,76 @@ std::string WrapExpression(std::string_view jq_text, const std::vector<std::stri
 // leaving them out changes no value and no message; it spares converting their values to
 // jq at every evaluation (the scope holds the whole workflow input under $workflow and the
 // task's input under $task, and most expressions read only `.`).
+// Indices into `names`, ordered by name (the order the program binds them in).
 std::vector<size_t> BoundVariables(std::string_view jq_text,
                                    const std::vector<std::string_view>& names) {
   std::vector<size_t> bound;
   for (size_t i = 0; i < names.size(); ++i) {
     if (jq_text.find(names[i]) != std::string_view::npos) bound.push_back(i);
   }
+  std::sort(bound.begin(), bound.end(), [&](size_t a, size_t b) { return names[a] < names[b]; });
   return bound;
 }
 
-Result<std::unique_ptr<Program>> CompileProgram(std::string_view jq_text,
-                                                const std::vector<std::string_view>& names) {
+// What a compiled program depends on: the names it binds, in order, and the text.
+std::string BoundKey(std::string_view jq_text, const std::vector<std::string_view>& names,
+                     const std::vector<size_t>& bound) {
+  std::string key;
+  for (size_t i : bound) {
+    key += names[i];
+    key += ',';
+  }
+  key += '\n';
+  key += jq_text;
+  return key;
+}
+
+// Compiles the wrapper around `jq_text` binding `bound_names`, in that order.
+Result<std::shared_ptr<CompiledJq>> CompileJq(std::string_view jq_text,
+                                              const std::vector<std::string_view>& bound_names) {
   CAIRN_RETURN_IF_ERROR(CheckText(jq_text));
   CAIRN_RETURN_IF_ERROR(CheckNoHomeJqFile());
-  auto program = std::make_unique<Program>();
-  program->bound = BoundVariables(jq_text, names);
-  std::vector<std::string_view> bound_names;
-  bound_names.reserve(program->bound.size());
-  for (size_t i : program->bound) bound_names.push_back(names[i]);
-  program->state.reset(jq_init());
-  if (program->state == nullptr) return Status::ResourceExhausted("jq_init: out of memory");
-  jq_state* state = program->state.get();
-  jq_set_error_cb(state, &OnJqError, &program->errors);
+  auto compiled = std::make_shared<CompiledJq>();
+  compiled->state.reset(jq_init());
+  if (compiled->state == nullptr) return Status::ResourceExhausted("jq_init: out of memory");
+  jq_state* state = compiled->state.get();
+  jq_set_error_cb(state, &OnJqError, &compiled->errors);
   jq_set_attr(state, jv_string("JQ_LIBRARY_PATH"), jv_array());  // no module search path
   const std::string source = WrapExpression(jq_text, bound_names);
   if (!jq_compile(state, source.c_str())) {
-    return ExpressionError(jq_text, FormatCompileErrors(program->errors));
+    return ExpressionError(jq_text, FormatCompileErrors(compiled->errors));
   }
-  program->errors.clear();
+  compiled->errors.clear();
+  return compiled;
+}
+
+// The program for `jq_text` with `names` (already checked by CheckVariableNames), its
+// compiled part taken from `shared` (a compile of the same text binding the same names)
+// or compiled now.
+Result<std::unique_ptr<Program>> MakeProgram(
+    std::string_view jq_text, const std::vector<std::string_view>& names,
+    const std::function<std::shared_ptr<CompiledJq>(const std::string&)>& shared) {
+  auto program = std::make_unique<Program>();
+  program->bound = BoundVariables(jq_text, names);
+  program->binds.assign(names.size(), false);
+  std::vector<std::string_view> bound_names;
+  bound_names.reserve(program->bound.size());
+  for (size_t i : program->bound) {
+    program->binds[i] = true;
+    bound_names.push_back(names[i]);
+  }
+  program->jq_key = BoundKey(jq_text, names, program->bound);
+  program->jq = shared ? shared(program->jq_key) : nullptr;
+  if (program->jq == nullptr) {
+    CAIRN_ASSIGN_OR_RETURN(program->jq, CompileJq(jq_text, bound_names));
+  }
   program->path = ParsePathProgram(jq_text, names);
   return program;
 }
 
 // Runs `program` on `program_input` (consumed) and returns its first output.
 Result<Json> RunProgram(Program& program, std::string_view jq_text, jv program_input) {
-  jq_state* state = program.state.get();
+  jq_state* state = program.jq->state.get();
   jq_start(state, program_input, 0);
   jv output = jq_next(state);
   Status status;
@@ -1021,19 +1066,14 @@ std::optional<Json> RunPath(const PathProgram& path, const Json& input,
 // go to jq is reported whichever the expression reads.
 Result<jv> ProgramInput(const Program& program, const Json& input,
                         const std::vector<Variable>& variables, Conversions& conversions) {
-  jv array = jv_array_sized(static_cast<int>(program.bound.size() + 1));
-  size_t next_bound = 0;
   for (size_t i = 0; i <= variables.size(); ++i) {
     const Json* value = i == 0 ? &input : variables[i - 1].value;
     CAIRN_ASSERT(value != nullptr, "Variable.value is null");
-    const bool binds =
-        i == 0 || (next_bound < program.bound.size() && program.bound[next_bound] == i - 1);
     std::string error;
-    if (binds) {
-      jv converted = conversions.Convert(i, *value);
+    if (i == 0 || program.binds[i - 1]) {
+      jv converted = conversions.Convert(i, *value);  // kept by `conversions`
       if (jv_is_valid(converted)) {
-        array = jv_array_append(array, converted);
-        if (i != 0) ++next_bound;
+        jv_free(converted);
         continue;
       }
       error = TakeInvalidMessage(converted);
@@ -1042,9 +1082,13 @@ Result<jv> ProgramInput(const Program& program, const Json& input,
     } else {
       continue;
     }
-    jv_free(array);
     std::string what = i == 0 ? "input" : "variable `$" + variables[i - 1].name + "`";
     return Status::InvalidArgument("expression " + what + " " + error);
+  }
+  jv array = jv_array_sized(static_cast<int>(program.bound.size() + 1));
+  array = jv_array_append(array, conversions.Convert(0, input));
+  for (size_t i : program.bound) {
+    array = jv_array_append(array, conversions.Convert(i + 1, *variables[i].value));
   }
   return array;
 }
@@ -1125,7 +1169,7 @@ std::string_view StripRuntimeExpression(std::string_view text) {
 Status CheckExpression(std::string_view jq_text, const std::vector<std::string>& variables) {
   std::vector<std::string_view> names(variables.begin(), variables.end());
   CAIRN_RETURN_IF_ERROR(CheckVariableNames(names));
-  return CompileProgram(jq_text, names).status();
+  return MakeProgram(jq_text, names, nullptr).status();
 }
 
 struct Evaluator::Impl {
@@ -1134,42 +1178,80 @@ struct Evaluator::Impl {
     std::unique_ptr<Program> program;
   };
 
-  // The cached program for (text, variable names), compiled on a miss.
+  // The cached program for (text, variable names), made on a miss.
+  Result<Program*> Find(std::string_view jq_text, const std::vector<std::string_view>& names);
   Result<Program*> Find(std::string_view jq_text, const std::vector<Variable>& variables);
+  // The entry under key_buffer (moved to the front), or null.
+  Program* Hit();
+  // Makes, caches and returns the program for a key_buffer that missed.
+  Result<Program*> Miss(std::string_view jq_text, const std::vector<std::string_view>& names);
   Result<Json> Evaluate(std::string_view jq_text, const Json& input,
                         const std::vector<Variable>& variables, Conversions& conversions);
 
   std::list<Entry> entries;  // most recently used first
   std::string key_buffer;     // Find's lookup key
   std::unordered_map<std::string_view, std::list<Entry>::iterator> index;  // views of Entry::key
+  // Compiled programs by Program::jq_key: entries whose texts bind the same names (a
+  // definition's check and the interpreter's evaluation list the variables differently)
+  // share one compile. Each is alive while an entry holds it.
+  std::unordered_map<std::string, std::weak_ptr<CompiledJq>> compiled;
 };
+
+Program* Evaluator::Impl::Hit() {
+  auto found = index.find(std::string_view(key_buffer));
+  if (found == index.end()) return nullptr;
+  entries.splice(entries.begin(), entries, found->second);
+  return found->second->program.get();
+}
+
+Result<Program*> Evaluator::Impl::Miss(std::string_view jq_text,
+                                       const std::vector<std::string_view>& names) {
+  CAIRN_RETURN_IF_ERROR(CheckVariableNames(names));
+  CAIRN_ASSIGN_OR_RETURN(
+      std::unique_ptr<Program> program,
+      MakeProgram(jq_text, names, [this](const std::string& jq_key) {
+        auto shared = compiled.find(jq_key);
+        return shared == compiled.end() ? nullptr : shared->second.lock();
+      }));
+  compiled[program->jq_key] = program->jq;
+  if (entries.size() >= programs_cached_max) {
+    Entry& last = entries.back();
+    if (last.program->jq.use_count() == 1) compiled.erase(last.program->jq_key);
+    index.erase(last.key);
+    entries.pop_back();
+  }
+  entries.push_front(Entry{key_buffer, std::move(program)});
+  index.emplace(entries.front().key, entries.begin());
+  return entries.front().program.get();
+}
+
+Result<Program*> Evaluator::Impl::Find(std::string_view jq_text,
+                                       const std::vector<std::string_view>& names) {
+  key_buffer.clear();  // reused: a hit allocates nothing
+  for (std::string_view name : names) {
+    key_buffer += name;
+    key_buffer += ',';
+  }
+  key_buffer += '\n';
+  key_buffer += jq_text;
+  if (Program* program = Hit()) return program;
+  return Miss(jq_text, names);
+}
 
 Result<Program*> Evaluator::Impl::Find(std::string_view jq_text,
                                        const std::vector<Variable>& variables) {
-  std::string& key = key_buffer;  // reused: a hit allocates nothing
-  key.clear();
+  key_buffer.clear();
   for (const Variable& variable : variables) {
-    key += variable.name;
-    key += ',';
+    key_buffer += variable.name;
+    key_buffer += ',';
   }
-  key += '\n';
-  key += jq_text;
-  if (auto found = index.find(std::string_view(key)); found != index.end()) {
-    entries.splice(entries.begin(), entries, found->second);
-    return found->second->program.get();
-  }
+  key_buffer += '\n';
+  key_buffer += jq_text;
+  if (Program* program = Hit()) return program;
   std::vector<std::string_view> names;
   names.reserve(variables.size());
   for (const Variable& variable : variables) names.push_back(variable.name);
-  CAIRN_RETURN_IF_ERROR(CheckVariableNames(names));
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Program> program, CompileProgram(jq_text, names));
-  if (entries.size() >= programs_cached_max) {
-    index.erase(entries.back().key);
-    entries.pop_back();
-  }
-  entries.push_front(Entry{key, std::move(program)});
-  index.emplace(entries.front().key, entries.begin());
-  return entries.front().program.get();
+  return Miss(jq_text, names);
 }
 
 Evaluator::Evaluator() : impl_(std::make_unique<Impl>()) {
@@ -1184,6 +1266,13 @@ Evaluator::Evaluator() : impl_(std::make_unique<Impl>()) {
 Evaluator::~Evaluator() = default;
 
 size_t Evaluator::cached_programs() const { return impl_->entries.size(); }
+
+size_t Evaluator::compiled_programs() const { return impl_->compiled.size(); }
+
+Status Evaluator::Check(std::string_view jq_text, const std::vector<std::string>& variables) {
+  std::vector<std::string_view> names(variables.begin(), variables.end());
+  return impl_->Find(jq_text, names).status();
+}
 
 Result<Json> Evaluator::Impl::Evaluate(std::string_view jq_text, const Json& input,
                                        const std::vector<Variable>& variables,

@@ -86,7 +86,8 @@ struct Variable {
 bool ConvertibleToJq(const Json& value, size_t depth = 1);
 
 // Compiles and runs expressions, keeping up to 256 compiled programs (least recently used
-// first out; a few KiB each). Created and used on one thread at a time.
+// first out; a few KiB each; texts that bind the same names share one). Created and used on
+// one thread at a time.
 class Evaluator {
  public:
   Evaluator();
@@ -120,8 +121,16 @@ class Evaluator {
   Result<Json> EvaluateImplicit(const Json& expression, const Json& input,
                                 const std::vector<Variable>& variables);
 
-  // Compiled programs held now (at most 256).
+  // Checks `jq_text` as CheckExpression does (the same errors), and keeps the compiled
+  // program: an evaluation of the same text that binds the same of its names (whatever
+  // else it lists, in whatever order) reuses the compile. A definition loaded through the
+  // Evaluator that runs it (LoadOptions::evaluator) so compiles each expression once.
+  Status Check(std::string_view jq_text, const std::vector<std::string>& variables);
+
+  // Programs held now, one per (text, variable names) (at most 256).
   size_t cached_programs() const;
+  // Distinct compiles they hold (texts that bind the same names share one).
+  size_t compiled_programs() const;
 
  private:
   struct Impl;

@@ -463,6 +463,7 @@ TEST_F(ExpressionTest, CacheIsBoundedLeastRecentlyUsed) {
   EXPECT_EQ(Must(Eval(". + 299", 1)), 300);
   EXPECT_EQ(Must(Eval(". + 0", 1)), 1);
   EXPECT_EQ(evaluator_.cached_programs(), 256u);
+  EXPECT_EQ(evaluator_.compiled_programs(), 256u);
 }
 
 TEST_F(ExpressionTest, ErrorsDoNotPoisonTheCachedProgram) {
@@ -611,6 +612,38 @@ TEST_F(ExpressionTest, PathProgramsGiveWhatJqGives) {
       }
     }
   }
+}
+
+TEST_F(ExpressionTest, CheckKeepsTheCompileForEvaluation) {
+  const Json two = 2;
+  const Json other = "unused";
+  // As a definition's loader checks it, then as the interpreter runs it: other names, in
+  // another order, the same bound ones.
+  Must(evaluator_.Check(".a + $x", {"context", "input", "x", "task"}));
+  EXPECT_EQ(evaluator_.cached_programs(), 1u);
+  EXPECT_EQ(evaluator_.compiled_programs(), 1u);
+  EXPECT_EQ(Must(Eval(".a + $x", J(R"({"a": 1})"), {{"workflow", &other}, {"x", &two}})), 3);
+  EXPECT_EQ(evaluator_.cached_programs(), 2u);
+  EXPECT_EQ(evaluator_.compiled_programs(), 1u);
+  // Another bound set is another program (`a` occurs in the text: it is bound).
+  EXPECT_EQ(Must(Eval(".a + $x", J(R"({"a": 1})"), {{"x", &two}, {"a", &other}})), 3);
+  EXPECT_EQ(evaluator_.compiled_programs(), 2u);
+  // Whatever order the names come in, each value goes to its own name.
+  const Json one = 1;
+  EXPECT_EQ(Must(Eval("[$b, $a]", Json(), {{"a", &one}, {"b", &two}})), J("[2, 1]"));
+  EXPECT_EQ(Must(Eval("[$b, $a]", Json(), {{"b", &two}, {"a", &one}})), J("[2, 1]"));
+  EXPECT_EQ(evaluator_.compiled_programs(), 3u);
+}
+
+TEST_F(ExpressionTest, CheckReportsWhatCheckExpressionReports) {
+  const std::vector<std::string> names = {"context", "input"};
+  for (const char* text : {".a +", "$nope", "now", "", ".a", "$input"}) {
+    EXPECT_EQ(evaluator_.Check(text, names).ToString(), CheckExpression(text, names).ToString())
+        << text;
+  }
+  EXPECT_EQ(evaluator_.Check(".a", {"x", "x"}).ToString(),
+            CheckExpression(".a", {"x", "x"}).ToString());
+  EXPECT_EQ(evaluator_.cached_programs(), 2u);  // the two that compile
 }
 
 // --- Templates and the implicit form --------------------------------------------------
