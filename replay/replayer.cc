@@ -112,8 +112,10 @@ struct Replayer::Impl {
     auto it = definitions.find(hash);
     if (it != definitions.end()) return it->second;
     CAIRN_ASSIGN_OR_RETURN(std::string canonical, store.GetDefinition(hash));
+    engine::LoadOptions load;
+    load.evaluator = &evaluator;  // the load's jq compiles serve the replay too
     CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const engine::Definition> def,
-                           engine::LoadCanonicalDefinition(canonical));
+                           engine::LoadCanonicalDefinition(canonical, load));
     if (definitions.size() > 256) definitions.clear();
     definitions.emplace(hash, def);
     return def;
