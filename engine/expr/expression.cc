@@ -823,6 +823,60 @@ std::optional<PathProgram> ParsePathProgram(std::string_view jq_text,
   return path;
 }
 
+// `P + {k1: P1, k2: P2, ...}` (P, Pi path programs, ki names): how workflows add a task's
+// result to its input (`output.as: '$input + { customer: . }'`). jq adds an object to null
+// (the object) and to an object (the left one's members, then the right one's over them);
+// anything else it refuses.
+struct MergeProgram {
+  PathProgram base;
+  std::vector<std::pair<std::string, PathProgram>> members;
+};
+
+bool IsJqSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The merge program `jq_text` is, if it is one (see ParsePathProgram for `names`).
+std::optional<MergeProgram> ParseMergeProgram(std::string_view jq_text,
+                                              const std::vector<std::string_view>& names) {
+  const std::string_view text = jq_text;
+  size_t i = 0;
+  auto skip = [&] {
+    while (i < text.size() && IsJqSpace(text[i])) ++i;
+  };
+  auto path = [&]() -> std::optional<PathProgram> {
+    const size_t begin = i;
+    while (i < text.size() && (text[i] == '.' || text[i] == '$' || IsIdentChar(text[i]))) ++i;
+    return ParsePathProgram(text.substr(begin, i - begin), names);
+  };
+  auto expect = [&](char c) {
+    skip();
+    if (i >= text.size() || text[i] != c) return false;
+    ++i;
+    return true;
+  };
+  MergeProgram merge;
+  skip();
+  std::optional<PathProgram> base = path();
+  if (!base || !expect('+') || !expect('{')) return std::nullopt;
+  merge.base = std::move(*base);
+  do {
+    skip();
+    const size_t begin = i;
+    if (i >= text.size() || !IsIdentStart(text[i])) return std::nullopt;
+    while (i < text.size() && IsIdentChar(text[i])) ++i;
+    std::string key(text.substr(begin, i - begin));
+    if (!expect(':')) return std::nullopt;
+    skip();
+    std::optional<PathProgram> value = path();
+    if (!value) return std::nullopt;
+    merge.members.emplace_back(std::move(key), std::move(*value));
+    skip();
+  } while (i < text.size() && text[i++] == ',');
+  if (i == 0 || text[i - 1] != '}') return std::nullopt;
+  skip();
+  if (i != text.size()) return std::nullopt;
+  return merge;
+}
+
 // ---------------------------------------------------------------------------------------
 // Compiled programs.
 
@@ -847,8 +901,9 @@ struct Program {
   // variable, whether it is bound.
   std::vector<size_t> bound;
   std::vector<bool> binds;
-  // Set when the expression is a path program, answered without running jq.
+  // Set when the expression is a path or merge program, answered without running jq.
   std::optional<PathProgram> path;
+  std::optional<MergeProgram> merge;
 };
 
 void OnJqError(void* data, jv message) {
@@ -973,6 +1028,7 @@ Result<std::unique_ptr<Program>> MakeProgram(
     CAIRN_ASSIGN_OR_RETURN(program->jq, CompileJq(jq_text, bound_names));
   }
   program->path = ParsePathProgram(jq_text, names);
+  if (!program->path) program->merge = ParseMergeProgram(jq_text, names);
   return program;
 }
 
@@ -1037,14 +1093,19 @@ class Conversions {
   std::vector<bool> checked_;
 };
 
-// A path program's value, as jq would give it; nullopt when jq must decide (a value that
-// cannot go to jq, a field of something that is neither an object nor null, a result that
-// ReadJson leaves to jq).
-std::optional<Json> RunPath(const PathProgram& path, const Json& input,
-                            const std::vector<Variable>& variables, Conversions& conversions) {
-  for (size_t i = 0; i <= variables.size(); ++i) {  // what ProgramInput checks first
-    if (conversions.Check(i, i == 0 ? input : *variables[i - 1].value)) return std::nullopt;
+// Whether every value ProgramInput would convert can go to jq (it checks them first).
+bool AllConvertible(const Json& input, const std::vector<Variable>& variables,
+                    Conversions& conversions) {
+  for (size_t i = 0; i <= variables.size(); ++i) {
+    if (conversions.Check(i, i == 0 ? input : *variables[i - 1].value)) return false;
   }
+  return true;
+}
+
+// The value a path leads to (null for a missing member), or null when jq raises an error
+// (a field of something that is neither an object nor null).
+const Json* Walk(const PathProgram& path, const Json& input,
+                 const std::vector<Variable>& variables) {
   static const Json null_value;
   const Json* current = path.variable ? variables[*path.variable].value : &input;
   for (const std::string& field : path.fields) {
@@ -1052,12 +1113,41 @@ std::optional<Json> RunPath(const PathProgram& path, const Json& input,
       auto found = current->find(field);
       current = found == current->end() ? &null_value : &*found;
     } else if (!current->is_null()) {
-      return std::nullopt;  // jq's error: "Cannot index <type> with ..."
+      return nullptr;  // jq's error: "Cannot index <type> with ..."
     }
+  }
+  return current;
+}
+
+// A path program's value, as jq would give it; nullopt when jq must decide (a value that
+// cannot go to jq, an error, a result that ReadJson leaves to jq).
+std::optional<Json> RunPath(const PathProgram& path, const Json& input,
+                            const std::vector<Variable>& variables, Conversions& conversions) {
+  if (!AllConvertible(input, variables, conversions)) return std::nullopt;
+  const Json* value = Walk(path, input, variables);
+  Json result;
+  ResultReader reader;
+  if (value == nullptr || !reader.ReadJson(*value, 1, result)) return std::nullopt;
+  return result;
+}
+
+// A merge program's value, as jq would give it (the merge, then jq's normalisation: the
+// normalisation of a merge is the merge of the normalised values); nullopt when jq must
+// decide, as for RunPath, and when the left side is neither an object nor null.
+std::optional<Json> RunMerge(const MergeProgram& merge, const Json& input,
+                             const std::vector<Variable>& variables, Conversions& conversions) {
+  if (!AllConvertible(input, variables, conversions)) return std::nullopt;
+  const Json* base = Walk(merge.base, input, variables);
+  if (base == nullptr || !(base->is_object() || base->is_null())) return std::nullopt;
+  Json merged = base->is_object() ? *base : Json::object();
+  for (const auto& [key, path] : merge.members) {
+    const Json* value = Walk(path, input, variables);
+    if (value == nullptr) return std::nullopt;
+    merged[key] = *value;
   }
   Json result;
   ResultReader reader;
-  if (!reader.ReadJson(*current, 1, result)) return std::nullopt;
+  if (!reader.ReadJson(merged, 1, result)) return std::nullopt;
   return result;
 }
 
@@ -1280,6 +1370,10 @@ Result<Json> Evaluator::Impl::Evaluate(std::string_view jq_text, const Json& inp
   CAIRN_ASSIGN_OR_RETURN(Program * program, Find(jq_text, variables));
   if (program->path) {
     if (std::optional<Json> value = RunPath(*program->path, input, variables, conversions)) {
+      return std::move(*value);
+    }
+  } else if (program->merge) {
+    if (std::optional<Json> value = RunMerge(*program->merge, input, variables, conversions)) {
       return std::move(*value);
     }
   }
