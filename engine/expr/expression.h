@@ -86,8 +86,11 @@ struct Variable {
 bool ConvertibleToJq(const Json& value, size_t depth = 1);
 
 // Compiles and runs expressions, keeping up to 256 compiled programs (least recently used
-// first out; a few KiB each; texts that bind the same names share one). Created and used on
-// one thread at a time.
+// first out; a few KiB each; texts that bind the same names share one). Every text is
+// compiled (so it is checked exactly as CheckExpression does), but field paths (`.a.b`,
+// `$v.a`) and merges of them (`$input + {k: .}`) are then answered from the Json values,
+// with jq's results: whatever those rules cannot decide exactly (an error, a non-ASCII
+// string) runs in jq. Created and used on one thread at a time.
 class Evaluator {
  public:
   Evaluator();
