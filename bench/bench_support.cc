@@ -24,6 +24,10 @@ ScratchDir::ScratchDir(const std::string& name) {
 }
 
 ScratchDir::~ScratchDir() {
+  if (std::getenv("CAIRN_BENCH_KEEP") != nullptr) {
+    std::fprintf(stderr, "kept %s (CAIRN_BENCH_KEEP)\n", path_.c_str());
+    return;
+  }
   std::error_code ec;
   std::filesystem::remove_all(path_, ec);
 }

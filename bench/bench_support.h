@@ -15,7 +15,8 @@ inline constexpr size_t kCeilingBatchEvents = 64;
 inline constexpr double kCeilingSeconds = 1.0;
 
 // A scratch directory under $CAIRN_BENCH_DIR (default: the system temp dir), removed on
-// destruction.
+// destruction unless $CAIRN_BENCH_KEEP is set (then its path is printed on stderr, to run
+// a command on the benchmark's data by hand).
 class ScratchDir {
  public:
   explicit ScratchDir(const std::string& name);

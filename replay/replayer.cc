@@ -75,7 +75,7 @@ const storage::Payload* InputPayload(const storage::EventBody& body) {
 // (verdict over the arguments `null`) only ever concerns a read tool.
 std::map<std::string, ToolSpec> RecordedTools(const std::vector<storage::Event>& history) {
   std::map<std::string, ToolSpec> tools;
-  const Sha256 offer = Sha256::Of("null");
+  static const Sha256 offer = Sha256::Of("null");  // hashed once, not once per run
   for (const storage::Event& e : history) {
     if (const auto* intent = std::get_if<storage::EffectIntent>(&e.body)) {
       ToolSpec& spec = tools[intent->tool];
@@ -113,8 +113,10 @@ struct Replayer::Impl {
     auto it = definitions.find(hash);
     if (it != definitions.end()) return it->second;
     CAIRN_ASSIGN_OR_RETURN(std::string canonical, store.GetDefinition(hash));
+    engine::LoadOptions load;
+    load.evaluator = &evaluator;  // the load's jq compiles serve the replay too
     CAIRN_ASSIGN_OR_RETURN(std::shared_ptr<const engine::Definition> def,
-                           engine::LoadCanonicalDefinition(canonical));
+                           engine::LoadCanonicalDefinition(canonical, load));
     if (definitions.size() > 256) definitions.clear();
     definitions.emplace(hash, def);
     return def;

@@ -112,35 +112,74 @@ const TaskList& Machine::ListOf(const Frame& f) const {
   return def_.do_;
 }
 
-void Machine::BuildScope(Scope& scope, const Frame* task, const Json* output) const {
-  scope.owned.reserve(4);
-  if (workflow_descriptor_.is_null()) {
-    const_cast<Machine*>(this)->workflow_descriptor_ =
-        Json{{"id", s_.run_id},
-             {"definition",
-              {{"document",
-                {{"dsl", def_.dsl},
-                 {"namespace", def_.namespace_},
-                 {"name", def_.name},
-                 {"version", def_.version}}}}},
-             {"input", s_.input},
-             {"startedAt", TimeObject(s_.started_ns)}};
+namespace {
+
+// True if `name` occurs in a string of `expr` (one expression, or a template). The
+// evaluator binds only the variables whose names occur in an expression's text, so a
+// variable that no string of `expr` names is never read, only checked (ConvertibleToJq).
+bool Mentions(const Json& expr, std::string_view name) {
+  if (expr.is_string()) return expr.get_ref<const std::string&>().find(name) != std::string::npos;
+  if (expr.is_structured()) {
+    for (const Json& child : expr) {
+      if (Mentions(child, name)) return true;
+    }
   }
-  scope.vars.push_back({"workflow", &workflow_descriptor_});
+  return false;
+}
+
+// Given for a variable that the expression does not read (and for $task outside a task).
+const Json& EmptyObject() {
+  static const Json empty = Json::object();
+  return empty;
+}
+
+const Json& RuntimeDescriptor() {
+  static const Json runtime = Json{{"name", "cairn"}, {"version", "0.1.0"}};
+  return runtime;
+}
+
+}  // namespace
+
+void Machine::BuildScope(Scope& scope, const Json& expr, const Frame* task,
+                         const Json* output) const {
+  scope.owned.reserve(4);
+  // $workflow and $task hold copies of the workflow's and the task's input, so they are
+  // built only for an expression that names them. An expression that does not gets an
+  // empty object in their place, which converts to jq exactly when the real value would:
+  // all that can stop the real one is its input, one level down (ConvertibleToJq).
+  if (!Mentions(expr, "workflow") && ConvertibleToJq(s_.input, 2)) {
+    scope.vars.push_back({"workflow", &EmptyObject()});
+  } else {
+    if (workflow_descriptor_.is_null()) {
+      const_cast<Machine*>(this)->workflow_descriptor_ =
+          Json{{"id", s_.run_id},
+               {"definition",
+                {{"document",
+                  {{"dsl", def_.dsl},
+                   {"namespace", def_.namespace_},
+                   {"name", def_.name},
+                   {"version", def_.version}}}}},
+               {"input", s_.input},
+               {"startedAt", TimeObject(s_.started_ns)}};
+    }
+    scope.vars.push_back({"workflow", &workflow_descriptor_});
+  }
   scope.vars.push_back({"context", &s_.context});
-  scope.owned.push_back(Json{{"name", "cairn"}, {"version", "0.1.0"}});
-  scope.vars.push_back({"runtime", &scope.owned.back()});
+  scope.vars.push_back({"runtime", &RuntimeDescriptor()});
   if (task != nullptr) {
-    const Task& t = TaskOf(task->task);
-    scope.owned.push_back(Json{{"name", t.name},
-                               {"reference", t.path},
-                               {"input", task->input},
-                               {"startedAt", TimeObject(task->started_ns)}});
-    scope.vars.push_back({"task", &scope.owned.back()});
+    if (!Mentions(expr, "task") && ConvertibleToJq(task->input, 2)) {
+      scope.vars.push_back({"task", &EmptyObject()});
+    } else {
+      const Task& t = TaskOf(task->task);
+      scope.owned.push_back(Json{{"name", t.name},
+                                 {"reference", t.path},
+                                 {"input", task->input},
+                                 {"startedAt", TimeObject(task->started_ns)}});
+      scope.vars.push_back({"task", &scope.owned.back()});
+    }
     scope.vars.push_back({"input", &task->tinput});
   } else {
-    scope.owned.push_back(Json::object());
-    scope.vars.push_back({"task", &scope.owned.back()});
+    scope.vars.push_back({"task", &EmptyObject()});
     scope.vars.push_back({"input", &s_.input});
   }
   if (output != nullptr) scope.vars.push_back({"output", output});
@@ -165,7 +204,7 @@ Result<Json> Machine::Eval(const Json& expr, bool implicit, const Json& input, c
                            const Json* output) {
   Scope scope;
   scope.owned.reserve(s_.stack.size() + 4);  // Variables point into it: no reallocation
-  BuildScope(scope, task, output);
+  BuildScope(scope, expr, task, output);
   return implicit ? eval_.EvaluateImplicit(expr, input, scope.vars)
                   : eval_.EvaluateTemplate(expr, input, scope.vars);
 }
@@ -754,7 +793,8 @@ void Machine::Complete(Json raw_output, std::optional<FlowDirective> directive) 
     }
     s_.context = std::move(context).value();
   }
-  if (DumpJson(*output).size() > limits::run_data_bytes_max) {
+  std::string dumped = DumpJson(*output);  // once: for the bound and for the event
+  if (dumped.size() > limits::run_data_bytes_max) {
     return Fault(MakeError(
         error_type::kRuntime, 500, "Output too large",
         "the task's output is larger than " + std::to_string(limits::run_data_bytes_max) + " bytes",
@@ -763,7 +803,7 @@ void Machine::Complete(Json raw_output, std::optional<FlowDirective> directive) 
   const FlowDirective flow = directive.value_or(t.then);
   Emit(t.path, storage::TaskCompleted{t.name,
                                       storage::TaskCompleted::Status::kCompleted,
-                                      JsonPayload(*output),
+                                      Payload::Json(std::move(dumped)),
                                       {},
                                       flow.kind == FlowDirective::Kind::kGoto   ? flow.target
                                       : flow.kind == FlowDirective::Kind::kExit ? "exit"

@@ -69,7 +69,8 @@ class Machine {
     std::vector<Json> owned;
     std::vector<Variable> vars;
   };
-  void BuildScope(Scope& scope, const Frame* task, const Json* output) const;
+  // The variables an expression (or template) `expr` runs with.
+  void BuildScope(Scope& scope, const Json& expr, const Frame* task, const Json* output) const;
   Result<Json> Eval(const Json& expr, bool implicit, const Json& input, const Frame* task,
                     const Json* output = nullptr);
   Json ExpressionError(const Status& status, const std::string& path) const {

@@ -52,6 +52,8 @@
 
 namespace cairn::engine {
 
+class Evaluator;  // engine/expr/expression.h
+
 struct SourcePos {
   uint32_t line = 0;    // 1-based; 0 when unknown
   uint32_t column = 0;  // 1-based
@@ -268,6 +270,12 @@ struct LoadOptions {
   // naming neither a use.functions entry nor a registered tool fails at load time.
   // Null: every name is accepted (checked when the task runs).
   std::function<bool(std::string_view)> tool_exists;
+  // Checks the expressions through this Evaluator (Evaluator::Check: the same checks and
+  // messages as CheckExpression), which keeps their compiled programs for evaluating them:
+  // whoever loads a definition to run it at once compiles each expression once, not twice
+  // (a jq compile costs milliseconds). Not owned; used on the calling thread only. Null:
+  // CheckExpression.
+  Evaluator* evaluator = nullptr;
 };
 
 // Parses and validates a definition. `text` is YAML or JSON; `source_name` (a file name)
@@ -281,7 +289,7 @@ struct LoadOptions {
 // Bounds: limits::definition_bytes_max of text, definition_nodes_max nodes with aliases
 // expanded, definition_depth_max nested task lists, definition_tasks_max tasks,
 // json_depth_max for values, expression_bytes_max per expression. Thread-safe (calls
-// options.tool_exists from the calling thread).
+// options.tool_exists and options.evaluator from the calling thread).
 Result<std::shared_ptr<const Definition>> LoadDefinition(std::string_view text,
                                                          std::string_view source_name,
                                                          const LoadOptions& options = {});

@@ -238,7 +238,11 @@ void Loader::CheckExpressionText(const SourceNode& at, std::string_view path, st
   key += VariableList(variables);
   auto cached = expression_cache_.find(key);
   if (cached == expression_cache_.end()) {
-    cached = expression_cache_.emplace(key, CheckExpression(text, variables)).first;
+    cached = expression_cache_
+                 .emplace(key, options_.evaluator != nullptr
+                                   ? options_.evaluator->Check(text, variables)
+                                   : CheckExpression(text, variables))
+                 .first;
   }
   if (!cached->second.ok() && cached->second.code() != StatusCode::kInvalidArgument) {
     // Not the expression's fault (e.g. $HOME/.jq exists): the load fails with this status.

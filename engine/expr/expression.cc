@@ -10,6 +10,7 @@
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <functional>
 #include <list>
 #include <mutex>
 #include <optional>
@@ -519,6 +520,40 @@ jv JsonToJv(const Json& value, size_t depth) {
   }
 }
 
+// What JsonToJv(value, depth) would report for `value`, without building anything: the
+// same checks in the same order, so that a variable the program does not bind fails (or
+// passes) exactly as it would if it were converted. nullopt: it converts.
+std::optional<std::string> ConversionError(const Json& value, size_t depth) {
+  if (depth > limits::json_depth_max) {
+    return "nests deeper than " + std::to_string(limits::json_depth_max) + " levels";
+  }
+  switch (value.type()) {
+    case Json::value_t::string:
+      if (value.get_ref<const std::string&>().size() > static_cast<size_t>(INT_MAX)) {
+        return std::string("holds a string larger than 2 GiB");
+      }
+      return std::nullopt;
+    case Json::value_t::array:
+      for (const Json& element : value) {
+        if (auto error = ConversionError(element, depth + 1)) return error;
+      }
+      return std::nullopt;
+    case Json::value_t::object:
+      for (const auto& [key, member] : value.items()) {
+        if (auto error = ConversionError(member, depth + 1)) return error;
+        if (key.size() > static_cast<size_t>(INT_MAX)) {
+          return std::string("holds a string larger than 2 GiB");
+        }
+      }
+      return std::nullopt;
+    case Json::value_t::binary:
+    case Json::value_t::discarded:
+      return std::string("holds a binary or discarded value");
+    default:
+      return std::nullopt;
+  }
+}
+
 // Bytes `text` takes in compact JSON as DumpJson writes it (UTF-8 kept, controls escaped).
 size_t DumpedStringBytes(std::string_view text) {
   size_t bytes = 2;
@@ -549,6 +584,12 @@ class ResultReader {
   // Consumes `value`. False with error() set if the result nests too deep, is too large,
   // or holds an infinite number.
   bool Read(jv value, size_t depth, Json& out);
+  // What Read gives for JsonToJv(value): the same normalisation (numbers through doubles)
+  // and the same bounds, for a value jq would hand back as it was given (a path program's
+  // result). False when Read would fail, or when `value` holds a string or key that is not
+  // ASCII (JsonToJv replaces invalid UTF-8, which this reader does not judge): the caller
+  // then runs jq.
+  bool ReadJson(const Json& value, size_t depth, Json& out);
   const std::string& error() const { return error_; }
 
  private:
@@ -672,6 +713,170 @@ bool ResultReader::Read(jv value, size_t depth, Json& out) {
   }
 }
 
+bool IsAscii(std::string_view text) {
+  return std::all_of(text.begin(), text.end(),
+                     [](char c) { return static_cast<unsigned char>(c) < 0x80; });
+}
+
+// Mirrors Read, member for member: the counts come in the same order, so a result is
+// refused at the same point.
+bool ResultReader::ReadJson(const Json& value, size_t depth, Json& out) {
+  if (depth > limits::json_depth_max) return false;
+  switch (value.type()) {
+    case Json::value_t::null:
+      out = nullptr;
+      return Count(4);
+    case Json::value_t::boolean: {
+      const bool b = value.get<bool>();
+      out = b;
+      return Count(b ? 4 : 5);
+    }
+    case Json::value_t::number_integer:
+      return Number(static_cast<double>(value.get<int64_t>()), out);
+    case Json::value_t::number_unsigned:
+      return Number(static_cast<double>(value.get<uint64_t>()), out);
+    case Json::value_t::number_float:
+      return Number(value.get<double>(), out);
+    case Json::value_t::string: {
+      const auto& text = value.get_ref<const std::string&>();
+      if (!IsAscii(text)) return false;
+      out = text;
+      return Count(DumpedStringBytes(text));
+    }
+    case Json::value_t::array: {
+      const size_t length = value.size();
+      if (!Count(2 + (length == 0 ? 0 : length - 1))) return false;
+      out = Json::array();
+      auto& elements = out.get_ref<Json::array_t&>();
+      elements.reserve(length);
+      for (const Json& element : value) {
+        Json converted;
+        if (!ReadJson(element, depth + 1, converted)) return false;
+        elements.push_back(std::move(converted));
+      }
+      return true;
+    }
+    case Json::value_t::object: {
+      out = Json::object();
+      auto& members = out.get_ref<Json::object_t&>();
+      if (!Count(2)) return false;
+      for (const auto& [key, member] : value.items()) {
+        if (!IsAscii(key) || !Count(DumpedStringBytes(key) + (members.empty() ? 1 : 2))) {
+          return false;
+        }
+        Json converted;
+        if (!ReadJson(member, depth + 1, converted)) return false;
+        members.emplace(key, std::move(converted));
+      }
+      return true;
+    }
+    default:
+      return false;
+  }
+}
+
+// ---------------------------------------------------------------------------------------
+// Path programs: `.`, `.a.b`, `$name`, `$name.a.b` (no spaces, ASCII field names) are most
+// of the expressions workflows hold. jq runs them as field lookups (`.a` of an object is
+// its member or null, of null is null, of anything else an error), so they are answered
+// from the Json value directly, with jq's normalisation of the result (ReadJson); whatever
+// that cannot decide exactly (an error, a non-ASCII string) goes to jq as before.
+
+struct PathProgram {
+  std::optional<size_t> variable;  // index into the evaluation's variables; none: the input
+  std::vector<std::string> fields;
+};
+
+// `.a.b` from position `i` of `text` into `fields`; false unless it runs to the end.
+bool ParseFields(std::string_view text, size_t i, std::vector<std::string>& fields) {
+  while (i < text.size()) {
+    if (text[i] != '.' || i + 1 >= text.size() || !IsIdentStart(text[i + 1])) return false;
+    size_t end = i + 2;
+    while (end < text.size() && IsIdentChar(text[end])) ++end;
+    fields.emplace_back(text.substr(i + 1, end - i - 1));
+    i = end;
+  }
+  return true;
+}
+
+// The path program `jq_text` is, if it is one. `names` are the variables it was compiled
+// with (it compiled: the text is valid jq and names only these).
+std::optional<PathProgram> ParsePathProgram(std::string_view jq_text,
+                                            const std::vector<std::string_view>& names) {
+  const std::string_view text = Trim(jq_text);
+  PathProgram path;
+  if (text == ".") return path;
+  if (text.empty()) return std::nullopt;
+  size_t i = 0;
+  if (text[0] == '$') {
+    size_t end = 1;
+    if (end >= text.size() || !IsIdentStart(text[end])) return std::nullopt;
+    while (end < text.size() && IsIdentChar(text[end])) ++end;
+    const std::string_view name = text.substr(1, end - 1);
+    auto found = std::find(names.begin(), names.end(), name);
+    if (found == names.end()) return std::nullopt;
+    path.variable = static_cast<size_t>(found - names.begin());
+    i = end;
+  }
+  if (!ParseFields(text, i, path.fields)) return std::nullopt;
+  if (!path.variable && path.fields.empty()) return std::nullopt;
+  return path;
+}
+
+// `P + {k1: P1, k2: P2, ...}` (P, Pi path programs, ki names): how workflows add a task's
+// result to its input (`output.as: '$input + { customer: . }'`). jq adds an object to null
+// (the object) and to an object (the left one's members, then the right one's over them);
+// anything else it refuses.
+struct MergeProgram {
+  PathProgram base;
+  std::vector<std::pair<std::string, PathProgram>> members;
+};
+
+bool IsJqSpace(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; }
+
+// The merge program `jq_text` is, if it is one (see ParsePathProgram for `names`).
+std::optional<MergeProgram> ParseMergeProgram(std::string_view jq_text,
+                                              const std::vector<std::string_view>& names) {
+  const std::string_view text = jq_text;
+  size_t i = 0;
+  auto skip = [&] {
+    while (i < text.size() && IsJqSpace(text[i])) ++i;
+  };
+  auto path = [&]() -> std::optional<PathProgram> {
+    const size_t begin = i;
+    while (i < text.size() && (text[i] == '.' || text[i] == '$' || IsIdentChar(text[i]))) ++i;
+    return ParsePathProgram(text.substr(begin, i - begin), names);
+  };
+  auto expect = [&](char c) {
+    skip();
+    if (i >= text.size() || text[i] != c) return false;
+    ++i;
+    return true;
+  };
+  MergeProgram merge;
+  skip();
+  std::optional<PathProgram> base = path();
+  if (!base || !expect('+') || !expect('{')) return std::nullopt;
+  merge.base = std::move(*base);
+  do {
+    skip();
+    const size_t begin = i;
+    if (i >= text.size() || !IsIdentStart(text[i])) return std::nullopt;
+    while (i < text.size() && IsIdentChar(text[i])) ++i;
+    std::string key(text.substr(begin, i - begin));
+    if (!expect(':')) return std::nullopt;
+    skip();
+    std::optional<PathProgram> value = path();
+    if (!value) return std::nullopt;
+    merge.members.emplace_back(std::move(key), std::move(*value));
+    skip();
+  } while (i < text.size() && text[i++] == ',');
+  if (i == 0 || text[i - 1] != '}') return std::nullopt;
+  skip();
+  if (i != text.size()) return std::nullopt;
+  return merge;
+}
+
 // ---------------------------------------------------------------------------------------
 // Compiled programs.
 
@@ -680,10 +885,25 @@ struct JqStateDeleter {
 };
 
 // One compiled wrapper program and the libjq state that runs it. Heap-allocated and never
-// moved: libjq's error callback points at `errors`.
-struct Program {
+// moved: libjq's error callback points at `errors`. Its variables are bound in name order,
+// so that every use of one text binding the same names shares it.
+struct CompiledJq {
   std::unique_ptr<jq_state, JqStateDeleter> state;
   std::vector<std::string> errors;  // what jq reported while compiling
+};
+
+// An expression text for one list of variable names.
+struct Program {
+  std::shared_ptr<CompiledJq> jq;
+  std::string jq_key;  // the key `jq` is shared under (BoundKey)
+  // The variables the program binds (see BoundVariables), as indices into the
+  // evaluation's variables, in the order the program binds them (by name); and per
+  // variable, whether it is bound.
+  std::vector<size_t> bound;
+  std::vector<bool> binds;
+  // Set when the expression is a path or merge program, answered without running jq.
+  std::optional<PathProgram> path;
+  std::optional<MergeProgram> merge;
 };
 
 void OnJqError(void* data, jv message) {
@@ -739,27 +959,82 @@ std::string WrapExpression(std::string_view jq_text, const std::vector<std::stri
   return source;
 }
 
-Result<std::unique_ptr<Program>> CompileProgram(std::string_view jq_text,
-                                                const std::vector<std::string_view>& names) {
+// The variables worth binding: those whose name occurs somewhere in the text. jq has no way
+// to reach a variable other than writing `$name`, so the others can never be referenced and
+// leaving them out changes no value and no message; it spares converting their values to
+// jq at every evaluation (the scope holds the whole workflow input under $workflow and the
+// task's input under $task, and most expressions read only `.`).
+// Indices into `names`, ordered by name (the order the program binds them in).
+std::vector<size_t> BoundVariables(std::string_view jq_text,
+                                   const std::vector<std::string_view>& names) {
+  std::vector<size_t> bound;
+  for (size_t i = 0; i < names.size(); ++i) {
+    if (jq_text.find(names[i]) != std::string_view::npos) bound.push_back(i);
+  }
+  std::sort(bound.begin(), bound.end(), [&](size_t a, size_t b) { return names[a] < names[b]; });
+  return bound;
+}
+
+// What a compiled program depends on: the names it binds, in order, and the text.
+std::string BoundKey(std::string_view jq_text, const std::vector<std::string_view>& names,
+                     const std::vector<size_t>& bound) {
+  std::string key;
+  for (size_t i : bound) {
+    key += names[i];
+    key += ',';
+  }
+  key += '\n';
+  key += jq_text;
+  return key;
+}
+
+// Compiles the wrapper around `jq_text` binding `bound_names`, in that order.
+Result<std::shared_ptr<CompiledJq>> CompileJq(std::string_view jq_text,
+                                              const std::vector<std::string_view>& bound_names) {
   CAIRN_RETURN_IF_ERROR(CheckText(jq_text));
   CAIRN_RETURN_IF_ERROR(CheckNoHomeJqFile());
-  auto program = std::make_unique<Program>();
-  program->state.reset(jq_init());
-  if (program->state == nullptr) return Status::ResourceExhausted("jq_init: out of memory");
-  jq_state* state = program->state.get();
-  jq_set_error_cb(state, &OnJqError, &program->errors);
+  auto compiled = std::make_shared<CompiledJq>();
+  compiled->state.reset(jq_init());
+  if (compiled->state == nullptr) return Status::ResourceExhausted("jq_init: out of memory");
+  jq_state* state = compiled->state.get();
+  jq_set_error_cb(state, &OnJqError, &compiled->errors);
   jq_set_attr(state, jv_string("JQ_LIBRARY_PATH"), jv_array());  // no module search path
-  const std::string source = WrapExpression(jq_text, names);
+  const std::string source = WrapExpression(jq_text, bound_names);
   if (!jq_compile(state, source.c_str())) {
-    return ExpressionError(jq_text, FormatCompileErrors(program->errors));
+    return ExpressionError(jq_text, FormatCompileErrors(compiled->errors));
   }
-  program->errors.clear();
+  compiled->errors.clear();
+  return compiled;
+}
+
+// The program for `jq_text` with `names` (already checked by CheckVariableNames), its
+// compiled part taken from `shared` (a compile of the same text binding the same names)
+// or compiled now.
+Result<std::unique_ptr<Program>> MakeProgram(
+    std::string_view jq_text, const std::vector<std::string_view>& names,
+    const std::function<std::shared_ptr<CompiledJq>(const std::string&)>& shared) {
+  auto program = std::make_unique<Program>();
+  program->bound = BoundVariables(jq_text, names);
+  program->binds.assign(names.size(), false);
+  std::vector<std::string_view> bound_names;
+  bound_names.reserve(program->bound.size());
+  for (size_t i : program->bound) {
+    program->binds[i] = true;
+    bound_names.push_back(names[i]);
+  }
+  program->jq_key = BoundKey(jq_text, names, program->bound);
+  program->jq = shared ? shared(program->jq_key) : nullptr;
+  if (program->jq == nullptr) {
+    CAIRN_ASSIGN_OR_RETURN(program->jq, CompileJq(jq_text, bound_names));
+  }
+  program->path = ParsePathProgram(jq_text, names);
+  if (!program->path) program->merge = ParseMergeProgram(jq_text, names);
   return program;
 }
 
 // Runs `program` on `program_input` (consumed) and returns its first output.
 Result<Json> RunProgram(Program& program, std::string_view jq_text, jv program_input) {
-  jq_state* state = program.state.get();
+  jq_state* state = program.jq->state.get();
   jq_start(state, program_input, 0);
   jv output = jq_next(state);
   Status status;
@@ -784,19 +1059,126 @@ Result<Json> RunProgram(Program& program, std::string_view jq_text, jv program_i
   return result;
 }
 
-// [input, variable values...] for the wrapper, or the reason one cannot go to jq.
-Result<jv> ProgramInput(const Json& input, const std::vector<Variable>& variables) {
-  jv array = jv_array_sized(static_cast<int>(variables.size() + 1));
+// The values of one evaluation's input (slot 0) and variables (slot i + 1) as jq values,
+// converted on first use and shared (jv_copy: jq copies on write) by the expressions of one
+// template, which all see the same input and variables. Not thread-safe; one per call.
+class Conversions {
+ public:
+  explicit Conversions(size_t slots) : values_(slots), checked_(slots, false) {}
+  ~Conversions() {
+    for (std::optional<jv>& value : values_) {
+      if (value) jv_free(*value);
+    }
+  }
+  Conversions(const Conversions&) = delete;
+  Conversions& operator=(const Conversions&) = delete;
+
+  // `value` as a jq value (owned by the caller), or an invalid jv saying why it cannot be.
+  jv Convert(size_t slot, const Json& value) {
+    if (values_[slot]) return jv_copy(*values_[slot]);
+    jv converted = JsonToJv(value, 1);
+    if (jv_is_valid(converted)) values_[slot] = jv_copy(converted);
+    return converted;
+  }
+  // Why `value` could not be converted, for a variable the program does not bind.
+  std::optional<std::string> Check(size_t slot, const Json& value) {
+    if (checked_[slot] || values_[slot]) return std::nullopt;
+    std::optional<std::string> error = ConversionError(value, 1);
+    if (!error) checked_[slot] = true;
+    return error;
+  }
+
+ private:
+  std::vector<std::optional<jv>> values_;
+  std::vector<bool> checked_;
+};
+
+// Whether every value ProgramInput would convert can go to jq (it checks them first).
+bool AllConvertible(const Json& input, const std::vector<Variable>& variables,
+                    Conversions& conversions) {
+  for (size_t i = 0; i <= variables.size(); ++i) {
+    if (conversions.Check(i, i == 0 ? input : *variables[i - 1].value)) return false;
+  }
+  return true;
+}
+
+// The value a path leads to (null for a missing member), or null when jq raises an error
+// (a field of something that is neither an object nor null).
+const Json* Walk(const PathProgram& path, const Json& input,
+                 const std::vector<Variable>& variables) {
+  static const Json null_value;
+  const Json* current = path.variable ? variables[*path.variable].value : &input;
+  for (const std::string& field : path.fields) {
+    if (current->is_object()) {
+      auto found = current->find(field);
+      current = found == current->end() ? &null_value : &*found;
+    } else if (!current->is_null()) {
+      return nullptr;  // jq's error: "Cannot index <type> with ..."
+    }
+  }
+  return current;
+}
+
+// A path program's value, as jq would give it; nullopt when jq must decide (a value that
+// cannot go to jq, an error, a result that ReadJson leaves to jq).
+std::optional<Json> RunPath(const PathProgram& path, const Json& input,
+                            const std::vector<Variable>& variables, Conversions& conversions) {
+  if (!AllConvertible(input, variables, conversions)) return std::nullopt;
+  const Json* value = Walk(path, input, variables);
+  Json result;
+  ResultReader reader;
+  if (value == nullptr || !reader.ReadJson(*value, 1, result)) return std::nullopt;
+  return result;
+}
+
+// A merge program's value, as jq would give it (the merge, then jq's normalisation: the
+// normalisation of a merge is the merge of the normalised values); nullopt when jq must
+// decide, as for RunPath, and when the left side is neither an object nor null.
+std::optional<Json> RunMerge(const MergeProgram& merge, const Json& input,
+                             const std::vector<Variable>& variables, Conversions& conversions) {
+  if (!AllConvertible(input, variables, conversions)) return std::nullopt;
+  const Json* base = Walk(merge.base, input, variables);
+  if (base == nullptr || !(base->is_object() || base->is_null())) return std::nullopt;
+  Json merged = base->is_object() ? *base : Json::object();
+  for (const auto& [key, path] : merge.members) {
+    const Json* value = Walk(path, input, variables);
+    if (value == nullptr) return std::nullopt;
+    merged[key] = *value;
+  }
+  Json result;
+  ResultReader reader;
+  if (!reader.ReadJson(merged, 1, result)) return std::nullopt;
+  return result;
+}
+
+// [input, bound variable values...] for the wrapper, or the reason one cannot go to jq.
+// Every variable is checked, bound or not, in order, so that the first value that cannot
+// go to jq is reported whichever the expression reads.
+Result<jv> ProgramInput(const Program& program, const Json& input,
+                        const std::vector<Variable>& variables, Conversions& conversions) {
   for (size_t i = 0; i <= variables.size(); ++i) {
     const Json* value = i == 0 ? &input : variables[i - 1].value;
     CAIRN_ASSERT(value != nullptr, "Variable.value is null");
-    jv converted = JsonToJv(*value, 1);
-    if (!jv_is_valid(converted)) {
-      jv_free(array);
-      std::string what = i == 0 ? "input" : "variable `$" + variables[i - 1].name + "`";
-      return Status::InvalidArgument("expression " + what + " " + TakeInvalidMessage(converted));
+    std::string error;
+    if (i == 0 || program.binds[i - 1]) {
+      jv converted = conversions.Convert(i, *value);  // kept by `conversions`
+      if (jv_is_valid(converted)) {
+        jv_free(converted);
+        continue;
+      }
+      error = TakeInvalidMessage(converted);
+    } else if (std::optional<std::string> unconvertible = conversions.Check(i, *value)) {
+      error = std::move(*unconvertible);
+    } else {
+      continue;
     }
-    array = jv_array_append(array, converted);
+    std::string what = i == 0 ? "input" : "variable `$" + variables[i - 1].name + "`";
+    return Status::InvalidArgument("expression " + what + " " + error);
+  }
+  jv array = jv_array_sized(static_cast<int>(program.bound.size() + 1));
+  array = jv_array_append(array, conversions.Convert(0, input));
+  for (size_t i : program.bound) {
+    array = jv_array_append(array, conversions.Convert(i + 1, *variables[i].value));
   }
   return array;
 }
@@ -859,6 +1241,10 @@ void AppendPointerToken(std::string& path, std::string_view token) {
 // ---------------------------------------------------------------------------------------
 // Public functions.
 
+bool ConvertibleToJq(const Json& value, size_t depth) {
+  return !ConversionError(value, depth).has_value();
+}
+
 bool IsRuntimeExpression(std::string_view text) {
   std::string_view trimmed = Trim(text);
   return trimmed.size() >= 3 && trimmed.starts_with("${") && trimmed.ends_with('}');
@@ -873,7 +1259,7 @@ std::string_view StripRuntimeExpression(std::string_view text) {
 Status CheckExpression(std::string_view jq_text, const std::vector<std::string>& variables) {
   std::vector<std::string_view> names(variables.begin(), variables.end());
   CAIRN_RETURN_IF_ERROR(CheckVariableNames(names));
-  return CompileProgram(jq_text, names).status();
+  return MakeProgram(jq_text, names, nullptr).status();
 }
 
 struct Evaluator::Impl {
@@ -882,35 +1268,80 @@ struct Evaluator::Impl {
     std::unique_ptr<Program> program;
   };
 
-  // The cached program for (text, variable names), compiled on a miss.
+  // The cached program for (text, variable names), made on a miss.
+  Result<Program*> Find(std::string_view jq_text, const std::vector<std::string_view>& names);
   Result<Program*> Find(std::string_view jq_text, const std::vector<Variable>& variables);
+  // The entry under key_buffer (moved to the front), or null.
+  Program* Hit();
+  // Makes, caches and returns the program for a key_buffer that missed.
+  Result<Program*> Miss(std::string_view jq_text, const std::vector<std::string_view>& names);
+  Result<Json> Evaluate(std::string_view jq_text, const Json& input,
+                        const std::vector<Variable>& variables, Conversions& conversions);
 
   std::list<Entry> entries;  // most recently used first
+  std::string key_buffer;     // Find's lookup key
   std::unordered_map<std::string_view, std::list<Entry>::iterator> index;  // views of Entry::key
+  // Compiled programs by Program::jq_key: entries whose texts bind the same names (a
+  // definition's check and the interpreter's evaluation list the variables differently)
+  // share one compile. Each is alive while an entry holds it.
+  std::unordered_map<std::string, std::weak_ptr<CompiledJq>> compiled;
 };
+
+Program* Evaluator::Impl::Hit() {
+  auto found = index.find(std::string_view(key_buffer));
+  if (found == index.end()) return nullptr;
+  entries.splice(entries.begin(), entries, found->second);
+  return found->second->program.get();
+}
+
+Result<Program*> Evaluator::Impl::Miss(std::string_view jq_text,
+                                       const std::vector<std::string_view>& names) {
+  CAIRN_RETURN_IF_ERROR(CheckVariableNames(names));
+  CAIRN_ASSIGN_OR_RETURN(
+      std::unique_ptr<Program> program,
+      MakeProgram(jq_text, names, [this](const std::string& jq_key) {
+        auto shared = compiled.find(jq_key);
+        return shared == compiled.end() ? nullptr : shared->second.lock();
+      }));
+  compiled[program->jq_key] = program->jq;
+  if (entries.size() >= programs_cached_max) {
+    Entry& last = entries.back();
+    if (last.program->jq.use_count() == 1) compiled.erase(last.program->jq_key);
+    index.erase(last.key);
+    entries.pop_back();
+  }
+  entries.push_front(Entry{key_buffer, std::move(program)});
+  index.emplace(entries.front().key, entries.begin());
+  return entries.front().program.get();
+}
+
+Result<Program*> Evaluator::Impl::Find(std::string_view jq_text,
+                                       const std::vector<std::string_view>& names) {
+  key_buffer.clear();  // reused: a hit allocates nothing
+  for (std::string_view name : names) {
+    key_buffer += name;
+    key_buffer += ',';
+  }
+  key_buffer += '\n';
+  key_buffer += jq_text;
+  if (Program* program = Hit()) return program;
+  return Miss(jq_text, names);
+}
 
 Result<Program*> Evaluator::Impl::Find(std::string_view jq_text,
                                        const std::vector<Variable>& variables) {
-  std::string key;
-  for (const Variable& variable : variables) key += variable.name + ",";
-  key += '\n';
-  key += jq_text;
-  if (auto found = index.find(key); found != index.end()) {
-    entries.splice(entries.begin(), entries, found->second);
-    return found->second->program.get();
+  key_buffer.clear();
+  for (const Variable& variable : variables) {
+    key_buffer += variable.name;
+    key_buffer += ',';
   }
+  key_buffer += '\n';
+  key_buffer += jq_text;
+  if (Program* program = Hit()) return program;
   std::vector<std::string_view> names;
   names.reserve(variables.size());
   for (const Variable& variable : variables) names.push_back(variable.name);
-  CAIRN_RETURN_IF_ERROR(CheckVariableNames(names));
-  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<Program> program, CompileProgram(jq_text, names));
-  if (entries.size() >= programs_cached_max) {
-    index.erase(entries.back().key);
-    entries.pop_back();
-  }
-  entries.push_front(Entry{std::move(key), std::move(program)});
-  index.emplace(entries.front().key, entries.begin());
-  return entries.front().program.get();
+  return Miss(jq_text, names);
 }
 
 Evaluator::Evaluator() : impl_(std::make_unique<Impl>()) {
@@ -926,18 +1357,43 @@ Evaluator::~Evaluator() = default;
 
 size_t Evaluator::cached_programs() const { return impl_->entries.size(); }
 
+size_t Evaluator::compiled_programs() const { return impl_->compiled.size(); }
+
+Status Evaluator::Check(std::string_view jq_text, const std::vector<std::string>& variables) {
+  std::vector<std::string_view> names(variables.begin(), variables.end());
+  return impl_->Find(jq_text, names).status();
+}
+
+Result<Json> Evaluator::Impl::Evaluate(std::string_view jq_text, const Json& input,
+                                       const std::vector<Variable>& variables,
+                                       Conversions& conversions) {
+  CAIRN_ASSIGN_OR_RETURN(Program * program, Find(jq_text, variables));
+  if (program->path) {
+    if (std::optional<Json> value = RunPath(*program->path, input, variables, conversions)) {
+      return std::move(*value);
+    }
+  } else if (program->merge) {
+    if (std::optional<Json> value = RunMerge(*program->merge, input, variables, conversions)) {
+      return std::move(*value);
+    }
+  }
+  CAIRN_ASSIGN_OR_RETURN(jv program_input, ProgramInput(*program, input, variables, conversions));
+  return RunProgram(*program, jq_text, program_input);
+}
+
 Result<Json> Evaluator::Evaluate(std::string_view jq_text, const Json& input,
                                  const std::vector<Variable>& variables) {
-  CAIRN_ASSIGN_OR_RETURN(Program * program, impl_->Find(jq_text, variables));
-  CAIRN_ASSIGN_OR_RETURN(jv program_input, ProgramInput(input, variables));
-  return RunProgram(*program, jq_text, program_input);
+  Conversions conversions(variables.size() + 1);
+  return impl_->Evaluate(jq_text, input, variables, conversions);
 }
 
 namespace {
 
-// Depth-first over a template; `path` is the JSON pointer of `node`.
-Result<Json> EvaluateNode(Evaluator& evaluator, const Json& node, const Json& input,
-                          const std::vector<Variable>& variables, size_t depth, std::string& path) {
+// Depth-first over a template; `path` is the JSON pointer of `node`. `evaluate` runs one
+// expression text (on the template's input and variables).
+template <typename EvaluateText>
+Result<Json> EvaluateNode(const EvaluateText& evaluate, const Json& node, size_t depth,
+                          std::string& path) {
   if (depth > limits::json_depth_max) {
     return Status::InvalidArgument("template nests deeper than " +
                                    std::to_string(limits::json_depth_max) + " levels");
@@ -945,7 +1401,7 @@ Result<Json> EvaluateNode(Evaluator& evaluator, const Json& node, const Json& in
   if (node.is_string()) {
     const auto& text = node.get_ref<const std::string&>();
     if (!IsRuntimeExpression(text)) return node;
-    Result<Json> value = evaluator.Evaluate(StripRuntimeExpression(text), input, variables);
+    Result<Json> value = evaluate(StripRuntimeExpression(text));
     if (!value.ok() && !path.empty()) return value.status().WithContext("at " + path);
     return value;
   }
@@ -956,7 +1412,7 @@ Result<Json> EvaluateNode(Evaluator& evaluator, const Json& node, const Json& in
     const size_t path_size = path.size();
     AppendPointerToken(path, node.is_array() ? std::to_string(index++) : key);
     CAIRN_ASSIGN_OR_RETURN(Json value,
-                           EvaluateNode(evaluator, child, input, variables, depth + 1, path));
+                           EvaluateNode(evaluate, child, depth + 1, path));
     path.resize(path_size);
     if (node.is_array()) {
       out.push_back(std::move(value));
@@ -972,7 +1428,12 @@ Result<Json> EvaluateNode(Evaluator& evaluator, const Json& node, const Json& in
 Result<Json> Evaluator::EvaluateTemplate(const Json& value, const Json& input,
                                          const std::vector<Variable>& variables) {
   std::string path;
-  CAIRN_ASSIGN_OR_RETURN(Json result, EvaluateNode(*this, value, input, variables, 1, path));
+  // The template's expressions share one conversion of the input and variables.
+  Conversions conversions(variables.size() + 1);
+  auto evaluate = [&](std::string_view jq_text) {
+    return impl_->Evaluate(jq_text, input, variables, conversions);
+  };
+  CAIRN_ASSIGN_OR_RETURN(Json result, EvaluateNode(evaluate, value, 1, path));
   if (JsonDepth(result) > limits::json_depth_max) {
     return Status::InvalidArgument("evaluated template nests deeper than " +
                                    std::to_string(limits::json_depth_max) + " levels");

@@ -77,8 +77,20 @@ struct Variable {
   const Json* value;  // not owned, not null; must outlive the Evaluate call
 };
 
+// Whether `value`, sitting `depth` levels down in an input or variable value (1: the value
+// itself), can be given to jq: nested at most limits::json_depth_max levels in all, no
+// string or key of 2 GiB or more, no binary value. Evaluate refuses a call whose input or
+// any variable fails this, whether the expression reads that variable or not; an
+// expression reads only the variables whose names occur in its text (the others are
+// checked, never converted). Pure, thread-safe.
+bool ConvertibleToJq(const Json& value, size_t depth = 1);
+
 // Compiles and runs expressions, keeping up to 256 compiled programs (least recently used
-// first out; a few KiB each). Created and used on one thread at a time.
+// first out; a few KiB each; texts that bind the same names share one). Every text is
+// compiled (so it is checked exactly as CheckExpression does), but field paths (`.a.b`,
+// `$v.a`) and merges of them (`$input + {k: .}`) are then answered from the Json values,
+// with jq's results: whatever those rules cannot decide exactly (an error, a non-ASCII
+// string) runs in jq. Created and used on one thread at a time.
 class Evaluator {
  public:
   Evaluator();
@@ -112,8 +124,16 @@ class Evaluator {
   Result<Json> EvaluateImplicit(const Json& expression, const Json& input,
                                 const std::vector<Variable>& variables);
 
-  // Compiled programs held now (at most 256).
+  // Checks `jq_text` as CheckExpression does (the same errors), and keeps the compiled
+  // program: an evaluation of the same text that binds the same of its names (whatever
+  // else it lists, in whatever order) reuses the compile. A definition loaded through the
+  // Evaluator that runs it (LoadOptions::evaluator) so compiles each expression once.
+  Status Check(std::string_view jq_text, const std::vector<std::string>& variables);
+
+  // Programs held now, one per (text, variable names) (at most 256).
   size_t cached_programs() const;
+  // Distinct compiles they hold (texts that bind the same names share one).
+  size_t compiled_programs() const;
 
  private:
   struct Impl;

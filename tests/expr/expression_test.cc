@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
+#include <cstring>
 #include <cstdint>
 #include <fstream>
 #include <string>
@@ -12,7 +14,9 @@
 #include <vector>
 
 #include "base/limits.h"
+#include "base/random.h"
 #include "tests/support/assertions.h"
+#include "tests/support/seed.h"
 
 namespace cairn::engine {
 namespace {
@@ -22,6 +26,11 @@ using ::cairn::testing::IsError;
 using ::cairn::testing::Must;
 
 Json J(std::string_view text) { return Json::parse(text); }
+
+std::string Trim(std::string_view text) {
+  const size_t begin = text.find_first_not_of(" \t\n");
+  return std::string(text.substr(begin, text.find_last_not_of(" \t\n") - begin + 1));
+}
 
 class ExpressionTest : public ::testing::Test {
  protected:
@@ -454,6 +463,7 @@ TEST_F(ExpressionTest, CacheIsBoundedLeastRecentlyUsed) {
   EXPECT_EQ(Must(Eval(". + 299", 1)), 300);
   EXPECT_EQ(Must(Eval(". + 0", 1)), 1);
   EXPECT_EQ(evaluator_.cached_programs(), 256u);
+  EXPECT_EQ(evaluator_.compiled_programs(), 256u);
 }
 
 TEST_F(ExpressionTest, ErrorsDoNotPoisonTheCachedProgram) {
@@ -463,6 +473,195 @@ TEST_F(ExpressionTest, ErrorsDoNotPoisonTheCachedProgram) {
   EXPECT_EQ(Must(Eval("[range(3)]")), J("[0, 1, 2]"));
   EXPECT_EQ(Must(Eval(".[]", J("[7, 8, 9]"))), 7);
   EXPECT_EQ(Must(Eval(".[]", J("[10]"))), 10);
+}
+
+// --- Variables an expression does not name, path programs ------------------------------
+
+TEST_F(ExpressionTest, VariablesTheTextDoesNotNameAreCheckedNotRead) {
+  Json deep = 1;
+  for (size_t i = 0; i < limits::json_depth_max; ++i) deep = Json::array({std::move(deep)});
+  const Json fine = J(R"({"k": 1})");
+  // Not read, still refused in order, whether the program is run by jq or not.
+  for (const char* text : {".a", ".a + 1", "$fine.k", "$fine.k + 1"}) {
+    EXPECT_TRUE(IsError(Eval(text, J(R"({"a": 1})"), {{"fine", &fine}, {"deep", &deep}}).status(),
+                        StatusCode::kInvalidArgument, {"variable `$deep`", "nests deeper"}))
+        << text;
+  }
+  EXPECT_TRUE(IsError(Eval(".a", deep, {{"deep", &deep}}).status(), StatusCode::kInvalidArgument,
+                      {"expression input nests deeper"}));
+  // A name inside a string is bound (harmless); a name the text does not hold is not.
+  EXPECT_EQ(Must(Eval("\"fine\"", Json(), {{"fine", &fine}})), "fine");
+  EXPECT_TRUE(IsError(Eval("$nowhere", Json(), {{"fine", &fine}}).status(),
+                      StatusCode::kInvalidArgument, {"$nowhere is not defined"}));
+  EXPECT_TRUE(IsError(Eval("[1,2] | .[0] as $fine | $fine2", Json(), {{"fine", &fine}}).status(),
+                      StatusCode::kInvalidArgument, {"$fine2 is not defined"}));
+  EXPECT_FALSE(ConvertibleToJq(deep));
+  EXPECT_TRUE(ConvertibleToJq(deep[0]));
+  EXPECT_FALSE(ConvertibleToJq(deep[0], 2));
+}
+
+TEST_F(ExpressionTest, TemplateExpressionsShareValuesButNotChanges) {
+  const Json input = J(R"({"x": 1, "list": [1, 2]})");
+  const Json item = J(R"({"n": 5})");
+  const Json template_value = J(R"({
+    "a": "${ .x += 1 | .x }", "b": "${ .x }", "c": "${ $item | .n = 7 | .n }",
+    "d": "${ $item.n }", "e": "${ .list | . += [3] }", "f": "${ .list }"})");
+  EXPECT_EQ(Must(evaluator_.EvaluateTemplate(template_value, input, {{"item", &item}})),
+            J(R"({"a": 2, "b": 1, "c": 7, "d": 5, "e": [1, 2, 3], "f": [1, 2]})"));
+  EXPECT_EQ(input, J(R"({"x": 1, "list": [1, 2]})"));
+}
+
+// The kinds of JSON values jq handles specially: numbers beyond 2^53, unsigned, NaN and
+// infinities, -0.0, control characters, non-ASCII and invalid UTF-8, deep and empty values.
+Json RandomValue(Random& rng, int depth) {
+  static const char* kKeys[] = {"a", "b", "c", "end", "x_1", "\xc3\xa9", "\xff", ""};
+  const uint64_t kind = rng.Uniform(depth > 4 ? 9 : 11);
+  switch (kind) {
+    case 0:
+      return nullptr;
+    case 1:
+      return rng.OneIn(2);
+    case 2: {
+      static const int64_t kInts[] = {0, 1, -1, 42, 9007199254740992, 9007199254740993,
+                                      -9007199254740993, INT64_MAX, INT64_MIN};
+      return kInts[rng.Uniform(std::size(kInts))];
+    }
+    case 3: {
+      static const uint64_t kUnsigned[] = {0, 7, 9007199254740993ull, UINT64_MAX};
+      return kUnsigned[rng.Uniform(std::size(kUnsigned))];
+    }
+    case 4: {
+      static const double kDoubles[] = {0.5, -0.0, 1e300, 3.0, 9007199254740992.0, 1e17,
+                                        -2.25, std::nan(""), INFINITY, -INFINITY};
+      return kDoubles[rng.Uniform(std::size(kDoubles))];
+    }
+    case 5:
+    case 6: {
+      static const char* kStrings[] = {"plain", "", "q\"uote\\", "tab\tnl\n", "\x01ctl",
+                                       "caf\xc3\xa9", "bad\xff", "\xed\xa0\x80", "nul"};
+      std::string text = kStrings[rng.Uniform(std::size(kStrings))];
+      if (text == "nul") text = std::string("a\0b", 3);
+      return text;
+    }
+    case 7:
+    case 8: {
+      Json array = Json::array();
+      for (uint64_t i = rng.Uniform(4); i > 0; --i) array.push_back(RandomValue(rng, depth + 1));
+      return array;
+    }
+    default: {
+      Json object = Json::object();
+      for (uint64_t i = rng.Uniform(5); i > 0; --i) {
+        object[kKeys[rng.Uniform(std::size(kKeys))]] = RandomValue(rng, depth + 1);
+      }
+      return object;
+    }
+  }
+}
+
+// Equal, and of the same JSON types all the way down (an integer is not a double).
+::testing::AssertionResult SameJson(const Json& a, const Json& b) {
+  if (a.type() != b.type()) {
+    return ::testing::AssertionFailure() << a.dump() << " vs " << b.dump() << ": types differ";
+  }
+  if (a.is_structured()) {
+    if (a.size() != b.size()) return ::testing::AssertionFailure() << "sizes differ";
+    auto ai = a.begin();
+    auto bi = b.begin();
+    for (; ai != a.end(); ++ai, ++bi) {
+      if (a.is_object() && ai.key() != bi.key()) return ::testing::AssertionFailure() << "keys";
+      if (auto same = SameJson(*ai, *bi); !same) return same;
+    }
+    return ::testing::AssertionSuccess();
+  }
+  if (a.dump(-1, ' ', false, Json::error_handler_t::replace) !=
+      b.dump(-1, ' ', false, Json::error_handler_t::replace)) {
+    return ::testing::AssertionFailure() << a.dump() << " vs " << b.dump();
+  }
+  return ::testing::AssertionSuccess();
+}
+
+// Path programs (and merges of paths) are answered without jq; `(TEXT)` is not one and runs
+// in jq. Both must give the same value of the same types, or the same error.
+TEST_F(ExpressionTest, PathProgramsGiveWhatJqGives) {
+  const uint64_t seed = ::cairn::testing::TestSeed();
+  SCOPED_TRACE("seed " + std::to_string(seed));
+  Random rng(seed);
+  const char* kPaths[] = {".",
+                          ".a",
+                          ".a.b",
+                          ".end",
+                          ".a.c.x_1",
+                          ".b.a.b.c",
+                          "$v",
+                          "$v.a",
+                          "$v.a.b",
+                          "$w.end",
+                          " .a.b ",
+                          "$v.c.a.b",
+                          "$v + { k: . }",
+                          "$v.a+{k:.b,a:$w}",
+                          ". + {a: $v.a, b: .c, a: .b}",
+                          "$w.a + {end: .}",
+                          "\n$v\t+ {x_1: $w.a.b}\n"};
+  for (int round = 0; round < 3000; ++round) {
+    const Json input = RandomValue(rng, 0);
+    const Json v = RandomValue(rng, 0);
+    const Json w = rng.OneIn(20) ? Json(std::string("bad\xff")) : RandomValue(rng, 0);
+    const std::vector<Variable> variables = {{"v", &v}, {"w", &w}};
+    for (const char* path : kPaths) {
+      Result<Json> direct = Eval(path, input, variables);
+      Result<Json> by_jq = Eval("(" + Trim(path) + ")", input, variables);
+      ASSERT_EQ(direct.ok(), by_jq.ok())
+          << path << " on " << input.dump(-1, ' ', false, Json::error_handler_t::replace)
+          << ": " << (direct.ok() ? by_jq.status() : direct.status()).ToString();
+      if (direct.ok()) {
+        ASSERT_TRUE(SameJson(*direct, *by_jq))
+            << path << " on " << input.dump(-1, ' ', false, Json::error_handler_t::replace);
+      } else {
+        // The messages quote the expression, which differs by the parentheses.
+        auto unquoted = [](const Status& status) {
+          const std::string& message = status.message();
+          const size_t end = message.find("`: ");
+          return end == std::string::npos ? message : message.substr(end);
+        };
+        ASSERT_EQ(direct.status().code(), by_jq.status().code());
+        ASSERT_EQ(unquoted(direct.status()), unquoted(by_jq.status())) << path;
+      }
+    }
+  }
+}
+
+TEST_F(ExpressionTest, CheckKeepsTheCompileForEvaluation) {
+  const Json two = 2;
+  const Json other = "unused";
+  // As a definition's loader checks it, then as the interpreter runs it: other names, in
+  // another order, the same bound ones.
+  Must(evaluator_.Check(".a + $x", {"context", "input", "x", "task"}));
+  EXPECT_EQ(evaluator_.cached_programs(), 1u);
+  EXPECT_EQ(evaluator_.compiled_programs(), 1u);
+  EXPECT_EQ(Must(Eval(".a + $x", J(R"({"a": 1})"), {{"workflow", &other}, {"x", &two}})), 3);
+  EXPECT_EQ(evaluator_.cached_programs(), 2u);
+  EXPECT_EQ(evaluator_.compiled_programs(), 1u);
+  // Another bound set is another program (`a` occurs in the text: it is bound).
+  EXPECT_EQ(Must(Eval(".a + $x", J(R"({"a": 1})"), {{"x", &two}, {"a", &other}})), 3);
+  EXPECT_EQ(evaluator_.compiled_programs(), 2u);
+  // Whatever order the names come in, each value goes to its own name.
+  const Json one = 1;
+  EXPECT_EQ(Must(Eval("[$b, $a]", Json(), {{"a", &one}, {"b", &two}})), J("[2, 1]"));
+  EXPECT_EQ(Must(Eval("[$b, $a]", Json(), {{"b", &two}, {"a", &one}})), J("[2, 1]"));
+  EXPECT_EQ(evaluator_.compiled_programs(), 3u);
+}
+
+TEST_F(ExpressionTest, CheckReportsWhatCheckExpressionReports) {
+  const std::vector<std::string> names = {"context", "input"};
+  for (const char* text : {".a +", "$nope", "now", "", ".a", "$input"}) {
+    EXPECT_EQ(evaluator_.Check(text, names).ToString(), CheckExpression(text, names).ToString())
+        << text;
+  }
+  EXPECT_EQ(evaluator_.Check(".a", {"x", "x"}).ToString(),
+            CheckExpression(".a", {"x", "x"}).ToString());
+  EXPECT_EQ(evaluator_.cached_programs(), 2u);  // the two that compile
 }
 
 // --- Templates and the implicit form --------------------------------------------------
