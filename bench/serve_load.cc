@@ -2,13 +2,14 @@
 // to its end over the live event stream, for a bounded time, against an in-process
 // `cairn serve` (engine with synced durability + Service + HttpServer on 127.0.0.1).
 //
-//   build/release/bench/serve_load [--clients N] [--seconds S]
+//   build/release/bench/serve_load [--clients N] [--seconds S] [--report-every S]
 //
 // Prints throughput (runs/s, events/s committed), the latency of a start (POST /v1/runs,
 // acknowledged once the run's first transition is durable) and of a whole run as its
 // client sees it (start to the run_stopped event on the stream), p50/p99/max; the
 // process's resident memory sampled every second (bounded: the last sample against the
-// one at a quarter of the time); and, measured in the same run, the raw RocksDB ceiling
+// one at a quarter of the time, and a line every --report-every seconds — default a tenth
+// of the run — with the runs so far and the resident size, to show where it levels); and, measured in the same run, the raw RocksDB ceiling
 // (synced 64-event WriteBatches of the workflow's average event size).
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -135,11 +136,14 @@ double Percentile(std::vector<double>& v, double p) {
 int Main(int argc, char** argv) {
   size_t clients = 32;
   double seconds = 10;
+  double report_every = 0;
   for (int i = 1; i + 1 < argc; i += 2) {
     const std::string flag = argv[i];
     if (flag == "--clients") clients = std::stoul(argv[i + 1]);
     if (flag == "--seconds") seconds = std::stod(argv[i + 1]);
+    if (flag == "--report-every") report_every = std::stod(argv[i + 1]);
   }
+  if (report_every <= 0) report_every = std::max(1.0, seconds / 10);
   bench::ScratchDir dir("serve-load");
   SystemClock clock;
   std::atomic<serve::Service*> service_ptr{nullptr};
@@ -177,13 +181,22 @@ int Main(int argc, char** argv) {
   std::mutex mu;
   std::vector<double> start_ms, run_ms;
   std::vector<size_t> rss_kib;
+  const auto began = Clock::now();
   std::thread sampler([&] {
+    double next_report = report_every;
     while (!stop.load()) {
       rss_kib.push_back(ResidentKiB());
+      const double at = std::chrono::duration<double>(Clock::now() - began).count();
+      if (at >= next_report) {
+        std::printf("  at %6.0f s: %10llu runs completed, resident %7.1f MiB\n", at,
+                    static_cast<unsigned long long>(runs_done.load()),
+                    static_cast<double>(rss_kib.back()) / 1024);
+        std::fflush(stdout);
+        next_report += report_every;
+      }
       std::this_thread::sleep_for(1s);
     }
   });
-  const auto began = Clock::now();
   const uint64_t events_before = events.load();
   std::vector<std::thread> threads;
   for (size_t c = 0; c < clients; ++c) {
