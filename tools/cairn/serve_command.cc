@@ -9,6 +9,7 @@
 #include <memory>
 #include <string>
 
+#include "tools/serve/allocator.h"
 #include "tools/serve/auth.h"
 #include "tools/serve/config.h"
 #include "tools/serve/http_server.h"
@@ -63,6 +64,7 @@ std::string TokensPath(const std::string& flag) {
 }
 
 int Serve(GlobalOptions& global, ServeOptions options) {
+  serve::TuneAllocatorForDaemon();  // before the engine's and server's threads start
   serve::ServeConfig config;
   if (!options.config_file.empty()) {
     auto loaded = serve::LoadServeConfigFile(options.config_file);
