@@ -8,10 +8,11 @@
 // Prints throughput (runs/s, events/s committed), the latency of a start (POST /v1/runs,
 // acknowledged once the run's first transition is durable) and of a whole run as its
 // client sees it (start to the run_stopped event on the stream), p50/p99/max; the
-// process's resident memory sampled every second (bounded: the peak of the run's second
-// half against the first half's, and a line every --report-every seconds — default a tenth
-// of the run — with the runs so far and the resident size, to show where it levels); and, measured in the same run, the raw RocksDB ceiling
-// (synced 64-event WriteBatches of the workflow's average event size).
+// process's resident memory, sampled every second, with a line every --report-every
+// seconds (default: a tenth of the run) giving the runs so far, the resident size and the
+// heap in use, and at the end the peak of the run's second half against the first half's
+// (bounded: no higher); and, measured in the same run, the raw RocksDB ceiling (synced
+// 64-event WriteBatches of the workflow's average event size).
 #include <arpa/inet.h>
 #include <malloc.h>
 #include <netinet/in.h>

@@ -10,7 +10,8 @@
 //
 // TuneAllocatorForDaemon() fixes the mmap threshold (which also turns off its dynamic
 // adjustment), so blocks of a megabyte or more are mapped and returned to the kernel
-// when freed. Call it once, first thing, before other threads start. A no-op on a C
+// when freed, and caps malloc's arenas at two, so the small allocations' free holes are
+// shared by every thread instead of kept per arena. Call it once, first thing, before other threads start. A no-op on a C
 // library other than glibc.
 #pragma once
 
