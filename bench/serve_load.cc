@@ -27,6 +27,7 @@
 #include <cstring>
 #include <fstream>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -162,7 +163,11 @@ int Main(int argc, char** argv) {
     ++i;
   }
   if (report_every <= 0) report_every = std::max(1.0, seconds / 10);
-  if (tune_allocator) serve::TuneAllocatorForDaemon();
+  std::optional<serve::AllocatorTrimmer> trimmer;
+  if (tune_allocator) {
+    serve::TuneAllocatorForDaemon();
+    trimmer.emplace(std::chrono::seconds(30));
+  }
   bench::ScratchDir dir("serve-load");
   SystemClock clock;
   std::atomic<serve::Service*> service_ptr{nullptr};

@@ -6,6 +6,7 @@
 
 #include <CLI/CLI.hpp>
 #include <atomic>
+#include <chrono>
 #include <memory>
 #include <string>
 
@@ -98,6 +99,8 @@ int Serve(GlobalOptions& global, ServeOptions options) {
   sigaddset(&stop_signals, SIGINT);
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
+  // After the signal mask, so that its thread does not take SIGTERM either.
+  serve::AllocatorTrimmer trimmer(std::chrono::seconds(30));
   std::atomic<serve::Service*> service_ptr{nullptr};
   auto engine = OpenEngine(global, *catalog, EngineUse::kDriveAll, /*must_exist=*/false,
                            "cairn serve", [&service_ptr](const engine::TransitionRecord& r) {

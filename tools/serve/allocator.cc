@@ -21,4 +21,28 @@ void TuneAllocatorForDaemon() {
 #endif
 }
 
+AllocatorTrimmer::AllocatorTrimmer(std::chrono::milliseconds interval) {
+#if defined(__GLIBC__)
+  thread_ = std::thread([this, interval] {
+    std::unique_lock lock(mu_);
+    while (!wake_.wait_for(lock, interval, [this] { return stop_; })) {
+      lock.unlock();
+      ::malloc_trim(0);
+      lock.lock();
+    }
+  });
+#else
+  (void)interval;
+#endif
+}
+
+AllocatorTrimmer::~AllocatorTrimmer() {
+  {
+    std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
 }  // namespace cairn::serve

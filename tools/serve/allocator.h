@@ -15,8 +15,32 @@
 // library other than glibc.
 #pragma once
 
+#include <chrono>
+#include <condition_variable>
+#include <mutex>
+#include <thread>
+
 namespace cairn::serve {
 
 void TuneAllocatorForDaemon();
+
+// Hands the allocator's free pages back to the kernel (glibc's malloc_trim) every
+// `interval` on a thread of its own, until destroyed. The block cache's blocks and the
+// interpreter's values are small and freed in no particular order, so pages inside the
+// arenas end up free but still resident; trimming releases them (a few milliseconds of
+// walking the arenas, each under its lock). A no-op on a C library other than glibc.
+class AllocatorTrimmer {
+ public:
+  explicit AllocatorTrimmer(std::chrono::milliseconds interval);
+  ~AllocatorTrimmer();
+  AllocatorTrimmer(const AllocatorTrimmer&) = delete;
+  AllocatorTrimmer& operator=(const AllocatorTrimmer&) = delete;
+
+ private:
+  std::mutex mu_;
+  std::condition_variable wake_;
+  bool stop_ = false;  // guarded by mu_
+  std::thread thread_;
+};
 
 }  // namespace cairn::serve
