@@ -1,13 +1,16 @@
 // The /v1 API over real HTTP on 127.0.0.1, with an engine behind it: every endpoint for
 // every role (allowed or refused), bad and missing tokens, malformed and oversized
-// bodies, unknown runs, concurrent approvals of one request, live streams, metrics, and
-// the actor each control action records (tools/serve/service.h).
+// bodies, unknown runs, concurrent approvals of one request, live streams, metrics, an
+// operator resolving an effect of unknown outcome, and the actor each control action
+// records (tools/serve/service.h).
 #include "tools/serve/service.h"
 
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <condition_variable>
 #include <map>
+#include <mutex>
 #include <set>
 #include <thread>
 #include <vector>
@@ -97,6 +100,7 @@ class ServiceTest : public ::testing::Test {
     options.on_transition = [this](const engine::TransitionRecord& r) {
       if (Service* s = service_ptr_.load()) s->OnTransition(r);
     };
+    Prepare(options.data_dir);
     engine_ = Must(engine::Engine::Open(options));
     std::string yaml = "tokens:\n";
     for (const auto& [role, token] : kTokens) {
@@ -117,6 +121,9 @@ class ServiceTest : public ::testing::Test {
     Must(engine_->ApplyDefinition(kPlanChange, "plan.yaml"));
     Must(engine_->ApplyDefinition(kWaitForGo, "wait.yaml"));
   }
+
+  // Writes into the data directory before the server's engine opens it.
+  virtual void Prepare(const std::string& data_dir) { (void)data_dir; }
 
   void TearDown() override {
     service_->EndStreams();
@@ -181,6 +188,7 @@ TEST_F(ServiceTest, EveryEndpointAllowsItsRolesAndRefusesTheOthers) {
       {"POST", "/v1/runs/nobody/cancel", "", Permission::kOperate},
       {"POST", "/v1/runs/nobody/approve", "", Permission::kApprove},
       {"POST", "/v1/runs/nobody/reject", "", Permission::kApprove},
+      {"POST", "/v1/runs/nobody/resolve", R"({"outcome": "failed"})", Permission::kOperate},
       {"POST", "/v1/runs/nobody/kill", "", Permission::kAdmin},
       {"POST", "/v1/workflows", kWaitForGo, Permission::kAdmin},
       {"PUT", "/v1/policy", kPolicy, Permission::kAdmin},
@@ -248,6 +256,13 @@ TEST_F(ServiceTest, BadRequestsGetStableErrorCodesAndChangeNothing) {
       {"POST", "/v1/runs/nobody/replay", "", 404, "not_found"},
       {"POST", "/v1/runs/nobody/signal", R"({"type": "x"})", 404, "not_found"},
       {"POST", "/v1/runs/nobody/signal", R"({})", 400, "bad_request"},
+      {"POST", "/v1/runs/nobody/resolve", R"({})", 400, "bad_request"},
+      {"POST", "/v1/runs/nobody/resolve", R"({"outcome": "maybe"})", 400, "bad_request"},
+      {"POST", "/v1/runs/nobody/resolve", R"({"outcome": 1})", 400, "bad_request"},
+      {"POST", "/v1/runs/nobody/resolve", R"({"outcome": "failed", "result": 1})", 400,
+       "bad_request"},
+      {"POST", "/v1/runs/nobody/resolve", R"({"outcome": "abandon"})", 404, "not_found"},
+      {"GET", "/v1/runs/nobody/resolve", "", 405, "method_not_allowed"},
       {"GET", "/v1/runs?status=sleepy", "", 400, "bad_request"},
       {"GET", "/v1/runs?limit=-1", "", 400, "bad_request"},
       {"GET", "/v1/nothing", "", 404, "not_found"},
@@ -462,6 +477,109 @@ TEST_F(ServiceTest, AKillSwitchThroughTheApiStopsCoveredRunsAndRefusesNewOnes) {
                R"({"workflow": "demo/wait", "input": {"name": "b"}})")
                 .status,
             201);
+}
+
+TEST_F(ServiceTest, TheWorkflowListSaysWhenEachVersionWasApplied) {
+  RawResponse r = As(Role::kReader, "GET", "/v1/workflows");
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json listed = Json::parse(r.body)["workflows"];
+  ASSERT_EQ(listed.size(), 2u);
+  for (const Json& w : listed) {
+    const std::string applied = w.value("applied", "");
+    EXPECT_EQ(applied.size(), std::string("2026-11-21T08:05:00.123456789Z").size()) << w;
+    EXPECT_EQ(applied.back(), 'Z') << w;
+    EXPECT_EQ(w["hash"].get<std::string>().size(), 64u);
+  }
+}
+
+constexpr const char* kCharge = R"(
+document: {dsl: '1.0.3', namespace: billing, name: charge, version: '1.0.0'}
+do:
+  - charge:
+      call: billing.charge
+)";
+
+constexpr const char* kChargePolicy = R"(
+version: 1
+name: charge
+rules:
+  - id: charges
+    tools: [billing.charge]
+    decision: allow
+)";
+
+// The server starts on a directory holding a run whose one write (not idempotent) was in
+// flight when the engine that ran it closed: the run is blocked on an effect of unknown
+// outcome, for an operator to decide.
+class ServiceBlockedRunTest : public ServiceTest {
+ protected:
+  void Prepare(const std::string& data_dir) override {
+    std::mutex mu;
+    std::condition_variable cv;
+    bool entered = false;
+    bool release = false;
+    engine::EngineOptions options;
+    options.data_dir = data_dir;
+    options.durability = storage::Durability::kBuffered;
+    options.clock = &clock_;
+    options.threads = 2;
+    options.policy = Must(policy::Policy::Load(kChargePolicy, "charge-policy.yaml"));
+    engine::ToolSpec spec;
+    spec.name = "billing.charge";
+    spec.effect = storage::EffectKind::kWrite;
+    spec.risk = storage::RiskLevel::kHigh;
+    Must(options.tools.Register(spec, [&](const engine::ToolRequest&) -> Result<Json> {
+      std::unique_lock lock(mu);
+      entered = true;
+      cv.notify_all();
+      cv.wait_for(lock, 10s, [&] { return release; });
+      return Json("charged");
+    }));
+    auto engine = Must(engine::Engine::Open(options));
+    Must(engine->ApplyDefinition(kCharge, "charge.yaml"));
+    Must(engine->Start({"billing/charge", Json::object(), RunId::FromTrusted("blocked"), {}}));
+    {
+      std::unique_lock lock(mu);
+      ASSERT_TRUE(cv.wait_for(lock, 10s, [&] { return entered; }));
+    }
+    std::thread releaser([&] {
+      std::this_thread::sleep_for(50ms);  // lets Close() begin while the call hangs (as
+                                          // engine_test does: Close waits for the call)
+      std::lock_guard lock(mu);
+      release = true;
+      cv.notify_all();
+    });
+    Must(engine->Close());
+    releaser.join();
+  }
+};
+
+TEST_F(ServiceBlockedRunTest, AnOperatorResolvesAnEffectOfUnknownOutcome) {
+  const RunId id = RunId::FromTrusted("blocked");
+  const engine::RunInfo blocked = Must(engine_->Wait(id, 20s));
+  ASSERT_EQ(blocked.header.status, storage::RunStatus::kBlocked) << blocked.waiting_on;
+  const std::string ok =
+      R"({"outcome": "ok", "result": {"charged": 1}, "reason": "in the ledger"})";
+  EXPECT_EQ(As(Role::kReader, "POST", "/v1/runs/blocked/resolve", ok).status, 403);
+  EXPECT_EQ(As(Role::kApprover, "POST", "/v1/runs/blocked/resolve", ok).status, 403);
+  RawResponse resolved = As(Role::kOperator, "POST", "/v1/runs/blocked/resolve", ok);
+  ASSERT_EQ(resolved.status, 200) << resolved.body;
+  EXPECT_EQ(Json::parse(resolved.body)["run_id"], "blocked");
+  const engine::RunInfo done = Must(engine_->Wait(id, 20s));
+  EXPECT_EQ(done.header.status, storage::RunStatus::kCompleted);
+  EXPECT_EQ(*done.output, (Json{{"charged", 1}}));
+  bool recorded = false;
+  for (const storage::Event& e : History("blocked")) {
+    if (const auto* c = std::get_if<storage::ControlRequested>(&e.body)) {
+      recorded = true;
+      EXPECT_EQ(c->actor, (storage::Actor{"operator-user", "operator"}));
+      EXPECT_EQ(c->reason, "in the ledger");
+    }
+  }
+  EXPECT_TRUE(recorded);
+  RawResponse again = As(Role::kOperator, "POST", "/v1/runs/blocked/resolve", ok);
+  EXPECT_EQ(again.status, 409) << again.body;
+  EXPECT_NE(again.body.find("not blocked"), std::string::npos) << again.body;
 }
 
 }  // namespace

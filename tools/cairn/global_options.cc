@@ -200,8 +200,22 @@ std::string TruncateUtf8(std::string text, size_t bytes_max) {
   return text;
 }
 
-void SetAction(CLI::App* command, GlobalOptions& global, std::function<int()> action) {
-  command->callback([&global, action = std::move(action)] { global.exit_code = action(); });
+void SetAction(CLI::App* command, GlobalOptions& global, std::function<int()> action, Reach reach) {
+  command->callback([&global, command, reach, action = std::move(action)] {
+    // (A group's action runs after its subcommand's, which has answered already.)
+    if (reach == Reach::kLocal && global.address_flag && command->get_subcommands().empty()) {
+      std::string path;
+      for (const CLI::App* at = command; at != nullptr; at = at->get_parent()) {
+        path.insert(0, at->get_parent() == nullptr ? "cairn" : " " + at->get_name());
+      }
+      global.exit_code = Fail(global, "--address " + global.address + ": '" + path +
+                                          "' does not talk to a server; it works on the data "
+                                          "directory (--data DIR). --address applies to 'cairn "
+                                          "run', 'cairn workflow' and 'cairn kill'");
+      return;
+    }
+    global.exit_code = action();
+  });
 }
 
 int Fail(const GlobalOptions& global, std::string_view message, int code) {

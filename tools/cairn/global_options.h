@@ -62,8 +62,20 @@ struct GlobalOptions {
   // (`call: agent` tasks then fault with unknown_agent).
   std::string agents_file;
   // --as NAME: who asks, as recorded in runs (started_by, signals, controls); else $USER;
-  // else "cli".
+  // else "cli". `actor_given`: --as was on the command line (remote mode checks it
+  // against the token's owner).
   std::string actor;
+  bool actor_given = false;
+
+  // Remote mode (tools/cairn/remote.h): --address URL, else $CAIRN_ADDRESS; empty: the
+  // commands open the data directory. `address_source` names where it came from
+  // ("--address" or "$CAIRN_ADDRESS"); `address_flag`: it was on the command line, so a
+  // command that does not talk to a server refuses it rather than ignore it.
+  std::string address;
+  std::string address_source;
+  bool address_flag = false;
+  // --token-file FILE: the file holding the bearer token; else $CAIRN_TOKEN.
+  std::string token_file;
 
   // How the user invoked cairn (argv[0]), for the commands we suggest next.
   std::string program = "cairn";
@@ -79,9 +91,15 @@ struct GlobalOptions {
   int exit_code = kExitOk;
 };
 
+// Whether a command talks to a server when an address is given (remote mode), or works
+// on the data directory only.
+enum class Reach : uint8_t { kLocal, kRemoteToo };
+
 // Makes `action` the command's action: it runs after all flags are parsed, and its
-// return value becomes the process's exit code.
-void SetAction(CLI::App* command, GlobalOptions& global, std::function<int()> action);
+// return value becomes the process's exit code. A kLocal command refuses an --address
+// given on its command line (one from $CAIRN_ADDRESS is not its business: it ignores it).
+void SetAction(CLI::App* command, GlobalOptions& global, std::function<int()> action,
+               Reach reach = Reach::kLocal);
 
 // "No limit" for a --timeout or --wait: long enough for any run a person waits on, short
 // enough that adding it to a clock cannot overflow.

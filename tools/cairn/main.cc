@@ -5,6 +5,7 @@
 #include <CLI/CLI.hpp>
 #include <algorithm>
 #include <cctype>
+#include <cstdlib>
 #include <exception>
 #include <iostream>
 #include <string>
@@ -53,9 +54,30 @@ void AddGlobalOptions(CLI::App& app, GlobalOptions& global) {
                  "exists")
       ->type_name("FILE")
       ->envname("CAIRN_AGENTS");
-  app.add_option("--as", global.actor, "Who asks, as recorded in runs (default: $USER, else cli)")
+  app.add_option_function<std::string>(
+         "--as",
+         [&global](const std::string& name) {
+           global.actor = name;
+           global.actor_given = true;
+         },
+         "Who asks, as recorded in runs (default: $USER, else cli); with --address the "
+         "server records the token's owner, and --as may only name that owner")
       ->type_name("NAME")
-      ->envname("USER");
+      ->default_str("$USER");
+  app.add_option_function<std::string>(
+         "--address",
+         [&global](const std::string& url) {
+           global.address = url;
+           global.address_source = "--address";
+           global.address_flag = true;
+         },
+         "Talk to a running 'cairn serve' at this URL (http://HOST:PORT) instead of opening the "
+         "data directory (run, workflow apply/list, kill); default $CAIRN_ADDRESS")
+      ->type_name("URL");
+  app.add_option("--token-file", global.token_file,
+                 "With --address: the file holding the bearer token (default: the token in "
+                 "$CAIRN_TOKEN)")
+      ->type_name("FILE");
   app.add_option("--log-level", global.log_level, "Diagnostics on stderr at this level and above")
       ->type_name("LEVEL")
       ->check(CLI::IsMember(
@@ -102,6 +124,14 @@ int Main(int argc, char** argv) {
   global.in = &std::cin;
   global.out = &std::cout;
   global.err = &std::cerr;
+  // Defaults that flags override (their callbacks run during the parse).
+  if (const char* user = std::getenv("USER"); user != nullptr && *user != '\0') {
+    global.actor = user;
+  }
+  if (const char* address = std::getenv("CAIRN_ADDRESS"); address != nullptr && *address != '\0') {
+    global.address = address;
+    global.address_source = "$CAIRN_ADDRESS";
+  }
 
   CLI::App app(
       "cairn: a durable, event-sourced workflow engine for hybrid workflow + agent "

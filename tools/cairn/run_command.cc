@@ -18,6 +18,8 @@
 #include "base/limits.h"
 #include "engine/definition/duration.h"
 #include "storage/event_json.h"
+#include "tools/cairn/remote.h"
+#include "tools/cairn/run_output.h"
 #include "tools/serve/run_view.h"
 
 namespace cairn::cli {
@@ -34,11 +36,14 @@ constexpr size_t kListLimitDefault = 1000;
 // `run list --workflow` filters run headers one by one; it stops after this many and says
 // where to go on.
 constexpr size_t kListScanMax = 1'000'000;
+// Remote `run list`: the server's largest page, and how many pages one listing asks for
+// (each page looks at a bounded number of runs on the server).
+constexpr size_t kRemotePageMax = 1000;
+constexpr size_t kRemoteListPagesMax = 10;
+// Remote `run show`: events asked for per request.
+constexpr size_t kHistoryPage = 1000;
 // --input / --data / --result: one JSON document, as large as a run's data may be.
 constexpr size_t kArgumentBytesMax = limits::run_data_bytes_max;
-// Text output shortens JSON values to this many bytes (-o json prints them whole).
-constexpr size_t kDescribeValueBytesMax = 2000;
-constexpr size_t kShowValueBytesMax = 80;
 constexpr const char* kSignalTimeoutDefault = "30s";
 // Steering commands with --timeout 0 still let the run reach a point where closing the
 // engine cuts off no tool call (see Settle); at most this long.
@@ -74,177 +79,6 @@ Result<RunId> ParseRunArgument(const std::string& text) {
 // --as NAME (global): who asks. $USER, else "cli".
 storage::Actor ActorFrom(const GlobalOptions& global) {
   return storage::Actor{global.actor.empty() ? "cli" : global.actor, "operator"};
-}
-
-std::string JoinTypes(const std::vector<std::string>& types) {
-  std::string text;
-  for (const std::string& type : types) text += (text.empty() ? "" : ", ") + type;
-  return text;
-}
-
-// RFC 3339 to the millisecond.
-std::string TimeToMillis(int64_t ns) {
-  std::string text = storage::FormatTimeRfc3339(ns);
-  if (text.size() > 7 && text.back() == 'Z') text.erase(text.size() - 7, 6);
-  return text;
-}
-
-std::string Shorten(std::string text, size_t bytes_max) {
-  if (text.size() <= bytes_max) return text;
-  const size_t full = text.size();
-  return TruncateUtf8(std::move(text), bytes_max) + "… (" + std::to_string(full) + " bytes)";
-}
-
-std::string ShortJson(const Json& value, size_t bytes_max) {
-  return Shorten(DumpJson(value), bytes_max);
-}
-
-std::string ErrorText(const storage::ErrorInfo& e) {
-  std::string text = e.title.empty() ? e.type : e.title;
-  if (e.status != 0) text += " (" + std::to_string(e.status) + ")";
-  if (!e.detail.empty()) text += ": " + e.detail;
-  if (!e.instance.empty()) text += " at " + e.instance;
-  return text;
-}
-
-// "steps 4/200, tool calls 2/20, cost 0.0012/5": spent against each cap, for the
-// dimensions that are capped or were spent on ("" when none). Money in decimal units.
-std::string BudgetText(const storage::RunHeader& h) {
-  const storage::BudgetAmounts& cap = h.budget_limits;
-  const storage::BudgetAmounts& spent = h.budget_spent;
-  std::string text;
-  auto add = [&text](const char* name, const std::string& used, const std::string& limit,
-                     bool show) {
-    if (!show) return;
-    text += (text.empty() ? "" : ", ") + std::string(name) + " " + used;
-    if (!limit.empty()) text += "/" + limit;
-  };
-  auto count = [](uint64_t n, bool capped) { return capped ? std::to_string(n) : std::string(); };
-  add("steps", std::to_string(spent.steps), count(cap.steps, cap.steps != 0),
-      cap.steps != 0 || spent.steps != 0);
-  add("tool calls", std::to_string(spent.tool_calls), count(cap.tool_calls, cap.tool_calls != 0),
-      cap.tool_calls != 0 || spent.tool_calls != 0);
-  add("tokens", std::to_string(spent.tokens), count(cap.tokens, cap.tokens != 0),
-      cap.tokens != 0 || spent.tokens != 0);
-  add("cost", FormatMoney(spent.cost_micros),
-      cap.cost_micros != 0 ? FormatMoney(cap.cost_micros) : "",
-      cap.cost_micros != 0 || spent.cost_micros != 0);
-  if (cap.wall_ms != 0) {
-    text += (text.empty() ? "" : ", ") + std::string("wall clock ") +
-            engine::FormatDurationMs(cap.wall_ms);
-  }
-  return text;
-}
-
-void PrintRunViewText(std::ostream& out, const RunView& v) {
-  const storage::RunHeader& h = v.header;
-  std::vector<std::pair<std::string, std::string>> rows = {
-      {"run", h.run_id.str()},
-      {"status", StatusLabel(h)},
-      {"workflow", WorkflowLabel(h) + " (sha256:" + h.definition_hash.Hex() + ")"},
-      {"started", TimeToMillis(h.created_at_ns) +
-                      (v.started_by.name.empty() ? "" : " by " + v.started_by.name)},
-      {"updated", TimeToMillis(h.updated_at_ns)},
-      {"events", std::to_string(h.next_seq)}};
-  if (!h.waiting_on.empty()) {
-    rows.emplace_back(
-        "waiting on",
-        h.waiting_on +
-            (v.awaited_types.empty() ? "" : " (type " + JoinTypes(v.awaited_types) + ")"));
-  }
-  for (const storage::TimerRef& t : h.timers) {
-    rows.emplace_back("timer", t.timer_id + " (" + std::string(storage::Name(t.purpose)) +
-                                   ") due " + TimeToMillis(t.due_at_ns));
-  }
-  if (v.approval) {
-    const storage::ApprovalRequested& a = *v.approval;
-    std::string text = a.approval_id + " to call " + a.tool;
-    if (!a.rule_id.empty()) text += " (rule " + a.rule_id + ")";
-    rows.emplace_back("approval", std::move(text));
-    rows.emplace_back("  arguments", ShortJson(v.approval_arguments, kDescribeValueBytesMax));
-    if (!a.reason.empty()) rows.emplace_back("  why", a.reason);
-    std::string who;
-    for (const std::string& name : a.approvers) who += (who.empty() ? "" : ", ") + name;
-    rows.emplace_back("  approvers", who.empty() ? "anyone" : who);
-    if (a.expires_at_ns != 0) {
-      rows.emplace_back("  expires", TimeToMillis(a.expires_at_ns) + " (unanswered by then: " +
-                                         std::string(storage::Name(a.on_expiry)) +
-                                         (a.on_expiry == storage::ApprovalResolution::kApproved
-                                              ? ")"
-                                              : ", the call is not made)"));
-    }
-  }
-  if (std::string budget = BudgetText(h); !budget.empty()) rows.emplace_back("budget", budget);
-  rows.emplace_back("input", ShortJson(v.input, kDescribeValueBytesMax));
-  if (v.output) rows.emplace_back("output", ShortJson(*v.output, kDescribeValueBytesMax));
-  if (!v.error.empty()) rows.emplace_back("error", ErrorText(v.error));
-  if (!v.stop_detail.empty()) rows.emplace_back("detail", v.stop_detail);
-  if (!v.stopped_by.name.empty()) rows.emplace_back("stopped by", v.stopped_by.name);
-  for (const auto& [key, value] : rows) {
-    out << key << std::string(12 - std::min<size_t>(key.size(), 11), ' ') << value << '\n';
-  }
-}
-
-void PrintRunView(const GlobalOptions& global, const RunView& view) {
-  if (global.output == OutputFormat::kJson) {
-    *global.out << JsonLine(RunViewToJson(view)) << '\n';
-  } else {
-    PrintRunViewText(*global.out, view);
-  }
-}
-
-// What to say about a run that has not stopped, and which command moves it on.
-std::string ParkedNote(const GlobalOptions& global, const RunView& view) {
-  const storage::RunHeader& h = view.header;
-  const std::string run = h.run_id.str();
-  std::string note = "run " + run + " is " + std::string(storage::Name(h.status));
-  if (!h.waiting_on.empty()) note += " on " + h.waiting_on;
-  if (h.waiting_on.rfind("event", 0) == 0) {
-    note += "; deliver it with '" + global.program + " run signal " + run + " --type " +
-            (view.awaited_types.size() == 1 ? view.awaited_types.front() : "TYPE") + "'";
-  } else if (view.approval) {
-    note += "; an approver answers with '" + global.program + " run approve " + run +
-            " --as NAME' or '" + global.program + " run reject " + run +
-            " --as NAME --reason TEXT'";
-  } else if (h.waiting_on.rfind("indeterminate_effect", 0) == 0 ||
-             h.stop_reason == storage::StopReason::kIndeterminateEffect) {
-    note += "; an operator decides with '" + global.program + " run resolve " + run +
-            " --outcome ok|failed|abandon'";
-  } else if (!h.timers.empty()) {
-    note += "; it goes on when an engine runs after " + TimeToMillis(h.timers.front().due_at_ns) +
-            " ('" + global.program + " run resume')";
-  }
-  return note;
-}
-
-// What the steering commands expect of the run they moved.
-enum class Expect : uint8_t {
-  kCompletion,  // start --wait: completing is success, stopping otherwise is not
-  kProgress,    // signal, resolve: the request was recorded; the run moved on
-  kStop,        // cancel, kill: stopping is success
-};
-
-// Prints the run's state after a drive; returns the exit code (see tools/README.md).
-int ReportState(const GlobalOptions& global, const RunView& view, bool timed_out,
-                milliseconds waited, Expect expect) {
-  PrintRunView(global, view);
-  global.out->flush();
-  const storage::RunHeader& h = view.header;
-  if (storage::IsTerminal(h.status)) {
-    if (h.status == storage::RunStatus::kCompleted || expect == Expect::kStop) return kExitOk;
-    return kExitFailed;
-  }
-  if (timed_out) {
-    *global.err << "run " << h.run_id.str() << " is still " << storage::Name(h.status)
-                << (waited.count() > 0 ? " after " + engine::FormatDurationMs(
-                                                         static_cast<uint64_t>(waited.count()))
-                                       : std::string())
-                << "; it goes on when an engine next runs ('" << global.program
-                << " run resume')\n";
-    return expect == Expect::kCompletion ? kExitFailed : kExitOk;
-  }
-  *global.err << ParkedNote(global, view) << '\n';
-  return kExitOk;
 }
 
 // Lets a run that the engine is driving reach a point where closing the engine cuts off
@@ -288,7 +122,27 @@ int DriveAndReport(const GlobalOptions& global, engine::Engine& engine, const Ru
   }
   auto view = ReadRunView(engine.store(), run);
   if (!view.ok()) return Fail(global, view.status());
-  return ReportState(global, *view, timed_out, timeout, expect);
+  return ReportState(global, RunViewToJson(*view), timed_out, timeout, expect);
+}
+
+// Remote mode: follows the run the server drives as DriveAndReport waits for it: for
+// `*timeout` until it stops or parks; with 0, only until it is no longer running (at
+// most kSettleMax, which `*timeout` then becomes if it was still running).
+Result<Followed> FollowAsDriven(serve::Client& client, const std::string& run,
+                                milliseconds* timeout) {
+  if (timeout->count() > 0) return FollowRun(client, run, *timeout, FollowUntil::kParkedOrStopped);
+  auto followed = FollowRun(client, run, kSettleMax, FollowUntil::kSettled);
+  if (followed.ok() && followed->timed_out) *timeout = kSettleMax;
+  return followed;
+}
+
+// Remote mode: follows the run (FollowAsDriven), then reports its state as DriveAndReport
+// does.
+int FollowAndReport(const GlobalOptions& global, serve::Client& client, const std::string& run,
+                    milliseconds timeout, Expect expect) {
+  auto followed = FollowAsDriven(client, run, &timeout);
+  if (!followed.ok()) return Fail(global, followed.status().WithContext("waiting for run " + run));
+  return ReportState(global, followed->view, followed->timed_out, timeout, expect);
 }
 
 // ---- run start ----
@@ -301,25 +155,25 @@ struct StartOptions {
   std::string timeout;
 };
 
-int PrintStarted(const GlobalOptions& global, const engine::StartResult& started,
-                 const std::string& workflow) {
-  if (global.output == OutputFormat::kJson) {
-    *global.out << JsonLine({{"run_id", started.run_id.str()},
-                             {"created", started.created},
-                             {"workflow", workflow}})
-                << '\n';
-  } else {
-    *global.out << started.run_id.str() << '\n';
+// Starts the run on the server; with --wait, follows it there. The server drives every run
+// it has, so a run started before with this --id is followed too.
+int RemoteStart(const GlobalOptions& global, const StartOptions& options,
+                const engine::StartRequest& request, milliseconds timeout) {
+  auto client = ConnectRemote(global);
+  if (!client.ok()) return Fail(global, client.status());
+  Json body{{"workflow", options.workflow}};
+  if (!options.input.empty()) body["input"] = request.input;
+  if (request.run_id) body["run_id"] = request.run_id->str();
+  auto started = (*client)->Post("/v1/runs", body);
+  if (!started.ok())
+    return Fail(global, started.status().WithContext("starting " + options.workflow));
+  const std::string run_id = JsonText(*started, "run_id");
+  const bool created = started->value("created", false);
+  if (!options.wait) {
+    return PrintStarted(global, run_id, created, options.workflow, (*client)->address().url);
   }
-  global.out->flush();
-  if (started.created) {
-    *global.err << "recorded run " << started.run_id.str() << " of " << workflow
-                << "; it runs when an engine next runs ('" << global.program << " run resume')\n";
-  } else {
-    *global.err << "run " << started.run_id.str()
-                << " was started before with this --id: nothing new started\n";
-  }
-  return kExitOk;
+  if (!created) *global.err << "run " << run_id << " was started before with this --id\n";
+  return FollowAndReport(global, **client, run_id, timeout, Expect::kCompletion);
 }
 
 int RunStart(const GlobalOptions& global, const StartOptions& options) {
@@ -344,6 +198,7 @@ int RunStart(const GlobalOptions& global, const StartOptions& options) {
     if (!parsed.ok()) return Fail(global, parsed.status());
     timeout = *parsed;
   }
+  if (IsRemote(global)) return RemoteStart(global, options, request, timeout);
   request.started_by = ActorFrom(global);
   // Without --wait the start is only recorded: this short-lived engine must not begin side
   // effects it will not see through. The next engine begins the run.
@@ -354,7 +209,9 @@ int RunStart(const GlobalOptions& global, const StartOptions& options) {
     if (!started.ok()) {
       return Fail(global, started.status().WithContext("starting " + options.workflow));
     }
-    if (!options.wait) return PrintStarted(global, *started, options.workflow);
+    if (!options.wait) {
+      return PrintStarted(global, started->run_id.str(), started->created, options.workflow, "");
+    }
     if (!started->created) {
       // This engine drives only the runs it touches; one started before (perhaps deferred)
       // is shown as it is. `run resume` drives it if it has not finished.
@@ -362,7 +219,8 @@ int RunStart(const GlobalOptions& global, const StartOptions& options) {
       auto view = ReadRunView(engine.store(), started->run_id);
       if (!view.ok()) return Fail(global, view.status());
       const bool running = view->header.status == storage::RunStatus::kRunning;
-      return ReportState(global, *view, running, milliseconds(0), Expect::kCompletion);
+      return ReportState(global, RunViewToJson(*view), running, milliseconds(0),
+                         Expect::kCompletion);
     }
     return DriveAndReport(global, engine, started->run_id, timeout, Expect::kCompletion);
   });
@@ -389,7 +247,8 @@ void AddStart(CLI::App& run, GlobalOptions& global) {
                   "stopped otherwise or still running at --timeout");
   start->add_option("--timeout", options->timeout, "With --wait: give up waiting after DUR")
       ->type_name("DUR");
-  SetAction(start, global, [&global, options] { return RunStart(global, *options); });
+  SetAction(
+      start, global, [&global, options] { return RunStart(global, *options); }, Reach::kRemoteToo);
 }
 
 // ---- run list ----
@@ -402,9 +261,10 @@ struct ListOptions {
 };
 
 struct ListedRuns {
-  std::vector<storage::RunHeader> runs;
+  std::vector<Json> runs;     // RunHeaderToJson forms
   bool more = false;          // matching runs follow the last one
-  std::string scanned_until;  // set when the scan stopped at kListScanMax
+  std::string scanned_until;  // set when the scan stopped at kListScanMax (or, remote,
+                              // kRemoteListPagesMax)
 };
 
 Result<ListedRuns> CollectRuns(const storage::Store& store,
@@ -425,7 +285,7 @@ Result<ListedRuns> CollectRuns(const storage::Store& store,
         listed.more = true;
         return listed;
       }
-      listed.runs.push_back(std::move(header));
+      listed.runs.push_back(storage::RunHeaderToJson(header));
     }
     if (page.size() < limits::list_runs_max) return listed;
     if (scanned >= kListScanMax) {
@@ -435,14 +295,33 @@ Result<ListedRuns> CollectRuns(const storage::Store& store,
   }
 }
 
-void PrintRunTable(const GlobalOptions& global, const std::vector<storage::RunHeader>& runs) {
-  std::vector<std::vector<std::string>> rows;
-  rows.reserve(runs.size());
-  for (const storage::RunHeader& h : runs) {
-    rows.push_back({h.run_id.str(), StatusLabel(h), WorkflowLabel(h), std::to_string(h.next_seq),
-                    TimeToMillis(h.created_at_ns), h.waiting_on.empty() ? "-" : h.waiting_on});
+// Remote mode: the server answers at most kRemotePageMax runs a request, and looks at a
+// bounded number of runs for each; this asks page after page until `limit` runs, the end,
+// or kRemoteListPagesMax requests.
+Result<ListedRuns> CollectRemoteRuns(serve::Client& client, const ListOptions& options) {
+  ListedRuns listed;
+  std::string after = options.after;
+  for (size_t pages = 0; listed.runs.size() < options.limit; ++pages) {
+    if (pages == kRemoteListPagesMax) {
+      listed.scanned_until = after;
+      return listed;
+    }
+    std::string target =
+        "/v1/runs?limit=" +
+        std::to_string(std::min(options.limit - listed.runs.size(), kRemotePageMax));
+    if (!options.status.empty()) target += "&status=" + serve::UrlEncode(options.status);
+    if (!options.workflow.empty()) target += "&workflow=" + serve::UrlEncode(options.workflow);
+    if (!after.empty()) target += "&after=" + serve::UrlEncode(after);
+    CAIRN_ASSIGN_OR_RETURN(Json page, client.Get(target));
+    if (!page.is_object() || !page["runs"].is_array()) {
+      return Status::Internal(client.address().url + " answered GET /v1/runs without 'runs'");
+    }
+    for (Json& run : page["runs"]) listed.runs.push_back(std::move(run));
+    if (!page.contains("next_after") || !page["next_after"].is_string()) return listed;
+    after = page["next_after"].get<std::string>();
   }
-  PrintTable(*global.out, {"RUN", "STATUS", "WORKFLOW", "EVENTS", "STARTED", "WAITING ON"}, rows);
+  listed.more = true;
+  return listed;
 }
 
 int RunList(const GlobalOptions& global, const ListOptions& options) {
@@ -458,27 +337,41 @@ int RunList(const GlobalOptions& global, const ListOptions& options) {
     if (!parsed.ok()) return Fail(global, parsed.status().WithContext("--workflow"));
     workflow = std::move(parsed).value();
   }
-  auto store = OpenStoreReadOnly(global);
-  if (!store.ok()) return Fail(global, store.status());
-  auto listed = CollectRuns(**store, status, workflow, options);
-  if (!listed.ok()) {
-    return Fail(global, listed.status().WithContext("reading runs in " + global.data_dir));
-  }
+  std::string where = global.data_dir;
+  // Connection and open errors are told as they are; reading errors name where.
+  auto collect = [&]() -> Result<ListedRuns> {
+    if (IsRemote(global)) {
+      CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<serve::Client> client, ConnectRemote(global));
+      where = client->address().url;
+      auto listed = CollectRemoteRuns(*client, options);
+      if (!listed.ok()) return listed.status().WithContext("reading runs in " + where);
+      return listed;
+    }
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<storage::Store> store, OpenStoreReadOnly(global));
+    auto listed = CollectRuns(*store, status, workflow, options);
+    if (!listed.ok()) return listed.status().WithContext("reading runs in " + where);
+    return listed;
+  };
+  Result<ListedRuns> listed = collect();
+  if (!listed.ok()) return Fail(global, listed.status());
   if (global.output == OutputFormat::kJson) {
-    for (const auto& h : listed->runs) *global.out << JsonLine(storage::RunHeaderToJson(h)) << '\n';
+    for (const Json& h : listed->runs) *global.out << JsonLine(h) << '\n';
   } else if (listed->runs.empty()) {
     *global.err << "no runs" << (options.status.empty() ? "" : " with status " + options.status)
-                << (options.workflow.empty() ? "" : " of " + options.workflow) << " in "
-                << global.data_dir << '\n';
+                << (options.workflow.empty() ? "" : " of " + options.workflow) << " in " << where
+                << '\n';
   } else {
     PrintRunTable(global, listed->runs);
   }
   global.out->flush();
   if (listed->more) {
-    *global.err << "more runs follow: add --after " << listed->runs.back().run_id.str() << '\n';
+    *global.err << "more runs follow: add --after " << JsonText(listed->runs.back(), "run_id")
+                << '\n';
   } else if (!listed->scanned_until.empty()) {
-    *global.err << "stopped after looking at " << kListScanMax << " runs: add --after "
-                << listed->scanned_until << " to look further\n";
+    *global.err << "stopped after looking at "
+                << (IsRemote(global) ? std::to_string(kRemoteListPagesMax) + " pages of"
+                                     : std::to_string(kListScanMax))
+                << " runs: add --after " << listed->scanned_until << " to look further\n";
   }
   return kExitOk;
 }
@@ -500,7 +393,8 @@ void AddList(CLI::App& run, GlobalOptions& global) {
       ->check(CLI::Range(size_t{1}, limits::list_runs_max));
   list->add_option("--after", options->after, "Start after this run id (runs are in id order)")
       ->type_name("RUN");
-  SetAction(list, global, [&global, options] { return RunList(global, *options); });
+  SetAction(
+      list, global, [&global, options] { return RunList(global, *options); }, Reach::kRemoteToo);
 }
 
 // ---- run describe ----
@@ -508,11 +402,19 @@ void AddList(CLI::App& run, GlobalOptions& global) {
 int RunDescribe(const GlobalOptions& global, const std::string& run_text) {
   auto run = ParseRunArgument(run_text);
   if (!run.ok()) return Fail(global, run.status());
+  if (IsRemote(global)) {
+    auto client = ConnectRemote(global);
+    if (!client.ok()) return Fail(global, client.status());
+    auto view = (*client)->Get(RunPath(run->str()));
+    if (!view.ok()) return Fail(global, view.status());
+    PrintRunView(global, *view);
+    return kExitOk;
+  }
   auto store = OpenStoreReadOnly(global);
   if (!store.ok()) return Fail(global, store.status());
   auto view = ReadRunView(**store, *run);
   if (!view.ok()) return Fail(global, view.status());
-  PrintRunView(global, *view);
+  PrintRunView(global, RunViewToJson(*view));
   return kExitOk;
 }
 
@@ -523,128 +425,66 @@ void AddDescribe(CLI::App& run, GlobalOptions& global) {
                          "A run's state: status, stop reason, workflow, times, what it waits on, "
                          "input, output or error");
   describe->add_option("run", *run_text, "Run id")->type_name("RUN")->required();
-  SetAction(describe, global, [&global, run_text] { return RunDescribe(global, *run_text); });
+  SetAction(
+      describe, global, [&global, run_text] { return RunDescribe(global, *run_text); },
+      Reach::kRemoteToo);
 }
 
 // ---- run show ----
 
-std::string Value(const nlohmann::json& value) {
-  if (value.is_null()) return "null";
-  if (value.is_object() && value.size() == 1 && value.contains("blob")) {
-    return "(blob " + value["blob"].get<std::string>().substr(0, 12) + "…)";
+// Remote mode: the run's history, a page at a time (GET /v1/runs/{id}/history), each event
+// in the form the store's scan gives (EventToJson) to `each`.
+Status ScanRemoteHistory(serve::Client& client, const RunId& run,
+                         const std::function<void(const Json&)>& each) {
+  uint64_t from = 0;
+  for (;;) {
+    CAIRN_ASSIGN_OR_RETURN(Json page,
+                           client.Get(RunPath(run.str()) + "/history?from=" + std::to_string(from) +
+                                      "&limit=" + std::to_string(kHistoryPage)));
+    if (!page.is_object() || !page["events"].is_array()) {
+      return Status::Internal(client.address().url + " answered a history without 'events'");
+    }
+    for (const Json& event : page["events"]) each(event);
+    if (!page.contains("next_from") || !page["next_from"].is_number_unsigned()) {
+      return Status::Ok();
+    }
+    const uint64_t next = page["next_from"].get<uint64_t>();
+    if (next <= from) {
+      return Status::Internal(client.address().url + " answered a history that does not advance");
+    }
+    from = next;
   }
-  return Shorten(JsonLine(value), kShowValueBytesMax);
-}
-
-std::string Str(const nlohmann::json& body, const char* key) { return JsonText(body, key); }
-
-std::string ErrorSummary(const nlohmann::json& error) {
-  if (!error.is_object()) return "";
-  std::string text = Str(error, "title").empty() ? Str(error, "type") : Str(error, "title");
-  if (error.value("status", 0) != 0) text += " (" + Str(error, "status") + ")";
-  if (!Str(error, "detail").empty()) text += ": " + Str(error, "detail");
-  return Shorten(text, kShowValueBytesMax);
-}
-
-std::string ActorSuffix(const nlohmann::json& actor) {
-  return actor.is_object() && !Str(actor, "name").empty() ? " by " + Str(actor, "name") : "";
-}
-
-std::string TimerSummary(const nlohmann::json& b) {
-  return Str(b, "timer_id") + " (" + Str(b, "purpose") + ") due " +
-         TimeToMillis(b.value("due_at_ns", int64_t{0}));
-}
-
-// One line on what an event says, from its export form (storage/event_json.h).
-std::string Summary(const std::string& kind, const nlohmann::json& b) {
-  if (kind == "run_started") {
-    std::string label = Str(b, "workflow_name");
-    if (!Str(b, "workflow_namespace").empty()) label = Str(b, "workflow_namespace") + "/" + label;
-    if (!Str(b, "workflow_version").empty()) label += ":" + Str(b, "workflow_version");
-    return label + ActorSuffix(b["started_by"]) + ", input " + Value(b["input"]);
-  }
-  if (kind == "task_routed") {
-    std::string text = Str(b, "task_name") + " (" + Str(b, "task_kind") + ")";
-    if (b.value("attempt", 0) > 1) text += " attempt " + Str(b, "attempt");
-    return text;
-  }
-  if (kind == "task_completed") {
-    std::string text = Str(b, "task_name") + " " + Str(b, "status");
-    if (Str(b, "status") == "faulted") return text + ": " + ErrorSummary(b["error"]);
-    if (!Str(b, "then").empty()) text += " then " + Str(b, "then");
-    return text + " → " + Value(b["output"]);
-  }
-  if (kind == "effect_intent") {
-    return Str(b, "tool") + " key " + Str(b, "idempotency_key") + " (" + Str(b, "effect") + ", " +
-           Str(b, "risk") + (b.value("idempotent", false) ? ", idempotent" : "") + ") args " +
-           Value(b["arguments"]);
-  }
-  if (kind == "effect_outcome") {
-    std::string text = "key " + Str(b, "idempotency_key") + " " + Str(b, "status") + " in " +
-                       Str(b, "duration_ms") + "ms" + ActorSuffix(b["resolved_by"]);
-    return text + (Str(b, "status") == "ok" ? " → " + Value(b["result"])
-                                            : ": " + ErrorSummary(b["error"]));
-  }
-  if (kind == "timer_scheduled" || kind == "timer_fired") return TimerSummary(b);
-  if (kind == "timer_cancelled") return Str(b, "timer_id");
-  if (kind == "event_received") {
-    return Str(b, "event_type") + " from " + Str(b, "source") + ActorSuffix(b["actor"]) + ": " +
-           Value(b["payload"]);
-  }
-  if (kind == "run_stopped") {
-    std::string text = Str(b, "reason") + ActorSuffix(b["actor"]);
-    // A detail may already start with the reason ("budget_exhausted: tool_calls").
-    std::string detail = Str(b, "detail");
-    if (detail.rfind(Str(b, "reason") + ": ", 0) == 0) detail.erase(0, Str(b, "reason").size() + 2);
-    if (!detail.empty()) text += ": " + detail;
-    if (b["error"].is_object()) return text + ": " + ErrorSummary(b["error"]);
-    return text + (b["output"].is_null() ? "" : " → " + Value(b["output"]));
-  }
-  if (kind == "control_requested") {
-    return Str(b, "action") + ActorSuffix(b["actor"]) +
-           (Str(b, "reason").empty() ? "" : ": " + Str(b, "reason"));
-  }
-  if (kind == "agent_decided") {
-    return Str(b, "agent") + " chose " + Str(b, "option") + " (" + Str(b, "reason_code") + ")";
-  }
-  if (kind == "policy_verdict") {
-    return Str(b, "decision") + " " + Str(b, "tool") + " (rule " + Str(b, "rule_id") +
-           (Str(b, "stage") == "before_commit" ? ", checked again before the commit)" : ")");
-  }
-  if (kind == "approval_requested") return Str(b, "approval_id") + " for " + Str(b, "tool");
-  if (kind == "approval_resolved") {
-    return Str(b, "approval_id") + " " + Str(b, "resolution") + ActorSuffix(b["actor"]);
-  }
-  if (kind == "budget_charged") return Str(b, "phase") + " " + Str(b, "purpose");
-  if (kind == "value_recorded") return Str(b, "name") + " = " + Value(b["value"]);
-  return Shorten(JsonLine(b), kShowValueBytesMax);
 }
 
 int RunShow(const GlobalOptions& global, const std::string& run_text) {
   auto run = ParseRunArgument(run_text);
   if (!run.ok()) return Fail(global, run.status());
-  auto store = OpenStoreReadOnly(global);
-  if (!store.ok()) return Fail(global, store.status());
   std::vector<std::vector<std::string>> rows;
-  Status scanned = (*store)->ScanHistory(*run, 0, [&](const storage::StoredEvent& e) {
-    nlohmann::json event = storage::EventToJson(e.event);
+  auto each = [&](const Json& event) {
     if (global.output == OutputFormat::kJson) {
       *global.out << JsonLine(event) << '\n';
     } else {
-      const std::string kind = event["kind"].get<std::string>();
-      rows.push_back({std::to_string(e.event.seq.value()), TimeToMillis(e.event.time_ns),
-                      e.event.task_path.empty() ? "-" : e.event.task_path, kind,
-                      Summary(kind, event["body"])});
+      rows.push_back(TimelineRow(event));
     }
-    return true;
-  });
+  };
+  Status scanned;
+  if (IsRemote(global)) {
+    auto client = ConnectRemote(global);
+    if (!client.ok()) return Fail(global, client.status());
+    scanned = ScanRemoteHistory(**client, *run, each);
+  } else {
+    auto store = OpenStoreReadOnly(global);
+    if (!store.ok()) return Fail(global, store.status());
+    scanned = (*store)->ScanHistory(*run, 0, [&](const storage::StoredEvent& e) {
+      each(storage::EventToJson(e.event));
+      return true;
+    });
+  }
   if (!scanned.ok()) {
     global.out->flush();
     return Fail(global, scanned);
   }
-  if (global.output == OutputFormat::kText) {
-    PrintTable(*global.out, {"SEQ", "TIME", "TASK", "KIND", "SUMMARY"}, rows);
-  }
+  if (global.output == OutputFormat::kText) PrintTable(*global.out, kTimelineHeaders, rows);
   return kExitOk;
 }
 
@@ -653,7 +493,8 @@ void AddShow(CLI::App& run, GlobalOptions& global) {
   CLI::App* show = run.add_subcommand(
       "show", "A run's events as a timeline (with -o json: JSON lines, as 'cairn log dump')");
   show->add_option("run", *run_text, "Run id")->type_name("RUN")->required();
-  SetAction(show, global, [&global, run_text] { return RunShow(global, *run_text); });
+  SetAction(
+      show, global, [&global, run_text] { return RunShow(global, *run_text); }, Reach::kRemoteToo);
 }
 
 // ---- run signal / cancel / kill / resolve ----
@@ -707,6 +548,19 @@ int SteerRun(const GlobalOptions& global, const Steer& steer, const std::string&
   });
 }
 
+// Remote mode: POSTs `body` to /v1/runs/{id}/ACTION (the server records the request as the
+// token's owner), then follows the run as SteerRun drives it (reading it afresh: the
+// answer's state is the one right after the request). `what` prefixes the
+// server's refusal ("cannot signal").
+int RemoteSteer(const GlobalOptions& global, const Steer& steer, const std::string& action,
+                const Json& body, Expect expect, const std::string& what) {
+  auto client = ConnectRemote(global);
+  if (!client.ok()) return Fail(global, client.status());
+  auto answer = (*client)->Post(RunPath(steer.run.str()) + "/" + action, body);
+  if (!answer.ok()) return Fail(global, answer.status().WithContext(what));
+  return FollowAndReport(global, **client, steer.run.str(), steer.timeout, expect);
+}
+
 int RunSignal(const GlobalOptions& global, const SteerOptions& options) {
   auto steer = ParseSteer(global, options);
   if (!steer.ok()) return Fail(global, steer.status());
@@ -720,6 +574,12 @@ int RunSignal(const GlobalOptions& global, const SteerOptions& options) {
     if (!data.ok()) return Fail(global, data.status());
     signal.data = std::move(data).value();
   }
+  if (IsRemote(global)) {
+    Json body{{"type", signal.type}, {"source", signal.source}};
+    if (!signal.id.empty()) body["id"] = signal.id;
+    if (!options.data.empty()) body["data"] = signal.data;
+    return RemoteSteer(global, *steer, "signal", body, Expect::kProgress, "cannot signal");
+  }
   return SteerRun(
       global, *steer, "cairn run signal", Expect::kProgress, [&](engine::Engine& engine) {
         return engine.SendSignal(steer->run, std::move(signal)).WithContext("cannot signal");
@@ -729,6 +589,10 @@ int RunSignal(const GlobalOptions& global, const SteerOptions& options) {
 int RunStop(const GlobalOptions& global, const SteerOptions& options, bool kill) {
   auto steer = ParseSteer(global, options);
   if (!steer.ok()) return Fail(global, steer.status());
+  if (IsRemote(global)) {
+    return RemoteSteer(global, *steer, kill ? "kill" : "cancel", Json{{"reason", options.reason}},
+                       Expect::kStop, kill ? "cannot kill" : "cannot cancel");
+  }
   return SteerRun(global, *steer, kill ? "cairn run kill" : "cairn run cancel", Expect::kStop,
                   [&](engine::Engine& engine) {
                     Status stopped = kill ? engine.Kill(steer->run, options.reason, steer->actor)
@@ -752,6 +616,11 @@ int RunResolve(const GlobalOptions& global, const SteerOptions& options) {
   }
   resolution.detail = options.reason;
   resolution.actor = steer->actor;
+  if (IsRemote(global)) {
+    Json body{{"outcome", options.outcome}, {"reason", options.reason}};
+    if (!options.result.empty()) body["result"] = resolution.result;
+    return RemoteSteer(global, *steer, "resolve", body, Expect::kProgress, "cannot resolve");
+  }
   return SteerRun(global, *steer, "cairn run resolve", Expect::kProgress,
                   [&](engine::Engine& engine) {
                     return engine.ResolveEffect(steer->run, std::move(resolution))
@@ -768,6 +637,13 @@ int RunAnswer(const GlobalOptions& global, const SteerOptions& options, bool app
   answer.reason = options.reason;
   answer.actor = steer->actor;
   // A rejection usually stops the run (approval_denied): that is what was asked for.
+  if (IsRemote(global)) {
+    Json body{{"reason", options.reason}};
+    if (!options.approval_id.empty()) body["approval_id"] = options.approval_id;
+    return RemoteSteer(global, *steer, approve ? "approve" : "reject", body,
+                       approve ? Expect::kProgress : Expect::kStop,
+                       approve ? "cannot approve" : "cannot reject");
+  }
   return SteerRun(global, *steer, approve ? "cairn run approve" : "cairn run reject",
                   approve ? Expect::kProgress : Expect::kStop, [&](engine::Engine& engine) {
                     return engine.ResolveApproval(steer->run, std::move(answer))
@@ -790,8 +666,9 @@ void AddSteering(CLI::App& run, GlobalOptions& global) {
       ->capture_default_str();
   signal->add_option("--event-id", signal_options->event_id, "The event's id (default: generated)")
       ->type_name("ID");
-  SetAction(signal, global,
-            [&global, signal_options] { return RunSignal(global, *signal_options); });
+  SetAction(
+      signal, global, [&global, signal_options] { return RunSignal(global, *signal_options); },
+      Reach::kRemoteToo);
 
   for (const bool kill : {false, true}) {
     auto options = std::make_shared<SteerOptions>();
@@ -801,7 +678,9 @@ void AddSteering(CLI::App& run, GlobalOptions& global) {
              : "Stop a run as cancelled");
     AddSteerOptions(stop, *options);
     stop->add_option("--reason", options->reason, "Why, recorded in the run")->type_name("TEXT");
-    SetAction(stop, global, [&global, options, kill] { return RunStop(global, *options, kill); });
+    SetAction(
+        stop, global, [&global, options, kill] { return RunStop(global, *options, kill); },
+        Reach::kRemoteToo);
   }
 
   for (const bool approve : {true, false}) {
@@ -817,8 +696,10 @@ void AddSteering(CLI::App& run, GlobalOptions& global) {
         ->add_option("--approval", options->approval_id,
                      "Answer only this approval id (default: the one the run waits on)")
         ->type_name("ID");
-    SetAction(answer, global,
-              [&global, options, approve] { return RunAnswer(global, *options, approve); });
+    SetAction(
+        answer, global,
+        [&global, options, approve] { return RunAnswer(global, *options, approve); },
+        Reach::kRemoteToo);
   }
 
   auto resolve_options = std::make_shared<SteerOptions>();
@@ -840,8 +721,9 @@ void AddSteering(CLI::App& run, GlobalOptions& global) {
       ->type_name("JSON|@FILE");
   resolve->add_option("--reason", resolve_options->reason, "Why, recorded in the run")
       ->type_name("TEXT");
-  SetAction(resolve, global,
-            [&global, resolve_options] { return RunResolve(global, *resolve_options); });
+  SetAction(
+      resolve, global, [&global, resolve_options] { return RunResolve(global, *resolve_options); },
+      Reach::kRemoteToo);
 }
 
 // ---- run resume ----
@@ -902,6 +784,12 @@ int PrintResumed(const GlobalOptions& global, const std::vector<storage::RunHead
 }
 
 int RunResume(const GlobalOptions& global, const std::string& timeout_text) {
+  if (IsRemote(global)) {
+    return Fail(global, "run resume: " + global.address_source + " " + global.address +
+                            ": a server resumes every run itself when it starts, and drives "
+                            "them; there is nothing to resume from here ('" +
+                            global.program + " run list' shows where the runs are)");
+  }
   auto timeout = ParseDurationFlag(timeout_text, "--timeout");
   if (!timeout.ok()) return Fail(global, timeout.status());
   return WithEngine(global, EngineUse::kDriveAll, "cairn run resume", [&](engine::Engine& engine) {
@@ -934,7 +822,10 @@ void AddResume(CLI::App& run, GlobalOptions& global) {
   resume->add_option("--timeout", *timeout, "Stop driving after DUR")
       ->type_name("DUR")
       ->capture_default_str();
-  SetAction(resume, global, [&global, timeout] { return RunResume(global, *timeout); });
+  // With an address it refuses, naming why (rather than the generic refusal of kLocal).
+  SetAction(
+      resume, global, [&global, timeout] { return RunResume(global, *timeout); },
+      Reach::kRemoteToo);
 }
 
 }  // namespace

@@ -15,6 +15,11 @@
 // duration: they record what they were asked durably, then (except `start` without
 // --wait) drive the run on and print its new state. Exit codes are those of
 // global_options.h; tools/README.md says which state gives which code.
+//
+// With an address (--address, $CAIRN_ADDRESS; tools/cairn/remote.h) every command but
+// `resume` asks the server instead, follows the run there where the embedded mode would
+// drive it, and prints the same output with the same exit code (tools/cairn/run_output.h);
+// `resume` refuses: the server resumes its runs itself.
 #pragma once
 
 #include "tools/cairn/global_options.h"

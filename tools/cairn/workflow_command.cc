@@ -13,6 +13,7 @@
 #include "base/limits.h"
 #include "engine/definition/definition.h"
 #include "storage/event_json.h"
+#include "tools/cairn/remote.h"
 
 namespace cairn::cli {
 namespace {
@@ -143,7 +144,10 @@ void AddValidate(CLI::App& workflow, GlobalOptions& global) {
   validate->add_option("files", options->files, "Definition files")
       ->type_name("FILE...")
       ->required();
-  SetAction(validate, global, [&global, options] { return RunValidate(global, *options); });
+  // Local whatever the address: it needs neither data nor a server.
+  SetAction(
+      validate, global, [&global, options] { return RunValidate(global, *options); },
+      Reach::kRemoteToo);
 }
 
 // ---- workflow apply ----
@@ -163,6 +167,34 @@ int ReportInvalid(const GlobalOptions& global, const std::vector<Checked>& check
   return code;
 }
 
+// One applied file: "FILE: applied ns/name:1.0.0 (sha256:...)", or "unchanged ...,
+// applied before" (-o json: {"file", "namespace", "name", "version", "hash", "created"}).
+void PrintApplied(const GlobalOptions& global, const std::string& file,
+                  const std::string& namespace_, const std::string& name,
+                  const std::string& version, const std::string& hash, bool created) {
+  const std::string label = RefLabel(namespace_, name, version);
+  if (global.output == OutputFormat::kJson) {
+    *global.out << JsonLine({{"file", file},
+                             {"namespace", namespace_},
+                             {"name", name},
+                             {"version", version},
+                             {"hash", hash},
+                             {"created", created}})
+                << '\n';
+  } else {
+    *global.out << file << ": " << (created ? "applied " : "unchanged ") << label
+                << " (sha256:" << hash << ")" << (created ? "" : ", applied before") << '\n';
+  }
+}
+
+// Apply refusals: an invalid definition or another definition under an applied
+// namespace/name/version is the data's problem (exit 1); anything else, exit 2.
+int ApplyFailureCode(const Status& status) {
+  const StatusCode sc = status.code();
+  return sc == StatusCode::kInvalidArgument || sc == StatusCode::kAlreadyExists ? kExitFailed
+                                                                                : kExitError;
+}
+
 int ApplyAll(const GlobalOptions& global, engine::Engine& engine,
              const std::vector<Checked>& checked) {
   std::set<std::string> known;  // hashes applied under the same namespace/name/version
@@ -175,34 +207,61 @@ int ApplyAll(const GlobalOptions& global, engine::Engine& engine,
   for (const Checked& c : checked) {
     auto ref = engine.ApplyDefinition(c.text, c.file);
     if (!ref.ok()) {
-      const StatusCode sc = ref.status().code();
-      code =
-          Fail(global, ref.status().WithContext(c.file),
-               sc == StatusCode::kInvalidArgument || sc == StatusCode::kAlreadyExists ? kExitFailed
-                                                                                      : kExitError);
+      code = Fail(global, ref.status().WithContext(c.file), ApplyFailureCode(ref.status()));
       continue;
     }
     const std::string label = RefLabel(ref->namespace_, ref->name, ref->version);
     const bool created = known.insert(label + " " + ref->hash.Hex()).second;
-    if (global.output == OutputFormat::kJson) {
-      *global.out << JsonLine({{"file", c.file},
-                               {"namespace", ref->namespace_},
-                               {"name", ref->name},
-                               {"version", ref->version},
-                               {"hash", ref->hash.Hex()},
-                               {"created", created}})
-                  << '\n';
-    } else {
-      *global.out << c.file << ": " << (created ? "applied " : "unchanged ") << label
-                  << " (sha256:" << ref->hash.Hex() << ")" << (created ? "" : ", applied before")
-                  << '\n';
+    PrintApplied(global, c.file, ref->namespace_, ref->name, ref->version, ref->hash.Hex(),
+                 created);
+  }
+  return code;
+}
+
+// Remote mode: POST /v1/workflows per file. The server checks `call:` names against its
+// own catalog; the files were checked here as far as that can be done without it.
+int RemoteApplyAll(const GlobalOptions& global, const std::vector<Checked>& checked) {
+  auto client = ConnectRemote(global);
+  if (!client.ok()) return Fail(global, client.status());
+  auto listed = (*client)->Get("/v1/workflows");
+  if (!listed.ok()) return Fail(global, listed.status().WithContext("listing workflows"));
+  std::set<std::string> known;  // as ApplyAll
+  for (const Json& w : (*listed)["workflows"]) {
+    known.insert(RefLabel(JsonText(w, "namespace"), JsonText(w, "name"), JsonText(w, "version")) +
+                 " " + JsonText(w, "hash"));
+  }
+  int code = kExitOk;
+  for (const Checked& c : checked) {
+    auto ref = (*client)->Call("POST", "/v1/workflows", c.text, "application/yaml");
+    if (!ref.ok()) {
+      // The server names the definition "request body"; here it is the file.
+      std::string message = ref.status().message();
+      for (size_t at = message.find("request body:"); at != std::string::npos;
+           at = message.find("request body:", at + c.file.size())) {
+        message.replace(at, std::string_view("request body").size(), c.file);
+      }
+      // 409: another definition under an applied version (kAlreadyExists embedded).
+      const Status refused(ref.status().code() == StatusCode::kFailedPrecondition
+                               ? StatusCode::kAlreadyExists
+                               : ref.status().code(),
+                           c.file + ": " + message);
+      code = Fail(global, refused, ApplyFailureCode(refused));
+      continue;
     }
+    const std::string ns = JsonText(*ref, "namespace");
+    const std::string name = JsonText(*ref, "name");
+    const std::string version = JsonText(*ref, "version");
+    const std::string hash = JsonText(*ref, "hash");
+    const bool created = known.insert(RefLabel(ns, name, version) + " " + hash).second;
+    PrintApplied(global, c.file, ns, name, version, hash, created);
   }
   return code;
 }
 
 int RunApply(const GlobalOptions& global, const FilesOptions& options) {
-  auto tools = LoadCatalogOrFail(global);
+  // Remote: the server's catalog is the one that counts, not a local one.
+  auto tools =
+      IsRemote(global) ? Result<LoadedCatalog>(LoadedCatalog{}) : LoadCatalogOrFail(global);
   if (!tools.ok()) return Fail(global, tools.status());
   // Every file is checked before anything is stored: an invalid one stores none.
   const std::vector<Checked> checked = CheckFiles(global, options.files, *tools);
@@ -210,6 +269,7 @@ int RunApply(const GlobalOptions& global, const FilesOptions& options) {
     *global.err << "cairn: nothing applied\n";
     return code;
   }
+  if (IsRemote(global)) return RemoteApplyAll(global, checked);
   auto engine =
       OpenEngine(global, *tools, EngineUse::kRecord, /*must_exist=*/false, "cairn workflow apply");
   if (!engine.ok()) return Fail(global, engine.status());
@@ -227,38 +287,54 @@ void AddApply(CLI::App& workflow, GlobalOptions& global) {
       "Store workflow definitions in the data directory (creating it) and make each the "
       "newest version of its name; idempotent");
   apply->add_option("files", options->files, "Definition files")->type_name("FILE...")->required();
-  SetAction(apply, global, [&global, options] { return RunApply(global, *options); });
+  SetAction(
+      apply, global, [&global, options] { return RunApply(global, *options); }, Reach::kRemoteToo);
 }
 
 // ---- workflow list ----
 
-int RunListWorkflows(const GlobalOptions& global) {
-  auto store = OpenStoreReadOnly(global);
-  if (!store.ok()) return Fail(global, store.status());
-  auto versions = (*store)->ListWorkflowVersions();
-  if (!versions.ok()) {
-    return Fail(global, versions.status().WithContext("listing workflows in " + global.data_dir));
+// The applied versions as {"namespace", "name", "version", "hash", "applied"} (the form
+// of GET /v1/workflows), from the data directory or the server.
+Result<std::vector<Json>> ListVersions(const GlobalOptions& global, std::string* where) {
+  std::vector<Json> out;
+  if (IsRemote(global)) {
+    CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<serve::Client> client, ConnectRemote(global));
+    *where = client->address().url;
+    CAIRN_ASSIGN_OR_RETURN(Json listed, client->Get("/v1/workflows"));
+    for (Json& w : listed["workflows"]) out.push_back(std::move(w));
+    return out;
   }
+  *where = global.data_dir;
+  CAIRN_ASSIGN_OR_RETURN(std::unique_ptr<storage::Store> store, OpenStoreReadOnly(global));
+  auto versions = store->ListWorkflowVersions();
+  if (!versions.ok()) return versions.status().WithContext("listing workflows in " + *where);
+  for (const storage::WorkflowVersion& v : *versions) {
+    out.push_back({{"namespace", v.namespace_},
+                   {"name", v.name},
+                   {"version", v.version},
+                   {"hash", v.hash.Hex()},
+                   {"applied", storage::FormatTimeRfc3339(v.applied_at_ns)}});
+  }
+  return out;
+}
+
+int RunListWorkflows(const GlobalOptions& global) {
+  std::string where;
+  auto versions = ListVersions(global, &where);
+  if (!versions.ok()) return Fail(global, versions.status());
   if (global.output == OutputFormat::kJson) {
-    for (const storage::WorkflowVersion& v : *versions) {
-      *global.out << JsonLine({{"namespace", v.namespace_},
-                               {"name", v.name},
-                               {"version", v.version},
-                               {"hash", v.hash.Hex()},
-                               {"applied", storage::FormatTimeRfc3339(v.applied_at_ns)}})
-                  << '\n';
-    }
+    for (const Json& v : *versions) *global.out << JsonLine(v) << '\n';
     return kExitOk;
   }
   if (versions->empty()) {
-    *global.err << "no workflows in " << global.data_dir
-                << " ('cairn workflow apply FILE' adds one)\n";
+    *global.err << "no workflows in " << where << " ('cairn workflow apply FILE' adds one)\n";
     return kExitOk;
   }
   std::vector<std::vector<std::string>> rows;
-  for (const storage::WorkflowVersion& v : *versions) {
-    rows.push_back({RefLabel(v.namespace_, v.name, ""), v.version, "sha256:" + v.hash.Hex(),
-                    storage::FormatTimeRfc3339(v.applied_at_ns).substr(0, 19) + "Z"});
+  for (const Json& v : *versions) {
+    rows.push_back({RefLabel(JsonText(v, "namespace"), JsonText(v, "name"), ""),
+                    JsonText(v, "version"), "sha256:" + JsonText(v, "hash"),
+                    JsonText(v, "applied").substr(0, 19) + "Z"});
   }
   PrintTable(*global.out, {"WORKFLOW", "VERSION", "HASH", "APPLIED"}, rows);
   return kExitOk;
@@ -267,7 +343,8 @@ int RunListWorkflows(const GlobalOptions& global) {
 void AddList(CLI::App& workflow, GlobalOptions& global) {
   CLI::App* list = workflow.add_subcommand(
       "list", "List applied workflow versions: name, version, hash, when applied");
-  SetAction(list, global, [&global] { return RunListWorkflows(global); });
+  SetAction(
+      list, global, [&global] { return RunListWorkflows(global); }, Reach::kRemoteToo);
 }
 
 }  // namespace

@@ -12,7 +12,7 @@
 //
 // Roles (what each may do, by Permission):
 //   reader    read: definitions, runs, histories, traces, metrics, live events, replay-verify
-//   operator  read + operate: start, signal, cancel runs
+//   operator  read + operate: start, signal, cancel runs, resolve effects of unknown outcome
 //   approver  read + approve: approve or reject pending approvals
 //   admin     everything: the above, kill switches (run, workflow, global), definitions,
 //             policy

@@ -95,6 +95,33 @@ Result<engine::KillSwitch::Scope> ParseScope(const std::string& text) {
   return Status::InvalidArgument("scope '" + text + "': expected all, workflow or run");
 }
 
+// A resolve request's {outcome: ok|failed|abandon, result?} (the reason and actor are
+// the caller's to add).
+Result<engine::EffectResolution> ParseResolution(const Json& body) {
+  CAIRN_ASSIGN_OR_RETURN(std::string outcome, StringField(body, "outcome"));
+  engine::EffectResolution resolution;
+  if (outcome == "ok") {
+    resolution.outcome = engine::EffectResolution::Outcome::kOk;
+  } else if (outcome == "failed") {
+    resolution.outcome = engine::EffectResolution::Outcome::kFailed;
+  } else if (outcome == "abandon") {
+    resolution.outcome = engine::EffectResolution::Outcome::kAbandon;
+  } else {
+    return Status::InvalidArgument(
+        outcome.empty()
+            ? std::string("'outcome' is required (ok, failed or abandon)")
+            : "'outcome' is '" + outcome.substr(0, 64) + "': expected ok, failed or abandon");
+  }
+  auto result = body.find("result");
+  if (result != body.end() && !result->is_null()) {
+    if (resolution.outcome != engine::EffectResolution::Outcome::kOk) {
+      return Status::InvalidArgument("'result' goes with outcome ok");
+    }
+    resolution.result = *result;
+  }
+  return resolution;
+}
+
 // An event for the live stream: its JSON without the chain (hashes are the log's; read
 // them with /history or `cairn export`).
 std::string StreamData(const storage::Event& e) {
@@ -414,7 +441,7 @@ HttpResponse Service::Impl::Route(const HttpRequest& r, const Principal& who) {
         return Replay(*id);
       }
       if (what == "signal" || what == "cancel" || what == "kill" || what == "approve" ||
-          what == "reject") {
+          what == "reject" || what == "resolve") {
         if (r.method != "POST") return method_not_allowed();
         return Control(r, who, *id, what);
       }
@@ -426,14 +453,15 @@ HttpResponse Service::Impl::Route(const HttpRequest& r, const Principal& who) {
 HttpResponse Service::Impl::Workflows(const HttpRequest& r, const Principal& who) {
   if (r.method == "GET") {
     if (auto no = Need(who, Permission::kRead)) return *no;
-    auto list = engine_.ListWorkflows();
+    auto list = engine_.store().ListWorkflowVersions();
     if (!list.ok()) return FromStatus(list.status());
     Json out = Json::array();
-    for (const engine::WorkflowRef& w : *list) {
+    for (const storage::WorkflowVersion& w : *list) {
       out.push_back({{"namespace", w.namespace_},
                      {"name", w.name},
                      {"version", w.version},
-                     {"hash", w.hash.Hex()}});
+                     {"hash", w.hash.Hex()},
+                     {"applied", storage::FormatTimeRfc3339(w.applied_at_ns)}});
     }
     return HttpResponse::Json(200, Json{{"workflows", out}});
   }
@@ -656,6 +684,12 @@ HttpResponse Service::Impl::Control(const HttpRequest& r, const Principal& who, 
     signal.data = body->value("data", Json());
     signal.actor = actor;
     done = engine_.SendSignal(id, std::move(signal));
+  } else if (action == "resolve") {
+    auto resolution = ParseResolution(*body);
+    if (!resolution.ok()) return BadRequest(resolution.status().message());
+    resolution->detail = *reason;
+    resolution->actor = actor;
+    done = engine_.ResolveEffect(id, std::move(resolution).value());
   } else if (action == "cancel") {
     done = engine_.Cancel(id, *reason, actor);
   } else if (action == "kill") {

@@ -4,7 +4,7 @@
 // Routes (permission in brackets; see auth.h for the roles):
 //   GET    /v1/health                          [none]     {"status": "ok"}
 //   GET    /v1/whoami                          [read]     the caller's name and role
-//   GET    /v1/workflows                       [read]     applied versions
+//   GET    /v1/workflows                       [read]     applied versions, with when
 //   POST   /v1/workflows                       [admin]    body: a definition (YAML or JSON)
 //   GET    /v1/policy                          [read]     the policy new runs get
 //   PUT    /v1/policy                          [admin]    body: a policy file
@@ -21,6 +21,8 @@
 //   POST   /v1/runs/{id}/kill                  [admin]    {reason?}
 //   POST   /v1/runs/{id}/approve               [approve]  {reason?, approval_id?}
 //   POST   /v1/runs/{id}/reject                [approve]  {reason?, approval_id?}
+//   POST   /v1/runs/{id}/resolve               [operate]  {outcome: ok|failed|abandon,
+//                                                          result? (with ok), reason?}
 //   POST   /v1/runs/{id}/replay                [read]     replays the run from its log
 //   GET    /v1/kill-switches                   [read]
 //   POST   /v1/kill-switches                   [admin]    {scope: all|workflow|run,
