@@ -605,9 +605,9 @@ int RunResolve(const GlobalOptions& global, const SteerOptions& options) {
   auto steer = ParseSteer(global, options);
   if (!steer.ok()) return Fail(global, steer.status());
   engine::EffectResolution resolution;
-  resolution.outcome = options.outcome == "ok"       ? engine::EffectResolution::Outcome::kOk
-                       : options.outcome == "failed" ? engine::EffectResolution::Outcome::kFailed
-                                                     : engine::EffectResolution::Outcome::kAbandon;
+  // CLI11 checked --outcome against the same three names.
+  resolution.outcome = serve::ParseResolutionOutcome(options.outcome)
+                           .value_or(engine::EffectResolution::Outcome::kAbandon);
   if (!options.result.empty()) {
     if (options.outcome != "ok") return Fail(global, "--result goes with --outcome ok");
     auto result = ParseJsonArgument(global, options.result, "--result");

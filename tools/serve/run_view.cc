@@ -208,6 +208,14 @@ Json KillSwitchJson(const engine::KillSwitch& kill) {
                                           : Json(storage::FormatTimeRfc3339(kill.engaged_at_ns))}};
 }
 
+std::optional<engine::EffectResolution::Outcome> ParseResolutionOutcome(std::string_view text) {
+  using Outcome = engine::EffectResolution::Outcome;
+  if (text == "ok") return Outcome::kOk;
+  if (text == "failed") return Outcome::kFailed;
+  if (text == "abandon") return Outcome::kAbandon;
+  return std::nullopt;
+}
+
 bool MatchesWorkflow(const engine::ParsedWorkflowRef& ref, const storage::RunHeader& h) {
   if (ref.hash) return h.definition_hash == *ref.hash;
   if (!ref.namespace_.empty() && ref.namespace_ != h.workflow_namespace) return false;

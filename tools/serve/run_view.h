@@ -5,6 +5,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "base/ids.h"
@@ -51,6 +52,9 @@ std::string_view KillScopeName(engine::KillSwitch::Scope scope);
 // {scope, target (null for all), reason, engaged_by, engaged (RFC 3339 or null)}: one form
 // for `cairn kill -o json` and /v1/kill-switches.
 Json KillSwitchJson(const engine::KillSwitch& kill);
+// "ok" | "failed" | "abandon" → the outcome of a resolution (`run resolve --outcome` and
+// POST /v1/runs/{id}/resolve's "outcome"); nullopt for anything else.
+std::optional<engine::EffectResolution::Outcome> ParseResolutionOutcome(std::string_view text);
 // Whether a run header is of the referenced workflow (by hash, or namespace/name[:version]).
 bool MatchesWorkflow(const engine::ParsedWorkflowRef& ref, const storage::RunHeader& header);
 Json ErrorJson(const storage::ErrorInfo& error);  // null when empty

@@ -100,18 +100,14 @@ Result<engine::KillSwitch::Scope> ParseScope(const std::string& text) {
 Result<engine::EffectResolution> ParseResolution(const Json& body) {
   CAIRN_ASSIGN_OR_RETURN(std::string outcome, StringField(body, "outcome"));
   engine::EffectResolution resolution;
-  if (outcome == "ok") {
-    resolution.outcome = engine::EffectResolution::Outcome::kOk;
-  } else if (outcome == "failed") {
-    resolution.outcome = engine::EffectResolution::Outcome::kFailed;
-  } else if (outcome == "abandon") {
-    resolution.outcome = engine::EffectResolution::Outcome::kAbandon;
-  } else {
+  const auto parsed = ParseResolutionOutcome(outcome);
+  if (!parsed) {
     return Status::InvalidArgument(
         outcome.empty()
             ? std::string("'outcome' is required (ok, failed or abandon)")
             : "'outcome' is '" + outcome.substr(0, 64) + "': expected ok, failed or abandon");
   }
+  resolution.outcome = *parsed;
   auto result = body.find("result");
   if (result != body.end() && !result->is_null()) {
     if (resolution.outcome != engine::EffectResolution::Outcome::kOk) {
