@@ -12,6 +12,7 @@
 #include "engine/core/engine.h"
 #include "engine/core/standalone_decider.h"
 #include "replay/replayer.h"
+#include "tests/replay/billing_fixture.h"
 #include "tests/support/assertions.h"
 #include "tests/support/temp_dir.h"
 
@@ -19,39 +20,14 @@ namespace cairn::replay {
 namespace {
 
 using namespace std::chrono_literals;
+using billing::kFlow;
+using billing::kPick;
+using billing::kPolicy;
 using engine::ApprovalAnswer;
 using engine::Engine;
 using engine::EngineOptions;
-using engine::ToolRequest;
-using engine::ToolSpec;
 using storage::RunStatus;
 using testing::Must;
-
-// x = 1: no call; x = 20: a change of 21 a month (allowed); x = 200: a change of 201 (an
-// approval, given).
-constexpr const char* kFlow = R"(
-document: {dsl: '1.0.3', namespace: test, name: flow, version: '1.0.0'}
-do:
-  - first:
-      set:
-        a: ${ .x + 1 }
-  - pick:
-      switch:
-        - big:
-            when: ${ .a > 10 }
-            then: change
-        - otherwise:
-            then: second
-  - second:
-      set:
-        b: ${ .a * 2 }
-      then: end
-  - change:
-      call: billing.change_plan
-      with:
-        plan: ${ .a | tostring }
-        monthly_price: ${ .a }
-)";
 
 // Two allowed calls, then a third task.
 constexpr const char* kTwice = R"(
@@ -65,36 +41,6 @@ do:
       with: {plan: b, monthly_price: 20}
   - three:
       set: {done: true}
-)";
-
-constexpr const char* kPick = R"(
-document: {dsl: '1.0.3', namespace: test, name: pick, version: '1.0.0'}
-do:
-  - ask:
-      call: agent
-      with:
-        goal: Pick the plan for the team
-        options: [starter, team]
-        context: {team_size: '${ .size }'}
-  - pause:
-      wait: {milliseconds: 20}
-  - done:
-      set:
-        plan: ${ .option }
-)";
-
-constexpr const char* kPolicy = R"(
-version: 1
-name: billing
-rules:
-  - id: small-changes
-    tools: [billing.change_plan]
-    when: [{path: /arguments/monthly_price, lte: 100}]
-    decision: allow
-  - id: big-changes
-    tools: [billing.change_plan]
-    decision: require_approval
-    approval: {expires_after: 60s, approvers: [alice]}
 )";
 
 constexpr const char* kAgents = R"(
@@ -130,22 +76,8 @@ class CounterfactualTest : public ::testing::Test {
   void SetUp() override { Record(); }
 
   void Record() {
-    EngineOptions options;
-    options.policy = Must(policy::Policy::Load(kPolicy, "p.yaml"));
     agents_ = Must(agent::AgentRegistry::Load(kAgents, "a.yaml"));
-    options.agents = agents_;
-    ToolSpec spec;
-    spec.name = "billing.change_plan";
-    spec.effect = storage::EffectKind::kWrite;
-    spec.risk = storage::RiskLevel::kHigh;
-    Must(options.tools.Register(spec, [](const ToolRequest& request) -> Result<Json> {
-      return Json{{"changed_to", request.arguments.value("plan", "")}};
-    }));
-    options.data_dir = dir_.Sub("data");
-    options.durability = storage::Durability::kBuffered;
-    options.clock = &clock_;
-    options.threads = 2;
-    options.timer_poll = 10ms;
+    EngineOptions options = billing::RecordingOptions(dir_.Sub("data"), clock_, agents_);
     std::unique_ptr<Engine> engine = Must(Engine::Open(options));
     auto start = [&](const std::string& definition, Json input) {
       const engine::WorkflowRef ref = Must(engine->ApplyDefinition(definition, "w.yaml"));

@@ -10,6 +10,7 @@
 
 #include "agent/config.h"
 #include "engine/core/engine.h"
+#include "tests/replay/billing_fixture.h"
 #include "tests/support/assertions.h"
 #include "tests/support/temp_dir.h"
 
@@ -17,51 +18,13 @@ namespace cairn::replay {
 namespace {
 
 using namespace std::chrono_literals;
+using billing::kFlow;
+using billing::kPick;
 using engine::ApprovalAnswer;
 using engine::Engine;
 using engine::EngineOptions;
-using engine::ToolRequest;
-using engine::ToolSpec;
 using storage::RunStatus;
 using testing::Must;
-
-constexpr const char* kFlow = R"(
-document: {dsl: '1.0.3', namespace: test, name: flow, version: '1.0.0'}
-do:
-  - first:
-      set:
-        a: ${ .x + 1 }
-  - pick:
-      switch:
-        - big:
-            when: ${ .a > 10 }
-            then: change
-        - otherwise:
-            then: second
-  - second:
-      set:
-        b: ${ .a * 2 }
-      then: end
-  - change:
-      call: billing.change_plan
-      with:
-        plan: ${ .a | tostring }
-        monthly_price: ${ .a }
-)";
-
-constexpr const char* kPolicy = R"(
-version: 1
-name: billing
-rules:
-  - id: small-changes
-    tools: [billing.change_plan]
-    when: [{path: /arguments/monthly_price, lte: 100}]
-    decision: allow
-  - id: big-changes
-    tools: [billing.change_plan]
-    decision: require_approval
-    approval: {expires_after: 60s, approvers: [alice]}
-)";
 
 constexpr const char* kAgents = R"(
 default: planner
@@ -75,22 +38,6 @@ agents:
     otherwise: {option: starter, rationale: Small teams start small.}
 )";
 
-constexpr const char* kPick = R"(
-document: {dsl: '1.0.3', namespace: test, name: pick, version: '1.0.0'}
-do:
-  - ask:
-      call: agent
-      with:
-        goal: Pick the plan for the team
-        options: [starter, team]
-        context: {team_size: '${ .size }'}
-  - pause:
-      wait: {milliseconds: 20}
-  - done:
-      set:
-        plan: ${ .option }
-)";
-
 class ReplayerTest : public ::testing::Test {
  protected:
   void TearDown() override {
@@ -98,21 +45,8 @@ class ReplayerTest : public ::testing::Test {
   }
 
   void OpenEngine() {
-    EngineOptions options;
-    options.policy = Must(policy::Policy::Load(kPolicy, "p.yaml"));
-    options.agents = Must(agent::AgentRegistry::Load(kAgents, "a.yaml"));
-    ToolSpec spec;
-    spec.name = "billing.change_plan";
-    spec.effect = storage::EffectKind::kWrite;
-    spec.risk = storage::RiskLevel::kHigh;
-    Must(options.tools.Register(spec, [](const ToolRequest& request) -> Result<Json> {
-      return Json{{"changed_to", request.arguments.value("plan", "")}};
-    }));
-    options.data_dir = dir_.Sub("data");
-    options.durability = storage::Durability::kBuffered;
-    options.clock = &clock_;
-    options.threads = 2;
-    options.timer_poll = 10ms;
+    EngineOptions options = billing::RecordingOptions(
+        dir_.Sub("data"), clock_, Must(agent::AgentRegistry::Load(kAgents, "a.yaml")));
     engine_ = Must(Engine::Open(options));
   }
 
@@ -303,7 +237,8 @@ TEST_F(ReplayerTest, AReplayBesideARunningEngineReadsOnly) {
 TEST_F(ReplayerTest, AnUnknownRunIsNotFound) {
   Record();
   std::unique_ptr<storage::Store> store = OpenReadOnly();
-  EXPECT_EQ(Replayer(*store).Replay(Must(RunId::Parse("run_nope"))).status().code(), StatusCode::kNotFound);
+  EXPECT_EQ(Replayer(*store).Replay(Must(RunId::Parse("run_nope"))).status().code(),
+            StatusCode::kNotFound);
 }
 
 }  // namespace
