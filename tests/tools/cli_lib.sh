@@ -86,3 +86,28 @@ replays_clean() {
   run --data "$dir" "$@" audit verify --all
   [ "$rc" -eq 0 ] && out_has "all chains intact"
 }
+
+# write_change_plan_tool: a catalog ($work/tools.yaml) with billing.change_plan, a write run
+# as a command ($work/change_plan.py) that appends "IDEMPOTENCY_KEY PLAN" to
+# $work/changes.txt for each call, so a test can count the changes made.
+write_change_plan_tool() {
+  cat >"$work/change_plan.py" <<'EOF'
+#!/usr/bin/env python3
+import json, os, sys
+request = json.load(sys.stdin)
+with open(os.environ["CHANGES_FILE"], "a", encoding="utf-8") as out:
+    out.write(os.environ.get("CAIRN_IDEMPOTENCY_KEY", "") + " " + request["plan"] + "\n")
+print(json.dumps({"plan": request["plan"], "active": True}))
+EOF
+  chmod +x "$work/change_plan.py"
+  cat >"$work/tools.yaml" <<EOF
+tools:
+  billing.change_plan:
+    description: Change a subscription's plan
+    effect: write
+    risk: high
+    idempotent: true
+    command: {command: ./change_plan.py, environment: {CHANGES_FILE: '$work/changes.txt'}}
+    timeout: 10s
+EOF
+}

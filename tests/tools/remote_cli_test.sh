@@ -141,25 +141,7 @@ do:
         a: 1
 EOF
 sed 's/greeting:/greeting2:/' "$work/wf/wait.yaml" >"$work/wf/wait-changed.yaml"
-cat >"$work/change_plan.py" <<'EOF'
-#!/usr/bin/env python3
-import json, os, sys
-request = json.load(sys.stdin)
-with open(os.environ["CHANGES_FILE"], "a", encoding="utf-8") as out:
-    out.write(os.environ.get("CAIRN_IDEMPOTENCY_KEY", "") + " " + request["plan"] + "\n")
-print(json.dumps({"plan": request["plan"], "active": True}))
-EOF
-chmod +x "$work/change_plan.py"
-cat >"$work/tools.yaml" <<EOF
-tools:
-  billing.change_plan:
-    description: Change a subscription's plan
-    effect: write
-    risk: high
-    idempotent: true
-    command: {command: ./change_plan.py, environment: {CHANGES_FILE: '$work/changes.txt'}}
-    timeout: 10s
-EOF
+write_change_plan_tool
 cat >"$work/policy.yaml" <<'EOF'
 version: 1
 name: billing
