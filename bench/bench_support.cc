@@ -1,6 +1,7 @@
 #include "bench/bench_support.h"
 
 #include <rocksdb/options.h>
+#include <rocksdb/utilities/options_util.h>
 #include <rocksdb/write_batch.h>
 
 #include <chrono>
@@ -42,6 +43,33 @@ std::unique_ptr<rocksdb::DB> OpenRaw(const std::string& path) {
     std::abort();
   }
   return std::unique_ptr<rocksdb::DB>(db);
+}
+
+RawStoreEvents::RawStoreEvents(const std::string& data_dir) {
+  rocksdb::ConfigOptions config;
+  rocksdb::DBOptions db_options;
+  std::vector<rocksdb::ColumnFamilyDescriptor> families;
+  const std::string path = data_dir + "/db";
+  rocksdb::Status s = rocksdb::LoadLatestOptions(config, path, &db_options, &families);
+  if (s.ok()) s = rocksdb::DB::OpenForReadOnly(db_options, path, families, &handles_, &db_);
+  if (!s.ok()) {
+    std::fprintf(stderr, "raw read-only open of %s failed: %s\n", path.c_str(),
+                 s.ToString().c_str());
+    std::abort();
+  }
+  for (auto* h : handles_) {
+    if (h->GetName() == storage::keys::kEventsFamily) events_ = h;
+  }
+  if (events_ == nullptr) {
+    std::fprintf(stderr, "%s has no '%s' column family\n", path.c_str(),
+                 storage::keys::kEventsFamily);
+    std::abort();
+  }
+}
+
+RawStoreEvents::~RawStoreEvents() {
+  for (auto* h : handles_) db_->DestroyColumnFamilyHandle(h).PermitUncheckedError();
+  delete db_;
 }
 
 double MeasureRawSyncedWrites(size_t event_bytes) {

@@ -8,6 +8,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace cairn::bench {
 
@@ -31,6 +32,24 @@ class ScratchDir {
 
 // A plain RocksDB with default options (aborts on failure: benchmarks have no error path).
 std::unique_ptr<rocksdb::DB> OpenRaw(const std::string& path);
+
+// A store's data directory opened as a plain RocksDB, read-only, with the options the
+// store persisted: the very events an engine wrote, for the "own data" scan ceilings.
+// Aborts on failure, like OpenRaw.
+class RawStoreEvents {
+ public:
+  explicit RawStoreEvents(const std::string& data_dir);
+  ~RawStoreEvents();
+  RawStoreEvents(const RawStoreEvents&) = delete;
+  RawStoreEvents& operator=(const RawStoreEvents&) = delete;
+  rocksdb::DB* db() const { return db_; }
+  rocksdb::ColumnFamilyHandle* events() const { return events_; }  // the `events` family
+
+ private:
+  rocksdb::DB* db_ = nullptr;
+  std::vector<rocksdb::ColumnFamilyHandle*> handles_;
+  rocksdb::ColumnFamilyHandle* events_ = nullptr;
+};
 
 // Raw ceiling: synced WriteBatches of 64 values of `event_bytes` under event-shaped keys,
 // for kCeilingSeconds; events per second.

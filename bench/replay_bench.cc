@@ -294,19 +294,7 @@ struct OwnScan {
 // A raw iterator over the store's whole `events` family, opened with the options the
 // store persisted: the same events, the same layout; touches every key and value.
 OwnScan MeasureRawScanOwnData(const std::string& data_dir, uint64_t* checksum) {
-  rocksdb::ConfigOptions config;
-  rocksdb::DBOptions db_options;
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  const std::string path = data_dir + "/db";
-  if (!rocksdb::LoadLatestOptions(config, path, &db_options, &families).ok()) std::abort();
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  if (!rocksdb::DB::OpenForReadOnly(db_options, path, families, &handles, &raw).ok()) std::abort();
-  rocksdb::ColumnFamilyHandle* events_family = nullptr;
-  for (auto* h : handles) {
-    if (h->GetName() == storage::keys::kEventsFamily) events_family = h;
-  }
-  if (events_family == nullptr) std::abort();
+  bench::RawStoreEvents raw(data_dir);
   OwnScan scan;
   uint64_t events = 0;
   const auto start = std::chrono::steady_clock::now();
@@ -314,7 +302,7 @@ OwnScan MeasureRawScanOwnData(const std::string& data_dir, uint64_t* checksum) {
   for (int pass = 0; elapsed < bench::kCeilingSeconds; ++pass) {
     rocksdb::ReadOptions ro;
     ro.readahead_size = 1 << 20;
-    std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(ro, events_family));
+    std::unique_ptr<rocksdb::Iterator> it(raw.db()->NewIterator(ro, raw.events()));
     for (it->SeekToFirst(); it->Valid(); it->Next()) {
       *checksum += it->key().size() + static_cast<unsigned char>(it->value()[0]);
       ++events;
@@ -325,8 +313,6 @@ OwnScan MeasureRawScanOwnData(const std::string& data_dir, uint64_t* checksum) {
     }
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  for (auto* h : handles) raw->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-  delete raw;
   scan.events_per_s = static_cast<double>(events) / elapsed;
   return scan;
 }

@@ -49,6 +49,7 @@ namespace {
 using bench::kCeilingSeconds;
 using bench::MeasureRawSyncedWrites;
 using bench::OpenRaw;
+using bench::RawStoreEvents;
 using bench::ScratchDir;
 using bench::SetRatio;
 
@@ -329,18 +330,7 @@ double MeasureRawScanDefaultDb(size_t event_bytes, uint64_t* checksum) {
 // Raw ceiling: a plain RocksDB iterator over the very same data -- the store's `events`
 // family, opened with the options the store persisted -- touching each key and value.
 double MeasureRawScanOwnData(const std::string& store_dir, const RunId& run, uint64_t* checksum) {
-  rocksdb::ConfigOptions config;
-  rocksdb::DBOptions db_options;
-  std::vector<rocksdb::ColumnFamilyDescriptor> families;
-  const std::string path = store_dir + "/db";
-  if (!rocksdb::LoadLatestOptions(config, path, &db_options, &families).ok()) std::abort();
-  std::vector<rocksdb::ColumnFamilyHandle*> handles;
-  rocksdb::DB* raw = nullptr;
-  if (!rocksdb::DB::OpenForReadOnly(db_options, path, families, &handles, &raw).ok()) std::abort();
-  rocksdb::ColumnFamilyHandle* events_family = nullptr;
-  for (auto* h : handles) {
-    if (h->GetName() == storage::keys::kEventsFamily) events_family = h;
-  }
+  RawStoreEvents raw(store_dir);
   const std::string prefix = storage::keys::EventPrefix(run);
   const std::string end = storage::keys::EventPrefixEnd(run);
   uint64_t events = 0;
@@ -351,15 +341,13 @@ double MeasureRawScanOwnData(const std::string& store_dir, const RunId& run, uin
     rocksdb::ReadOptions ro;
     ro.iterate_upper_bound = &upper;
     ro.readahead_size = 1 << 20;
-    std::unique_ptr<rocksdb::Iterator> it(raw->NewIterator(ro, events_family));
+    std::unique_ptr<rocksdb::Iterator> it(raw.db()->NewIterator(ro, raw.events()));
     for (it->Seek(prefix); it->Valid(); it->Next()) {
       *checksum += it->key().size() + static_cast<unsigned char>(it->value()[0]);
       ++events;
     }
     elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   }
-  for (auto* h : handles) raw->DestroyColumnFamilyHandle(h).PermitUncheckedError();
-  delete raw;
   return static_cast<double>(events) / elapsed;
 }
 
