@@ -23,8 +23,11 @@ using Json = nlohmann::json;
 Result<Json> ParseJson(std::string_view text, std::string_view what,
                        size_t bytes_max = 16 << 20, size_t depth_max = 0 /* json_depth_max */);
 
-// Compact, canonical (sorted keys) JSON text.
+// Compact, canonical (sorted keys) JSON text: the bytes of nlohmann's
+// `dump(-1, ' ', false, replace)`, written faster for ASCII text.
 std::string DumpJson(const Json& value);
+// nlohmann's dump itself, the reference DumpJson is tested against.
+std::string DumpJsonReference(const Json& value);
 
 // Nesting depth of `value` (scalars are 1).
 size_t JsonDepth(const Json& value);

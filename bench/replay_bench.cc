@@ -3,9 +3,11 @@
 // The runs are made by the real engine (buffered durability) in a scratch store, then the
 // engine is closed and the store reopened read-only, as `cairn replay` opens it.
 //
-//   BM_Replay/W/runs:N   Replayer::Replay over all N runs of workflow W, one Replayer (its
-//       definition cache and jq programs warmed by one pass before timing, as they are
-//       after the first runs of `cairn replay --all`). Every event is read, decoded,
+//   BM_Replay/W/runs:N/jobs:J   BatchReplayer over all N runs of workflow W on J threads
+//       (histories read with one iterator, as `cairn replay --all` reads them; definition
+//       caches and jq programs warmed by one pass before timing, as they are after the
+//       first runs of `cairn replay --all`). The ceiling is a single-thread scan: compare
+//       it with jobs:1. Every event is read, decoded,
 //       re-produced by the interpreter and compared. Figures: events_per_s (recorded
 //       events checked), runs_per_s; the ceiling: a full scan of a plain RocksDB (default
 //       options) holding as many values of the same average size (ceiling_per_s, ratio);
@@ -46,6 +48,7 @@
 #include "bench/triage_workflow.h"
 #include "engine/core/engine.h"
 #include "policy/policy.h"
+#include "replay/replay_runs.h"
 #include "replay/replayer.h"
 #include "storage/keys.h"
 #include "storage/store.h"
@@ -378,25 +381,27 @@ void SetCeilings(benchmark::State& state, double events_per_s, const Ceilings& c
 // Benchmarks.
 
 // Replays every run once; false (and the state skipped) on a divergence or error.
-bool ReplayAll(benchmark::State& state, replay::Replayer& replayer, const std::vector<RunId>& runs,
-               uint64_t* events) {
-  for (const RunId& id : runs) {
-    Result<replay::ReplayResult> r = replayer.Replay(id);
+bool ReplayAll(benchmark::State& state, replay::BatchReplayer& replayer,
+               const std::vector<RunId>& runs, uint64_t* events) {
+  bool ok = true;
+  replayer.Replay(runs, [&](size_t i, Result<replay::ReplayResult> r) {
+    if (!ok) return;
     if (!r.ok()) {
-      state.SkipWithError(("replay " + id.str() + ": " + r.status().ToString()).c_str());
-      return false;
-    }
-    if (r->divergence) {
+      state.SkipWithError(("replay " + runs[i].str() + ": " + r.status().ToString()).c_str());
+      ok = false;
+    } else if (r->divergence) {
       state.SkipWithError(replay::DescribeDivergence(*r->divergence).c_str());
-      return false;
+      ok = false;
+    } else {
+      *events += r->events;
     }
-    *events += r->events;
-  }
-  return true;
+  });
+  return ok;
 }
 
 void BM_Replay(benchmark::State& state, Workflow workflow) {
   const auto run_count = static_cast<size_t>(state.range(0));
+  const auto jobs = static_cast<size_t>(state.range(1));
   bench::ScratchDir dir(std::string("replay-") + WorkflowName(workflow));
   const std::string data_dir = dir.path() + "/data";
   ProduceRuns(workflow, run_count, data_dir);
@@ -404,7 +409,7 @@ void BM_Replay(benchmark::State& state, Workflow workflow) {
   SystemClock clock;
   auto store = OpenReadOnly(data_dir, clock);
   const std::vector<RunId> runs = AllRuns(*store);
-  replay::Replayer replayer(*store);
+  replay::BatchReplayer replayer(*store, {}, jobs);
   uint64_t warm_events = 0;
   if (!ReplayAll(state, replayer, runs, &warm_events)) return;  // warms caches, checks all
   uint64_t events = 0, replayed_runs = 0;
@@ -421,16 +426,19 @@ void BM_Replay(benchmark::State& state, Workflow workflow) {
   SetCeilings(state, static_cast<double>(events) / seconds, ceilings);
 }
 // Fixed iterations (about 2 s each): the runs are made once per benchmark, not once per
-// iteration-count estimate.
+// iteration-count estimate. jobs:1 replays on one thread, comparable with the ceiling (a
+// single-thread scan); jobs:2 on two threads plus the reading one.
 BENCHMARK_CAPTURE(BM_Replay, refund_triage, Workflow::kRefundTriage)
-    ->ArgName("runs")
-    ->Arg(2000)
+    ->ArgNames({"runs", "jobs"})
+    ->Args({2000, 1})
+    ->Args({2000, 2})
     ->Iterations(25)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK_CAPTURE(BM_Replay, plan_change, Workflow::kPlanChange)
-    ->ArgName("runs")
-    ->Arg(1000)
+    ->ArgNames({"runs", "jobs"})
+    ->Args({1000, 1})
+    ->Args({1000, 2})
     ->Iterations(6)
     ->UseRealTime()
     ->Unit(benchmark::kMillisecond);

@@ -150,7 +150,7 @@ struct Replayer::Impl {
     return Json();
   }
 
-  Result<ReplayResult> Replay(const RunId& run_id);
+  Result<ReplayResult> Replay(const RunId& run_id, const std::vector<storage::Event>& history);
   // Feeds `history`'s inputs to `interpreter` and matches what it produces; sets
   // result.events, .steps, .divergence and .note. Errors: a payload that cannot be read
   // back, the counterfactual agent's.
@@ -190,14 +190,10 @@ std::string Mismatch(const storage::Event& recorded, const storage::NewEvent& pr
 
 }  // namespace
 
-Result<ReplayResult> Replayer::Impl::Replay(const RunId& run_id) {
+Result<ReplayResult> Replayer::Impl::Replay(const RunId& run_id,
+                                            const std::vector<storage::Event>& history) {
   ReplayResult result;
   result.run_id = run_id;
-  std::vector<storage::Event> history;
-  CAIRN_RETURN_IF_ERROR(store.ScanHistory(run_id, 0, [&](const storage::StoredEvent& stored) {
-    history.push_back(stored.event);
-    return true;
-  }));
   if (history.empty() || !std::holds_alternative<storage::RunStarted>(history.front().body)) {
     return Status::FailedPrecondition("run " + run_id.str() +
                                       ": its history does not begin with run_started");
@@ -341,7 +337,20 @@ Replayer::Replayer(const storage::Store& store, ReplayOptions options)
     : impl_(std::make_unique<Impl>(store, std::move(options))) {}
 Replayer::~Replayer() = default;
 
-Result<ReplayResult> Replayer::Replay(const RunId& run_id) { return impl_->Replay(run_id); }
+Result<ReplayResult> Replayer::Replay(const RunId& run_id) {
+  std::vector<storage::Event> history;
+  CAIRN_RETURN_IF_ERROR(
+      impl_->store.ScanHistory(run_id, 0, [&](const storage::StoredEvent& stored) {
+        history.push_back(stored.event);
+        return true;
+      }));
+  return impl_->Replay(run_id, history);
+}
+
+Result<ReplayResult> Replayer::Replay(const RunId& run_id,
+                                      const std::vector<storage::Event>& history) {
+  return impl_->Replay(run_id, history);
+}
 
 std::string DescribeDivergence(const Divergence& d) {
   return "run " + d.run_id.str() + " diverged at seq " + std::to_string(d.seq) + " (" +

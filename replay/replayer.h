@@ -85,6 +85,10 @@ class Replayer {
   // kFailedPrecondition (the history does not start with run_started), and whatever the
   // counterfactual agent's hook returns.
   Result<ReplayResult> Replay(const RunId& run_id);
+  // Replays one run from its history as the caller read it (Store::ScanHistory from 0,
+  // or Store::ScanHistories): the same result as Replay(run_id) on that history, without
+  // reading it again. Blobs, definitions and policies are still read from the store.
+  Result<ReplayResult> Replay(const RunId& run_id, const std::vector<storage::Event>& history);
 
  private:
   struct Impl;

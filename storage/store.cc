@@ -204,6 +204,9 @@ class Store::Impl {
   Result<RunHeader> GetRun(const RunId& run_id) const;
   Status ScanHistory(const RunId& run_id, uint64_t from,
                      const std::function<bool(const StoredEvent&)>& visit) const;
+  Status ScanHistories(const std::vector<RunId>& runs,
+                       const std::function<bool(size_t, Result<std::vector<Event>>)>& visit) const;
+  Status CheckRunExists(const RunId& run_id) const;
   Result<std::vector<RunSummary>> ListRuns(std::optional<RunStatus> status,
                                            const std::string& start_after, size_t limit) const;
   Result<std::vector<RunSummary>> ListActiveRuns(const std::string& start_after,
@@ -904,6 +907,45 @@ Result<RunHeader> Store::Impl::GetRunAt(const RunId& run_id,
   return header;
 }
 
+namespace {
+
+// One event of `run_id`'s history read back at `key`: decoded into `event` and checked
+// against its key (the run, and `expected` as its seq). The errors ScanHistory reports.
+Status DecodeHistoryEvent(const RunId& run_id, std::string_view key, std::string_view bytes,
+                          uint64_t expected, Event* event) {
+  std::string_view run;
+  uint64_t seq = 0;
+  if (!keys::ParseEventKey(key, &run, &seq) || run != run_id.str()) {
+    return Status::DataLoss("malformed events key in run " + run_id.str());
+  }
+  if (seq != expected) {
+    return Status::DataLoss("run " + run_id.str() + ": event " + std::to_string(expected) +
+                            " is missing (next stored is " + std::to_string(seq) + ")");
+  }
+  Status decoded = DecodeEvent(bytes, event);
+  if (!decoded.ok()) {
+    return decoded.WithContext("run " + run_id.str() + ", event " + std::to_string(seq));
+  }
+  if (event->run_id != run_id || event->seq.value() != seq) {
+    return Status::DataLoss("run " + run_id.str() + ": event stored at seq " + std::to_string(seq) +
+                            " claims to be run " + event->run_id.str() + " seq " +
+                            std::to_string(event->seq.value()));
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+// A run with no events: kNotFound unless it has a header.
+Status Store::Impl::CheckRunExists(const RunId& run_id) const {
+  std::string ignored;
+  Status s = GetValue(kRuns, run_id.str(), &ignored);
+  if (s.code() == StatusCode::kNotFound) {
+    return Status::NotFound("run " + run_id.str() + " not found");
+  }
+  return s;
+}
+
 Status Store::Impl::ScanHistory(const RunId& run_id, uint64_t from,
                                 const std::function<bool(const StoredEvent&)>& visit) const {
   const std::string upper = keys::EventPrefixEnd(run_id);
@@ -917,36 +959,42 @@ Status Store::Impl::ScanHistory(const RunId& run_id, uint64_t from,
   Event event;  // reused: decoding overwrites it
   for (it->Seek(keys::EventKey(run_id, from)); it->Valid(); it->Next()) {
     any = true;
-    std::string_view run;
-    uint64_t seq = 0;
-    const std::string_view key = ToView(it->key());
-    if (!keys::ParseEventKey(key, &run, &seq) || run != run_id.str()) {
-      return Status::DataLoss("malformed events key in run " + run_id.str());
-    }
-    if (seq != expected) {
-      return Status::DataLoss("run " + run_id.str() + ": event " + std::to_string(expected) +
-                              " is missing (next stored is " + std::to_string(seq) + ")");
-    }
     const std::string_view bytes = ToView(it->value());
-    Status decoded = DecodeEvent(bytes, &event);
-    if (!decoded.ok()) {
-      return decoded.WithContext("run " + run_id.str() + ", event " + std::to_string(seq));
-    }
-    if (event.run_id != run_id || event.seq.value() != seq) {
-      return Status::DataLoss("run " + run_id.str() + ": event stored at seq " +
-                              std::to_string(seq) + " claims to be run " + event.run_id.str() +
-                              " seq " + std::to_string(event.seq.value()));
-    }
+    CAIRN_RETURN_IF_ERROR(DecodeHistoryEvent(run_id, ToView(it->key()), bytes, expected, &event));
     if (!visit(StoredEvent{event, bytes})) return Status::Ok();
     ++expected;
   }
   CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "scan events of run " + run_id.str()));
-  if (!any) {
-    std::string ignored;
-    Status s = GetValue(kRuns, run_id.str(), &ignored);
-    if (s.code() == StatusCode::kNotFound)
-      return Status::NotFound("run " + run_id.str() + " not found");
-    CAIRN_RETURN_IF_ERROR(s);
+  if (!any) CAIRN_RETURN_IF_ERROR(CheckRunExists(run_id));
+  return Status::Ok();
+}
+
+Status Store::Impl::ScanHistories(
+    const std::vector<RunId>& runs,
+    const std::function<bool(size_t, Result<std::vector<Event>>)>& visit) const {
+  rocksdb::ReadOptions ro;
+  ro.readahead_size = 1 << 20;
+  std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, families_[kEvents]));
+  for (size_t i = 0; i < runs.size(); ++i) {
+    const RunId& run_id = runs[i];
+    const std::string prefix = keys::EventPrefix(run_id);
+    const std::string first = keys::EventKey(run_id, 0);
+    // Histories read in id order follow one another: the iterator already sits at the
+    // next run's first event, and only a run elsewhere costs a seek.
+    if (!it->Valid() || ToView(it->key()) != first) it->Seek(first);
+    std::vector<Event> history;
+    Status status;
+    for (; it->Valid() && ToView(it->key()).starts_with(prefix); it->Next()) {
+      Event event;
+      status = DecodeHistoryEvent(run_id, ToView(it->key()), ToView(it->value()), history.size(),
+                                  &event);
+      if (!status.ok()) break;
+      history.push_back(std::move(event));
+    }
+    CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "scan events of run " + run_id.str()));
+    if (status.ok() && history.empty()) status = CheckRunExists(run_id);
+    const bool go_on = status.ok() ? visit(i, std::move(history)) : visit(i, std::move(status));
+    if (!go_on) return Status::Ok();
   }
   return Status::Ok();
 }
@@ -1392,6 +1440,13 @@ Status Store::ScanHistory(const RunId& run_id, uint64_t from,
                           const std::function<bool(const StoredEvent&)>& visit) const {
   CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
   return impl_->ScanHistory(run_id, from, visit);
+}
+
+Status Store::ScanHistories(
+    const std::vector<RunId>& runs,
+    const std::function<bool(size_t, Result<std::vector<Event>>)>& visit) const {
+  CAIRN_RETURN_IF_ERROR(impl_->CheckOpen());
+  return impl_->ScanHistories(runs, visit);
 }
 
 Result<std::vector<Event>> Store::ReadHistory(const RunId& run_id, uint64_t from,

@@ -225,6 +225,15 @@ class Store {
   // kNotFound if the run does not exist; kDataLoss on a corrupt or misplaced event.
   Status ScanHistory(const RunId& run_id, uint64_t from,
                      const std::function<bool(const StoredEvent&)>& visit) const;
+  // The whole histories of `runs`, read with one iterator: calls `visit(i, history of
+  // runs[i])` for each run in the given order until it returns false. Each history is
+  // what ScanHistory from 0 gives (every event decoded and checked against its key) and so
+  // is each run's error (kNotFound, kDataLoss), given to `visit` instead of a history; the
+  // other runs are still read. Runs in ascending id order are read without a seek between
+  // them (what `cairn replay --all` reads), any order is correct. Returns an I/O error
+  // that ends the scan, else ok. The caller keeps the events it is given.
+  Status ScanHistories(const std::vector<RunId>& runs,
+                       const std::function<bool(size_t, Result<std::vector<Event>>)>& visit) const;
   // At most `limit` events from `from` (limit is capped by limits::history_read_events_max).
   Result<std::vector<Event>> ReadHistory(const RunId& run_id, uint64_t from,
                                          size_t limit) const;

@@ -778,7 +778,9 @@ void Machine::ChildDone(Json value, const FlowDirective& directive) {
 void Machine::Complete(Json raw_output, std::optional<FlowDirective> directive) {
   Frame& f = s_.stack.back();
   const Task& t = TaskOf(f.task);
-  Result<Json> output = Filter(t.output, raw_output, &f, nullptr, "output.as");
+  // Without output.as the raw output is the output: moved, not copied.
+  Result<Json> output = t.output.transform ? Filter(t.output, raw_output, &f, nullptr, "output.as")
+                                           : Result<Json>(std::move(raw_output));
   if (!output.ok()) return Fault(ExpressionError(output.status(), t.path));
   if (Status st = CheckSchema(t.output, *output, "task output"); !st.ok()) {
     return Fault(
@@ -933,7 +935,9 @@ bool Machine::TryCatch(Frame& f, const Task& t, const Json& error) {
 }
 
 void Machine::EndWorkflow(Json value) {
-  Result<Json> output = Filter(def_.output, value, nullptr, nullptr, "output.as");
+  Result<Json> output = def_.output.transform
+                            ? Filter(def_.output, value, nullptr, nullptr, "output.as")
+                            : Result<Json>(std::move(value));
   if (!output.ok()) {
     return Stop(StopReason::kFaulted, nullptr, ExpressionError(output.status(), "/output/as"),
                 output.status().message());

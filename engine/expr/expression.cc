@@ -590,6 +590,12 @@ class ResultReader {
   // ASCII (JsonToJv replaces invalid UTF-8, which this reader does not judge): the caller
   // then runs jq.
   bool ReadJson(const Json& value, size_t depth, Json& out);
+  // What ReadJson(merged, 1, out) gives for `merged`: `base` (an object; anything else
+  // counts as an empty one) with `set` (key, value) put over it in order (a later
+  // duplicate wins), without building `merged` first: the same members in the same key
+  // order, so the same counts in the same order.
+  bool ReadMerge(const Json& base, std::vector<std::pair<const std::string*, const Json*>> set,
+                 Json& out);
   const std::string& error() const { return error_; }
 
  private:
@@ -773,6 +779,48 @@ bool ResultReader::ReadJson(const Json& value, size_t depth, Json& out) {
     default:
       return false;
   }
+}
+
+bool ResultReader::ReadMerge(const Json& base,
+                             std::vector<std::pair<const std::string*, const Json*>> set,
+                             Json& out) {
+  // Sorted by key; of equal keys only the last given stays (stable sort, then the last of
+  // each run).
+  std::stable_sort(set.begin(), set.end(),
+                   [](const auto& a, const auto& b) { return *a.first < *b.first; });
+  size_t kept = 0;
+  for (size_t i = 0; i < set.size(); ++i) {
+    if (i + 1 < set.size() && *set[i + 1].first == *set[i].first) continue;
+    set[kept++] = set[i];
+  }
+  set.resize(kept);
+  out = Json::object();
+  auto& members = out.get_ref<Json::object_t&>();
+  if (!Count(2)) return false;
+  auto add = [&](const std::string& key, const Json& value) {
+    if (!IsAscii(key) || !Count(DumpedStringBytes(key) + (members.empty() ? 1 : 2))) {
+      return false;
+    }
+    Json converted;
+    if (!ReadJson(value, 2, converted)) return false;
+    members.emplace_hint(members.end(), key, std::move(converted));
+    return true;
+  };
+  static const Json::object_t no_members;
+  const Json::object_t& old = base.is_object() ? base.get_ref<const Json::object_t&>() : no_members;
+  auto it = old.begin();
+  size_t j = 0;
+  while (it != old.end() || j < set.size()) {
+    if (j == set.size() || (it != old.end() && it->first < *set[j].first)) {
+      if (!add(it->first, it->second)) return false;
+      ++it;
+      continue;
+    }
+    if (it != old.end() && it->first == *set[j].first) ++it;  // replaced
+    if (!add(*set[j].first, *set[j].second)) return false;
+    ++j;
+  }
+  return true;
 }
 
 // ---------------------------------------------------------------------------------------
@@ -1139,15 +1187,16 @@ std::optional<Json> RunMerge(const MergeProgram& merge, const Json& input,
   if (!AllConvertible(input, variables, conversions)) return std::nullopt;
   const Json* base = Walk(merge.base, input, variables);
   if (base == nullptr || !(base->is_object() || base->is_null())) return std::nullopt;
-  Json merged = base->is_object() ? *base : Json::object();
+  std::vector<std::pair<const std::string*, const Json*>> set;
+  set.reserve(merge.members.size());
   for (const auto& [key, path] : merge.members) {
     const Json* value = Walk(path, input, variables);
     if (value == nullptr) return std::nullopt;
-    merged[key] = *value;
+    set.emplace_back(&key, value);
   }
   Json result;
   ResultReader reader;
-  if (!reader.ReadJson(merged, 1, result)) return std::nullopt;
+  if (!reader.ReadMerge(*base, std::move(set), result)) return std::nullopt;
   return result;
 }
 

@@ -603,7 +603,8 @@ TEST_F(ExpressionTest, PathProgramsGiveWhatJqGives) {
                           "$v.a+{k:.b,a:$w}",
                           ". + {a: $v.a, b: .c, a: .b}",
                           "$w.a + {end: .}",
-                          "\n$v\t+ {x_1: $w.a.b}\n"};
+                          "\n$v\t+ {x_1: $w.a.b}\n",
+                          "$v + {z: .a, b: $w, a: ., b: .b}"};
   for (int round = 0; round < 3000; ++round) {
     const Json input = RandomValue(rng, 0);
     const Json v = RandomValue(rng, 0);

@@ -5,11 +5,14 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+
 #include <functional>
 #include <string>
 
 #include "agent/config.h"
 #include "engine/core/engine.h"
+#include "replay/replay_runs.h"
 #include "tests/replay/billing_fixture.h"
 #include "tests/support/assertions.h"
 #include "tests/support/temp_dir.h"
@@ -239,6 +242,87 @@ TEST_F(ReplayerTest, AnUnknownRunIsNotFound) {
   std::unique_ptr<storage::Store> store = OpenReadOnly();
   EXPECT_EQ(Replayer(*store).Replay(Must(RunId::Parse("run_nope"))).status().code(),
             StatusCode::kNotFound);
+}
+
+// Many runs at once: the same result for each run as replaying it alone, in the order the
+// runs were given, whatever the order and the threads; a run that cannot be read gets its
+// own error and the others still replay.
+TEST_F(ReplayerTest, ABatchGivesEachRunItsOwnResultInOrder) {
+  Record();
+  std::unique_ptr<storage::Store> store = OpenReadOnly();
+  std::vector<RunId> runs = AllRuns(*store);
+  ASSERT_EQ(runs.size(), 5u);
+  std::reverse(runs.begin(), runs.end());  // out of id order: seeks between runs
+  runs.insert(runs.begin() + 2, Must(RunId::Parse("run_nope")));
+  runs.push_back(runs.front());  // twice
+  auto changed = Mutated("${ .x + 1 }", "${ .x + 2 }");
+  for (std::shared_ptr<const engine::Definition> definition : {changed, decltype(changed)()}) {
+    ReplayOptions options;
+    options.definition = definition;
+    Replayer alone(*store, options);
+    for (size_t jobs : {1, 2, 3}) {
+      BatchReplayer batch(*store, options, jobs);
+      EXPECT_EQ(batch.jobs(), jobs);
+      for (bool sorted : {false, true}) {
+        std::vector<RunId> order = runs;
+        if (sorted) {
+          std::sort(order.begin(), order.end(),
+                    [](const RunId& a, const RunId& b) { return a.str() < b.str(); });
+        }
+        size_t next = 0;
+        batch.Replay(order, [&](size_t i, Result<ReplayResult> r) {
+          EXPECT_EQ(i, next++);
+          Result<ReplayResult> want = alone.Replay(order[i]);
+          ASSERT_EQ(r.ok(), want.ok()) << order[i].str();
+          if (!want.ok()) {
+            EXPECT_EQ(r.status().code(), want.status().code());
+            EXPECT_EQ(r.status().message(), want.status().message());
+            return;
+          }
+          EXPECT_EQ(r->run_id, order[i]);
+          EXPECT_EQ(r->events, want->events);
+          EXPECT_EQ(r->steps, want->steps);
+          EXPECT_EQ(r->note, want->note);
+          ASSERT_EQ(r->matched(), want->matched()) << order[i].str();
+          if (!want->matched()) {
+            EXPECT_EQ(DivergenceToJson(*r->divergence), DivergenceToJson(*want->divergence));
+          }
+        });
+        EXPECT_EQ(next, order.size()) << jobs;
+      }
+    }
+  }
+}
+
+TEST_F(ReplayerTest, ScanHistoriesReadsWhatScanHistoryReads) {
+  Record();
+  std::unique_ptr<storage::Store> store = OpenReadOnly();
+  std::vector<RunId> runs = AllRuns(*store);
+  runs.push_back(Must(RunId::Parse("run_nope")));
+  runs.push_back(runs.front());
+  size_t next = 0;
+  Must(store->ScanHistories(runs, [&](size_t i, Result<std::vector<storage::Event>> history) {
+    EXPECT_EQ(i, next++);
+    Result<std::vector<storage::Event>> want = store->ReadHistory(runs[i], 0, 10'000);
+    EXPECT_EQ(history.ok(), want.ok());
+    if (!want.ok()) {
+      EXPECT_EQ(history.status().code(), StatusCode::kNotFound);
+      return true;
+    }
+    EXPECT_EQ(history->size(), want->size());
+    for (size_t k = 0; k < std::min(history->size(), want->size()); ++k) {
+      EXPECT_EQ((*history)[k].seq.value(), (*want)[k].seq.value());
+      EXPECT_EQ((*history)[k].task_path, (*want)[k].task_path);
+      EXPECT_TRUE((*history)[k].body == (*want)[k].body);
+    }
+    return true;
+  }));
+  EXPECT_EQ(next, runs.size());
+  // Stopping early.
+  next = 0;
+  Must(store->ScanHistories(
+      runs, [&](size_t, Result<std::vector<storage::Event>>) { return ++next < 2; }));
+  EXPECT_EQ(next, 2u);
 }
 
 }  // namespace

@@ -16,6 +16,7 @@
 #include "base/limits.h"
 #include "engine/core/standalone_decider.h"
 #include "policy/policy.h"
+#include "replay/replay_runs.h"
 #include "replay/replayer.h"
 
 namespace cairn::cli {
@@ -28,6 +29,7 @@ struct ReplayCommandOptions {
   std::string definition_file;
   std::string policy_file;  // --policy: counterfactual policy
   std::string agent;        // --agent: counterfactual agent (of the agents file)
+  size_t jobs = 0;          // --jobs: replaying threads; 0: DefaultReplayJobs(runs)
 };
 
 struct Tally {
@@ -189,6 +191,35 @@ Result<replay::DecisionHook> CounterfactualAgent(const GlobalOptions& global,
       });
 }
 
+// One run's result: tallied, its differences and divergence printed, progress shown.
+void Count(GlobalOptions& global, const RunId& id, Result<replay::ReplayResult> r, size_t total,
+           bool progress, Tally& tally) {
+  ++tally.runs;
+  if (!r.ok()) {
+    ++tally.errors;
+    // A run that cannot be read back is named and skipped; the others still replay.
+    (void)Fail(global, "run " + id.str() + ": " + r.status().message());
+    return;
+  }
+  tally.events += r->events;
+  tally.points += r->points.total();
+  tally.differences += r->differences.size();
+  if (!r->differences.empty()) ++tally.runs_with_differences;
+  if (progress && (r->divergence || !r->differences.empty())) {
+    *global.err << '\r' << std::string(40, ' ') << '\r';
+  }
+  PrintDifferences(global, *r);
+  if (r->divergence) {
+    ++tally.diverged;
+    PrintDivergence(global, *r->divergence);
+  } else {
+    ++tally.matched;
+  }
+  if (progress && (tally.runs % 64 == 0 || tally.runs == total)) {
+    *global.err << "\rreplayed " << tally.runs << '/' << total << std::flush;
+  }
+}
+
 int Run(GlobalOptions& global, const ReplayCommandOptions& options) {
   if (options.all == !options.runs.empty()) {
     return Fail(global, "name the runs to replay, or --all (not both)");
@@ -222,38 +253,16 @@ int Run(GlobalOptions& global, const ReplayCommandOptions& options) {
 
   const bool progress =
       options.all && ::isatty(STDERR_FILENO) == 1 && global.output == OutputFormat::kText;
-  replay::Replayer replayer(**store, replay_options);
   Tally tally;
   tally.counterfactual =
       replay_options.counterfactual_policy || replay_options.counterfactual_agent;
   const int64_t started = global.clock->MonotonicNanos();
-  for (const RunId& id : *runs) {
-    ++tally.runs;
-    Result<replay::ReplayResult> r = replayer.Replay(id);
-    if (!r.ok()) {
-      ++tally.errors;
-      // A run that cannot be read back is named and skipped; the others still replay.
-      (void)Fail(global, "run " + id.str() + ": " + r.status().message());
-      continue;
-    }
-    tally.events += r->events;
-    tally.points += r->points.total();
-    tally.differences += r->differences.size();
-    if (!r->differences.empty()) ++tally.runs_with_differences;
-    if (progress && (r->divergence || !r->differences.empty())) {
-      *global.err << '\r' << std::string(40, ' ') << '\r';
-    }
-    PrintDifferences(global, *r);
-    if (r->divergence) {
-      ++tally.diverged;
-      PrintDivergence(global, *r->divergence);
-    } else {
-      ++tally.matched;
-    }
-    if (progress && (tally.runs % 64 == 0 || tally.runs == runs->size())) {
-      *global.err << "\rreplayed " << tally.runs << '/' << runs->size() << std::flush;
-    }
-  }
+  // Results come back in run order, whatever thread replayed them.
+  const size_t jobs = options.jobs != 0 ? options.jobs : replay::DefaultReplayJobs(runs->size());
+  replay::BatchReplayer replayer(**store, replay_options, jobs);
+  replayer.Replay(*runs, [&](size_t index, Result<replay::ReplayResult> r) {
+    Count(global, (*runs)[index], std::move(r), runs->size(), progress, tally);
+  });
   if (progress) *global.err << '\n';
   PrintSummary(global, tally, global.clock->MonotonicNanos() - started);
   if (tally.errors != 0) return kExitError;
@@ -286,6 +295,13 @@ void AddReplayCommand(CLI::App& app, GlobalOptions& global) {
                    "Counterfactual: ask this agent (of the agents file) at every recorded "
                    "decision and show where it would have chosen otherwise")
       ->type_name("NAME");
+  replay
+      ->add_option("--jobs,-j", options->jobs,
+                   "Replay this many runs at once, each on its own thread (default: one "
+                   "per 4000 runs, at most the machine's hardware threads); output stays "
+                   "in run order")
+      ->type_name("N")
+      ->check(CLI::Range(size_t{1}, size_t{256}));
   SetAction(replay, global, [&global, options] { return Run(global, *options); });
 }
 
