@@ -942,7 +942,7 @@ struct CompiledJq {
 
 // An expression text for one list of variable names.
 struct Program {
-  std::shared_ptr<CompiledJq> jq;
+  std::shared_ptr<CompiledJq> jq;  // null for a path or merge program until jq is needed
   std::string jq_key;  // the key `jq` is shared under (BoundKey)
   // The variables the program binds (see BoundVariables), as indices into the
   // evaluation's variables, in the order the program binds them (by name); and per
@@ -1072,11 +1072,20 @@ Result<std::unique_ptr<Program>> MakeProgram(
   }
   program->jq_key = BoundKey(jq_text, names, program->bound);
   program->jq = shared ? shared(program->jq_key) : nullptr;
+  program->path = ParsePathProgram(jq_text, names);
+  if (!program->path) program->merge = ParseMergeProgram(jq_text, names);
+  if (program->jq == nullptr && (program->path || program->merge)) {
+    // Valid jq binding only `names` (every text the two parsers accept is: field names
+    // after `.` and object keys may be any identifier, keywords included, in jq 1.6), and
+    // answered without jq unless a value needs jq's judgement: compiled on first need
+    // (CompileLazily). What a compile would check first is checked now.
+    CAIRN_RETURN_IF_ERROR(CheckText(jq_text));
+    CAIRN_RETURN_IF_ERROR(CheckNoHomeJqFile());
+    return program;
+  }
   if (program->jq == nullptr) {
     CAIRN_ASSIGN_OR_RETURN(program->jq, CompileJq(jq_text, bound_names));
   }
-  program->path = ParsePathProgram(jq_text, names);
-  if (!program->path) program->merge = ParseMergeProgram(jq_text, names);
   return program;
 }
 
@@ -1324,6 +1333,9 @@ struct Evaluator::Impl {
   Program* Hit();
   // Makes, caches and returns the program for a key_buffer that missed.
   Result<Program*> Miss(std::string_view jq_text, const std::vector<std::string_view>& names);
+  // Compiles a path or merge program the first time a value needs jq (Program::jq).
+  Status CompileLazily(Program& program, std::string_view jq_text,
+                       const std::vector<Variable>& variables);
   Result<Json> Evaluate(std::string_view jq_text, const Json& input,
                         const std::vector<Variable>& variables, Conversions& conversions);
 
@@ -1352,16 +1364,32 @@ Result<Program*> Evaluator::Impl::Miss(std::string_view jq_text,
         auto shared = compiled.find(jq_key);
         return shared == compiled.end() ? nullptr : shared->second.lock();
       }));
-  compiled[program->jq_key] = program->jq;
+  if (program->jq != nullptr) compiled[program->jq_key] = program->jq;
   if (entries.size() >= programs_cached_max) {
     Entry& last = entries.back();
-    if (last.program->jq.use_count() == 1) compiled.erase(last.program->jq_key);
+    if (last.program->jq != nullptr && last.program->jq.use_count() == 1) {
+      compiled.erase(last.program->jq_key);
+    }
     index.erase(last.key);
     entries.pop_back();
   }
   entries.push_front(Entry{key_buffer, std::move(program)});
   index.emplace(entries.front().key, entries.begin());
   return entries.front().program.get();
+}
+
+Status Evaluator::Impl::CompileLazily(Program& program, std::string_view jq_text,
+                                      const std::vector<Variable>& variables) {
+  auto shared = compiled.find(program.jq_key);
+  if (shared != compiled.end()) program.jq = shared->second.lock();
+  if (program.jq == nullptr) {
+    std::vector<std::string_view> bound_names;
+    bound_names.reserve(program.bound.size());
+    for (size_t i : program.bound) bound_names.push_back(variables[i].name);
+    CAIRN_ASSIGN_OR_RETURN(program.jq, CompileJq(jq_text, bound_names));
+  }
+  compiled[program.jq_key] = program.jq;
+  return Status::Ok();
 }
 
 Result<Program*> Evaluator::Impl::Find(std::string_view jq_text,
@@ -1426,6 +1454,7 @@ Result<Json> Evaluator::Impl::Evaluate(std::string_view jq_text, const Json& inp
       return std::move(*value);
     }
   }
+  if (program->jq == nullptr) CAIRN_RETURN_IF_ERROR(CompileLazily(*program, jq_text, variables));
   CAIRN_ASSIGN_OR_RETURN(jv program_input, ProgramInput(*program, input, variables, conversions));
   return RunProgram(*program, jq_text, program_input);
 }

@@ -132,7 +132,8 @@ class Evaluator {
 
   // Programs held now, one per (text, variable names) (at most 256).
   size_t cached_programs() const;
-  // Distinct compiles they hold (texts that bind the same names share one).
+  // Distinct compiles they hold (texts that bind the same names share one; a path or merge
+  // program compiles only when a value needs jq).
   size_t compiled_programs() const;
 
  private:

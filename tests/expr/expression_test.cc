@@ -604,7 +604,12 @@ TEST_F(ExpressionTest, PathProgramsGiveWhatJqGives) {
                           ". + {a: $v.a, b: .c, a: .b}",
                           "$w.a + {end: .}",
                           "\n$v\t+ {x_1: $w.a.b}\n",
-                          "$v + {z: .a, b: $w, a: ., b: .b}"};
+                          "$v + {z: .a, b: $w, a: ., b: .b}",
+                          // jq keywords are field names after `.` and object keys
+                          ".and",
+                          ".if.then",
+                          "$v.def.reduce",
+                          ". + {if: .a, __loc__: $v.end, import: .}"};
   for (int round = 0; round < 3000; ++round) {
     const Json input = RandomValue(rng, 0);
     const Json v = RandomValue(rng, 0);
@@ -652,6 +657,28 @@ TEST_F(ExpressionTest, CheckKeepsTheCompileForEvaluation) {
   EXPECT_EQ(Must(Eval("[$b, $a]", Json(), {{"a", &one}, {"b", &two}})), J("[2, 1]"));
   EXPECT_EQ(Must(Eval("[$b, $a]", Json(), {{"b", &two}, {"a", &one}})), J("[2, 1]"));
   EXPECT_EQ(evaluator_.compiled_programs(), 3u);
+}
+
+// A path or merge program is answered without jq: it compiles only when a value needs jq's
+// judgement (here: an error, a string that is not ASCII), and then gives jq's answer.
+TEST_F(ExpressionTest, PathProgramsCompileOnlyWhenJqIsNeeded) {
+  const std::vector<std::string> names = {"input", "v"};
+  for (const char* text : {".a.b", "$v.a", "$input + {k: .a}", ".and.if", ". + {then: $v}"}) {
+    Must(evaluator_.Check(text, names));
+  }
+  EXPECT_EQ(evaluator_.cached_programs(), 5u);
+  EXPECT_EQ(evaluator_.compiled_programs(), 0u);
+  const Json v = J(R"({"a": "x"})");
+  const std::vector<Variable> variables = {{"input", &v}, {"v", &v}};
+  EXPECT_EQ(Must(Eval("$v.a", Json(), variables)), "x");
+  EXPECT_EQ(Must(Eval(".and.if", J(R"({"and": {"if": [1]}})"), variables)), J("[1]"));
+  EXPECT_EQ(evaluator_.compiled_programs(), 0u);
+  EXPECT_EQ(Must(Eval(".and.if", J(R"({"and": {"if": "\u00e9"}})"), variables)),
+            std::string("\xc3\xa9"));
+  EXPECT_EQ(evaluator_.compiled_programs(), 1u);
+  EXPECT_TRUE(IsError(Eval(".a.b", J(R"({"a": 5})"), variables).status(),
+                      StatusCode::kInvalidArgument, {"Cannot index number with"}));
+  EXPECT_EQ(evaluator_.compiled_programs(), 2u);
 }
 
 TEST_F(ExpressionTest, CheckReportsWhatCheckExpressionReports) {
