@@ -4,6 +4,7 @@
 #include <capnp/serialize.h>
 #include <kj/exception.h>
 
+#include <cstdint>
 #include <cstring>
 #include <exception>
 #include <memory>
@@ -1016,58 +1017,70 @@ Status CheckFraming(std::string_view what, std::string_view bytes) {
   return Status::Ok();
 }
 
-// An aligned copy of the input: Cap'n Proto reads whole words, and stored bytes may sit
-// at any address. Small inputs stay on the stack.
-class AlignedCopy {
+// The input as words: Cap'n Proto reads whole words, and stored bytes may sit at any
+// address. Aligned input is read where it is; otherwise it is copied, small inputs to the
+// stack. `bytes` must outlive this.
+class AlignedWords {
  public:
-  explicit AlignedCopy(std::string_view bytes) : size_(bytes.size() / kWordBytes) {
+  explicit AlignedWords(std::string_view bytes) : size_(bytes.size() / kWordBytes) {
+    if (reinterpret_cast<uintptr_t>(bytes.data()) % alignof(capnp::word) == 0) {
+      words_ = reinterpret_cast<const capnp::word*>(bytes.data());
+      return;
+    }
+    capnp::word* copy = inline_;
     if (size_ > kInlineDecodeWords) {
       heap_ = std::make_unique_for_overwrite<capnp::word[]>(size_);
+      copy = heap_.get();
     }
-    std::memcpy(static_cast<void*>(data()), bytes.data(), size_ * kWordBytes);
+    std::memcpy(static_cast<void*>(copy), bytes.data(), size_ * kWordBytes);
+    words_ = copy;
   }
-  kj::ArrayPtr<const capnp::word> words() const { return {data(), size_}; }
+  AlignedWords(const AlignedWords&) = delete;
+  AlignedWords& operator=(const AlignedWords&) = delete;
+
+  kj::ArrayPtr<const capnp::word> words() const { return {words_, size_}; }
 
  private:
-  capnp::word* data() { return heap_ ? heap_.get() : inline_; }
-  const capnp::word* data() const { return heap_ ? heap_.get() : inline_; }
-
   size_t size_;
+  const capnp::word* words_ = nullptr;
   std::unique_ptr<capnp::word[]> heap_;
   capnp::word inline_[kInlineDecodeWords];
 };
 
+// `what` names the value in errors; the messages are built only on an error path (this
+// runs once per event of every scan).
 template <typename Root, typename Value>
 Status Decode(std::string_view what, std::string_view bytes, Value* out) {
-  const std::string prefix(what);
-  if (bytes.empty()) return Status::DataLoss(prefix + ": empty");
+  auto data_loss = [what](const std::string& message) {
+    return Status::DataLoss(std::string(what) + ": " + message);
+  };
+  if (bytes.empty()) return data_loss("empty");
   if (bytes.size() > limits::event_bytes_max) {
-    return Status::DataLoss(prefix + ": " + std::to_string(bytes.size()) + " bytes; at most " +
-                            std::to_string(limits::event_bytes_max) + " allowed");
+    return data_loss(std::to_string(bytes.size()) + " bytes; at most " +
+                     std::to_string(limits::event_bytes_max) + " allowed");
   }
   if (bytes.size() % kWordBytes != 0) {
-    return Status::DataLoss(prefix + ": " + std::to_string(bytes.size()) +
-                            " bytes is not a whole number of 8-byte words");
+    return data_loss(std::to_string(bytes.size()) + " bytes is not a whole number of 8-byte words");
   }
   CAIRN_RETURN_IF_ERROR(CheckFraming(what, bytes));
   Value& value = *out;
   Decoder decoder(what, bytes.size());
   try {
-    const AlignedCopy copy(bytes);
+    const AlignedWords input(bytes);
     capnp::ReaderOptions options;
     options.traversalLimitInWords = limits::decode_traversal_words_max;
     options.nestingLimit = limits::decode_nesting_max;
-    capnp::FlatArrayMessageReader reader(copy.words(), options);
-    if (reader.getEnd() != copy.words().end()) {
-      return Status::DataLoss(prefix + ": trailing bytes after the message");
+    capnp::FlatArrayMessageReader reader(input.words(), options);
+    if (reader.getEnd() != input.words().end()) {
+      return data_loss("trailing bytes after the message");
     }
     Read(decoder, reader.getRoot<Root>(), &value);
   } catch (const kj::Exception& e) {
-    return Status::DataLoss(prefix + ": malformed Cap'n Proto: " + e.getDescription().cStr());
+    return data_loss(std::string("malformed Cap'n Proto: ") + e.getDescription().cStr());
   } catch (const std::exception& e) {
-    return Status::DataLoss(prefix + ": cannot decode: " + e.what());
+    return data_loss(std::string("cannot decode: ") + e.what());
   } catch (...) {
-    return Status::DataLoss(prefix + ": cannot decode: unknown exception");
+    return data_loss("cannot decode: unknown exception");
   }
   return decoder.status();
 }

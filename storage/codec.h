@@ -1,11 +1,11 @@
 // Encoding events and run headers to and from their stored bytes (Cap'n Proto).
 //
 // Stored form: the standard (unpacked) Cap'n Proto serialization with a segment table,
-// one message per value. Decoding never trusts its input: it copies into aligned memory,
-// reads under explicit traversal and nesting limits (limits::decode_*), rejects trailing
-// bytes, and checks every field the rest of cairn relies on (run id syntax, 32-byte
-// hashes, sizes). Corrupted or hostile bytes give kDataLoss; no exception escapes and
-// nothing crashes.
+// one message per value. Decoding never trusts its input: it reads it in place when it is
+// word-aligned (otherwise from an aligned copy) under explicit traversal and nesting limits
+// (limits::decode_*), rejects trailing bytes, and checks every field the rest of cairn
+// relies on (run id syntax, 32-byte hashes, sizes). Corrupted or hostile bytes give
+// kDataLoss; no exception escapes and nothing crashes.
 //
 // All functions are thread-safe (no shared state).
 #pragma once

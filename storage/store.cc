@@ -975,6 +975,10 @@ Status Store::Impl::ScanHistories(
   rocksdb::ReadOptions ro;
   ro.readahead_size = 1 << 20;
   std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, families_[kEvents]));
+  // Room for as many events as the previous run had (runs of one workflow are alike), up
+  // to a bound: one long history must not make every later one reserve its length.
+  constexpr size_t kReserveEventsMax = 1024;
+  size_t size_hint = 0;
   for (size_t i = 0; i < runs.size(); ++i) {
     const RunId& run_id = runs[i];
     const std::string prefix = keys::EventPrefix(run_id);
@@ -983,14 +987,18 @@ Status Store::Impl::ScanHistories(
     // next run's first event, and only a run elsewhere costs a seek.
     if (!it->Valid() || ToView(it->key()) != first) it->Seek(first);
     std::vector<Event> history;
+    history.reserve(size_hint);
     Status status;
     for (; it->Valid() && ToView(it->key()).starts_with(prefix); it->Next()) {
-      Event event;
-      status = DecodeHistoryEvent(run_id, ToView(it->key()), ToView(it->value()), history.size(),
-                                  &event);
+      // Decoded in place. The id is set first: the decoder then only compares the stored
+      // one with it instead of parsing it again (DecodeHistoryEvent still checks it).
+      Event& event = history.emplace_back();
+      event.run_id = run_id;
+      status = DecodeHistoryEvent(run_id, ToView(it->key()), ToView(it->value()),
+                                  history.size() - 1, &event);
       if (!status.ok()) break;
-      history.push_back(std::move(event));
     }
+    size_hint = std::min(history.size(), kReserveEventsMax);
     CAIRN_RETURN_IF_ERROR(FromRocks(it->status(), "scan events of run " + run_id.str()));
     if (status.ok() && history.empty()) status = CheckRunExists(run_id);
     const bool go_on = status.ok() ? visit(i, std::move(history)) : visit(i, std::move(status));

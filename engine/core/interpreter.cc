@@ -1101,6 +1101,7 @@ std::optional<DecisionCommand> DecisionCommandFromJson(const Json& json) {
 Result<StepOutput> Interpreter::Step(RunState& state, const StepInput& input,
                                      Evaluator& evaluator) {
   StepOutput out;
+  out.events.reserve(internal::kEventsPerStepReserve);
   Machine machine(*definition_, tools_, *policy_, policy_observer_, state, out, evaluator);
   CAIRN_RETURN_IF_ERROR(machine.Apply(input));
   // An input may have resumed a waiting run; a continue resumes a run stopped at the bound.

@@ -21,6 +21,9 @@ using storage::StopReason;
 // A step records at most about this many events before handing back with `more`, so one
 // transition stays well under limits::events_per_transition_max.
 inline constexpr size_t kEventsPerStepSoftMax = 256;
+// Room reserved for a step's events up front: most steps record a handful, and growing the
+// vector one doubling at a time moves every event already in it (replay steps millions).
+inline constexpr size_t kEventsPerStepReserve = 16;
 
 Payload JsonPayload(const Json& value);
 Json MakeError(std::string_view type, int status, std::string_view title, std::string_view detail,
@@ -53,7 +56,7 @@ class Machine {
   const Task& TaskOf(uint32_t id) const { return *def_.tasks.at(id); }
   const TaskList& ListOf(const Frame& f) const;
   void Emit(const std::string& path, storage::EventBody body) {
-    out_.events.push_back(NewEvent{path, std::move(body)});
+    out_.events.emplace_back(path, std::move(body));  // one move of the body, not two
   }
   bool Suspended() const {
     return IsTerminal(s_.status) || s_.status != RunStatus::kRunning || !s_.waiting_on.empty();

@@ -15,6 +15,7 @@
 #include "replay/replay_runs.h"
 #include "tests/replay/billing_fixture.h"
 #include "tests/support/assertions.h"
+#include "tests/support/raw_db.h"
 #include "tests/support/temp_dir.h"
 
 namespace cairn::replay {
@@ -323,6 +324,47 @@ TEST_F(ReplayerTest, ScanHistoriesReadsWhatScanHistoryReads) {
   Must(store->ScanHistories(
       runs, [&](size_t, Result<std::vector<storage::Event>>) { return ++next < 2; }));
   EXPECT_EQ(next, 2u);
+}
+
+// ScanHistories decodes each event in place with the run's id already set; a tampered
+// history must still give the error ScanHistory gives, and not spoil the runs after it.
+TEST_F(ReplayerTest, ScanHistoriesRejectsTamperedEventsAsScanHistoryDoes) {
+  Record();
+  std::vector<RunId> runs;
+  {
+    std::unique_ptr<storage::Store> store = OpenReadOnly();
+    runs = AllRuns(*store);
+  }
+  ASSERT_GE(runs.size(), 4u);
+  {
+    cairn::testing::RawDb raw(dir_.Sub("data"));
+    // An event spliced from another run (it names that run), two events swapped (the seq
+    // they name), and bytes that no longer decode.
+    raw.PutEvent(runs[0], 1, raw.GetEvent(runs[1], 1));
+    const std::string two = raw.GetEvent(runs[2], 2);
+    raw.PutEvent(runs[2], 2, raw.GetEvent(runs[2], 3));
+    raw.PutEvent(runs[2], 3, two);
+    const std::string bytes = raw.GetEvent(runs[3], 1);
+    raw.PutEvent(runs[3], 1, bytes.substr(0, bytes.size() / 2));
+  }
+  std::unique_ptr<storage::Store> store = OpenReadOnly();
+  size_t errors = 0;
+  Must(store->ScanHistories(runs, [&](size_t i, Result<std::vector<storage::Event>> history) {
+    std::vector<storage::Event> want;
+    const Status scanned = store->ScanHistory(runs[i], 0, [&](const storage::StoredEvent& e) {
+      want.push_back(e.event);
+      return true;
+    });
+    EXPECT_EQ(history.ok(), scanned.ok()) << i;
+    if (!history.ok()) {
+      ++errors;
+      EXPECT_EQ(history.status().ToString(), scanned.ToString()) << i;
+      return true;
+    }
+    EXPECT_TRUE(*history == want) << i;
+    return true;
+  }));
+  EXPECT_EQ(errors, 3u);
 }
 
 }  // namespace
