@@ -472,7 +472,7 @@ jv StringToJv(const std::string& text) {
 
 jv ArrayToJv(const Json& value, size_t depth, size_t& nodes) {
   jv out = jv_array_sized(static_cast<int>(std::min<size_t>(value.size(), INT_MAX)));
-  for (const Json& element : value) {
+  for (const Json& element : value.get_ref<const Json::array_t&>()) {
     jv converted = JsonToJv(element, depth + 1, nodes);
     if (!jv_is_valid(converted)) {
       jv_free(out);
@@ -485,7 +485,7 @@ jv ArrayToJv(const Json& value, size_t depth, size_t& nodes) {
 
 jv ObjectToJv(const Json& value, size_t depth, size_t& nodes) {
   jv out = jv_object();
-  for (const auto& [key, member] : value.items()) {
+  for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
     jv converted = JsonToJv(member, depth + 1, nodes);
     jv name = StringToJv(key);
     ++nodes;
@@ -666,12 +666,12 @@ std::optional<std::string> ConversionError(const Json& value, size_t depth) {
       }
       return std::nullopt;
     case Json::value_t::array:
-      for (const Json& element : value) {
+      for (const Json& element : value.get_ref<const Json::array_t&>()) {
         if (auto error = ConversionError(element, depth + 1)) return error;
       }
       return std::nullopt;
     case Json::value_t::object:
-      for (const auto& [key, member] : value.items()) {
+      for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
         if (auto error = ConversionError(member, depth + 1)) return error;
         if (key.size() > static_cast<size_t>(INT_MAX)) {
           return std::string("holds a string larger than 2 GiB");
@@ -683,6 +683,30 @@ std::optional<std::string> ConversionError(const Json& value, size_t depth) {
       return std::string("holds a binary or discarded value");
     default:
       return std::nullopt;
+  }
+}
+
+// !ConversionError(value, depth), without building a message.
+bool FitsJq(const Json& value, size_t depth) {
+  if (depth > limits::json_depth_max) return false;
+  switch (value.type()) {
+    case Json::value_t::string:
+      return value.get_ref<const std::string&>().size() <= static_cast<size_t>(INT_MAX);
+    case Json::value_t::array:
+      for (const Json& element : value.get_ref<const Json::array_t&>()) {
+        if (!FitsJq(element, depth + 1)) return false;
+      }
+      return true;
+    case Json::value_t::object:
+      for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
+        if (key.size() > static_cast<size_t>(INT_MAX) || !FitsJq(member, depth + 1)) return false;
+      }
+      return true;
+    case Json::value_t::binary:
+    case Json::value_t::discarded:
+      return false;
+    default:
+      return true;
   }
 }
 
@@ -1251,11 +1275,18 @@ class Conversions {
   Conversions(const Conversions&) = delete;
   Conversions& operator=(const Conversions&) = delete;
 
-  // Starts a call with `slots` values, none converted or checked yet.
-  void Begin(size_t slots) {
+  // Starts a call on `input` and `variables`, none converted yet; checked are the
+  // variables the caller vouches for (Variable::convertible) and an input that is one of
+  // them.
+  void Begin(const Json& input, const std::vector<Variable>& variables) {
     End();
-    values_.resize(slots, jv_invalid());
-    checked_.assign(slots, false);
+    values_.resize(variables.size() + 1, jv_invalid());
+    checked_.assign(variables.size() + 1, false);
+    for (size_t i = 0; i < variables.size(); ++i) {
+      if (!variables[i].convertible) continue;
+      checked_[i + 1] = true;
+      if (variables[i].value == &input) checked_[0] = true;
+    }
   }
   // Drops the call's conversions (the cache may keep them).
   void End() {
@@ -1273,9 +1304,11 @@ class Conversions {
   // Why `value` could not be converted, for a variable the program does not bind.
   std::optional<std::string> Check(size_t slot, const Json& value) {
     if (checked_[slot] || jv_is_valid(values_[slot])) return std::nullopt;
-    std::optional<std::string> error = ConversionError(value, 1);
-    if (!error) checked_[slot] = true;
-    return error;
+    if (FitsJq(value, 1)) {
+      checked_[slot] = true;
+      return std::nullopt;
+    }
+    return ConversionError(value, 1);
   }
 
  private:
@@ -1433,9 +1466,7 @@ void AppendPointerToken(std::string& path, std::string_view token) {
 // ---------------------------------------------------------------------------------------
 // Public functions.
 
-bool ConvertibleToJq(const Json& value, size_t depth) {
-  return !ConversionError(value, depth).has_value();
-}
+bool ConvertibleToJq(const Json& value, size_t depth) { return FitsJq(value, depth); }
 
 bool IsRuntimeExpression(std::string_view text) {
   std::string_view trimmed = Trim(text);
@@ -1584,7 +1615,7 @@ Result<Json> Evaluator::Impl::Evaluate(std::string_view jq_text, const Json& inp
 
 Result<Json> Evaluator::Evaluate(std::string_view jq_text, const Json& input,
                                  const std::vector<Variable>& variables) {
-  impl_->conversions.Begin(variables.size() + 1);
+  impl_->conversions.Begin(input, variables);
   Result<Json> result = impl_->Evaluate(jq_text, input, variables, impl_->conversions);
   impl_->conversions.End();
   return result;
@@ -1633,7 +1664,7 @@ Result<Json> Evaluator::EvaluateTemplate(const Json& value, const Json& input,
   std::string path;
   // The template's expressions share one conversion of the input and variables.
   Conversions& conversions = impl_->conversions;
-  conversions.Begin(variables.size() + 1);
+  conversions.Begin(input, variables);
   auto evaluate = [&](std::string_view jq_text) {
     return impl_->Evaluate(jq_text, input, variables, conversions);
   };

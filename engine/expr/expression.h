@@ -76,6 +76,11 @@ Status CheckExpression(std::string_view jq_text, const std::vector<std::string>&
 struct Variable {
   std::string name;   // without the '$': a jq name, not a keyword, not `ENV`, not `__cairn...`
   const Json* value;  // not owned, not null; must outlive the Evaluate call
+  // The caller vouches that ConvertibleToJq(*value) holds (it checked, and the value has
+  // not changed since): the value is then not checked again when the expression does not
+  // bind it (a bound value is converted, which checks it anyway), nor is an input that is
+  // this very object. A false claim loses the error Evaluate gives for such a value.
+  bool convertible = false;
 };
 
 // Whether `value`, sitting `depth` levels down in an input or variable value (1: the value

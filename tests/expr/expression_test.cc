@@ -573,6 +573,31 @@ TEST_F(ExpressionTest, ConversionCacheIsBounded) {
   EXPECT_EQ(evaluator_.cached_conversions(), 1u);
 }
 
+TEST_F(ExpressionTest, VariablesVouchedConvertibleAreNotCheckedAgain) {
+  Json deep = 1;
+  for (size_t i = 0; i < limits::json_depth_max; ++i) deep = Json::array({std::move(deep)});
+  const Json fine = J(R"({"k": 1})");
+  // Unvouched, an unbound value that cannot go to jq fails every program.
+  for (const char* text : {".a", ".a + 1"}) {
+    EXPECT_TRUE(IsError(Eval(text, J(R"({"a": 1})"), {{"deep", &deep}}).status(),
+                        StatusCode::kInvalidArgument, {"variable `$deep`", "nests deeper"}))
+        << text;
+  }
+  // Vouched for, it is not checked (the caller's claim stands); bound, it is converted,
+  // which still refuses it.
+  EXPECT_EQ(Must(Eval(".a", J(R"({"a": 1})"), {{"deep", &deep, true}})), 1);
+  EXPECT_EQ(Must(Eval(".a + 1", J(R"({"a": 1})"), {{"deep", &deep, true}})), 2);
+  EXPECT_TRUE(IsError(Eval("$deep | length", Json(), {{"deep", &deep, true}}).status(),
+                      StatusCode::kInvalidArgument, {"variable `$deep`", "nests deeper"}));
+  // An input that is the very object of a vouched variable is taken as vouched too; an
+  // equal copy is not.
+  EXPECT_EQ(Must(Eval("$fine.k", deep, {{"fine", &fine}, {"deep", &deep, true}})), 1);
+  const Json copy = deep;
+  EXPECT_TRUE(IsError(Eval("$fine.k", copy, {{"fine", &fine}, {"deep", &deep, true}}).status(),
+                      StatusCode::kInvalidArgument, {"expression input nests deeper"}));
+  EXPECT_EQ(Must(Eval("$fine.k", fine, {{"fine", &fine, true}})), 1);
+}
+
 // --- Variables an expression does not name, path programs ------------------------------
 
 TEST_F(ExpressionTest, VariablesTheTextDoesNotNameAreCheckedNotRead) {
