@@ -140,18 +140,33 @@ const Json& RuntimeDescriptor() {
 
 }  // namespace
 
+bool Machine::WorkflowInputToJq() {
+  if (!workflow_input_to_jq_) workflow_input_to_jq_ = ConvertibleToJq(s_.input, 2);
+  return workflow_input_to_jq_;
+}
+
+bool Machine::ContextToJq() {
+  if (!context_to_jq_) context_to_jq_ = ConvertibleToJq(s_.context);
+  return context_to_jq_;
+}
+
+// Every value is marked convertible (Variable::convertible) when it is known to be, so
+// that the evaluator checks only the others: the placeholders and $runtime are constants,
+// the descriptors convert exactly when the input they hold does one level down, and the
+// input, task input and context are checked once (see Frame::input_to_jq).
 void Machine::BuildScope(Scope& scope, const Json& expr, const Frame* task,
-                         const Json* output) const {
+                         const Json* output) {
   scope.owned.reserve(4);
   // $workflow and $task hold copies of the workflow's and the task's input, so they are
   // built only for an expression that names them. An expression that does not gets an
   // empty object in their place, which converts to jq exactly when the real value would:
   // all that can stop the real one is its input, one level down (ConvertibleToJq).
-  if (!Mentions(expr, "workflow") && ConvertibleToJq(s_.input, 2)) {
-    scope.vars.push_back({"workflow", &EmptyObject()});
+  const bool workflow_to_jq = WorkflowInputToJq();
+  if (!Mentions(expr, "workflow") && workflow_to_jq) {
+    scope.vars.push_back({"workflow", &EmptyObject(), true});
   } else {
     if (workflow_descriptor_.is_null()) {
-      const_cast<Machine*>(this)->workflow_descriptor_ =
+      workflow_descriptor_ =
           Json{{"id", s_.run_id},
                {"definition",
                 {{"document",
@@ -162,25 +177,27 @@ void Machine::BuildScope(Scope& scope, const Json& expr, const Frame* task,
                {"input", s_.input},
                {"startedAt", TimeObject(s_.started_ns)}};
     }
-    scope.vars.push_back({"workflow", &workflow_descriptor_});
+    scope.vars.push_back({"workflow", &workflow_descriptor_, workflow_to_jq});
   }
-  scope.vars.push_back({"context", &s_.context});
-  scope.vars.push_back({"runtime", &RuntimeDescriptor()});
+  scope.vars.push_back({"context", &s_.context, ContextToJq()});
+  scope.vars.push_back({"runtime", &RuntimeDescriptor(), true});
   if (task != nullptr) {
-    if (!Mentions(expr, "task") && ConvertibleToJq(task->input, 2)) {
-      scope.vars.push_back({"task", &EmptyObject()});
+    if (!task->input_to_jq) task->input_to_jq = ConvertibleToJq(task->input, 2);
+    if (!Mentions(expr, "task") && task->input_to_jq) {
+      scope.vars.push_back({"task", &EmptyObject(), true});
     } else {
       const Task& t = TaskOf(task->task);
       scope.owned.push_back(Json{{"name", t.name},
                                  {"reference", t.path},
                                  {"input", task->input},
                                  {"startedAt", TimeObject(task->started_ns)}});
-      scope.vars.push_back({"task", &scope.owned.back()});
+      scope.vars.push_back({"task", &scope.owned.back(), task->input_to_jq});
     }
-    scope.vars.push_back({"input", &task->tinput});
+    if (!task->tinput_to_jq) task->tinput_to_jq = ConvertibleToJq(task->tinput);
+    scope.vars.push_back({"input", &task->tinput, task->tinput_to_jq});
   } else {
-    scope.vars.push_back({"task", &EmptyObject()});
-    scope.vars.push_back({"input", &s_.input});
+    scope.vars.push_back({"task", &EmptyObject(), true});
+    scope.vars.push_back({"input", &s_.input, workflow_to_jq});
   }
   if (output != nullptr) scope.vars.push_back({"output", output});
   // Loop and catch variables of the enclosing tasks, outermost first (inner ones shadow).
@@ -202,7 +219,9 @@ void Machine::BuildScope(Scope& scope, const Json& expr, const Frame* task,
 
 Result<Json> Machine::Eval(const Json& expr, bool implicit, const Json& input, const Frame* task,
                            const Json* output) {
-  Scope scope;
+  Scope& scope = scope_;  // reused: its vectors keep their capacity from call to call
+  scope.vars.clear();
+  scope.owned.clear();
   scope.owned.reserve(s_.stack.size() + 4);  // Variables point into it: no reallocation
   BuildScope(scope, expr, task, output);
   return implicit ? eval_.EvaluateImplicit(expr, input, scope.vars)
@@ -261,6 +280,7 @@ Status Machine::Start(const StepInput& input) {
   }
   s_.started_ns = input.time_ns;
   s_.input = input.payload;
+  workflow_input_to_jq_ = false;
   s_.status = RunStatus::kRunning;
   s_.budget_caps = std::get<storage::RunStarted>(*input.body).budget_limits;
   StartBudgetClock();
@@ -526,6 +546,7 @@ void Machine::EnterTask() {
   Result<Json> tinput = Filter(t.input, f.input, &f, nullptr, "input.from");
   if (!tinput.ok()) return Fault(ExpressionError(tinput.status(), t.path));
   f.tinput = std::move(tinput).value();
+  f.tinput_to_jq = false;
   const auto* call = std::get_if<CallBody>(&t.body);
   const bool agentic = call != nullptr && call->kind == CallBody::Kind::kAgent;
   Emit(t.path, storage::TaskRouted{t.name, std::string(t.KindName()),
@@ -794,6 +815,7 @@ void Machine::Complete(Json raw_output, std::optional<FlowDirective> directive) 
                              t.path));
     }
     s_.context = std::move(context).value();
+    context_to_jq_ = false;
   }
   std::string dumped = DumpJson(*output);  // once: for the bound and for the event
   if (dumped.size() > limits::run_data_bytes_max) {

@@ -46,7 +46,11 @@ class Machine {
         observer_(observer),
         s_(state),
         out_(out),
-        eval_(evaluator) {}
+        eval_(evaluator) {
+    // What an earlier step found about the frames' values is not trusted: the state may
+    // have been changed between steps.
+    for (const Frame& frame : state.stack) frame.input_to_jq = frame.tinput_to_jq = false;
+  }
 
   Status Apply(const StepInput& input);
   void Run();
@@ -73,7 +77,12 @@ class Machine {
     std::vector<Variable> vars;
   };
   // The variables an expression (or template) `expr` runs with.
-  void BuildScope(Scope& scope, const Json& expr, const Frame* task, const Json* output) const;
+  void BuildScope(Scope& scope, const Json& expr, const Frame* task, const Json* output);
+  // Whether the run's input can go to jq one level down (inside $workflow); checked once
+  // a step (the input does not change after run_started).
+  bool WorkflowInputToJq();
+  // Whether the run's context can go to jq; checked once until an export replaces it.
+  bool ContextToJq();
   Result<Json> Eval(const Json& expr, bool implicit, const Json& input, const Frame* task,
                     const Json* output = nullptr);
   Json ExpressionError(const Status& status, const std::string& path) const {
@@ -150,6 +159,11 @@ class Machine {
   StepOutput& out_;
   Evaluator& eval_;
   Json workflow_descriptor_;
+  // Memos of this step (see WorkflowInputToJq, ContextToJq): true once checked and found
+  // convertible.
+  bool workflow_input_to_jq_ = false;
+  bool context_to_jq_ = false;
+  Scope scope_;  // Eval's, reused (Eval does not nest)
 };
 
 }  // namespace cairn::engine::internal

@@ -67,6 +67,14 @@ struct Frame {
   // approval: {tool (ToolSpecToJson), arguments, binding (hex), approvers, rule}
   // decision: {options, reserved: {tokens, cost}, run_bound: {tokens, cost}}
   Json pending;
+
+  // Not persisted: the interpreter's memo, within one step, that `input` can go to jq one
+  // level down (ConvertibleToJq(input, 2), as in $task) and `tinput` as it is, so that
+  // every expression of the task does not check them again. The interpreter clears both
+  // when a step begins and `tinput_to_jq` when it assigns tinput; nothing else may rely on
+  // them.
+  mutable bool input_to_jq = false;
+  mutable bool tinput_to_jq = false;
 };
 
 struct RunState {

@@ -5,11 +5,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <bit>
 #include <charconv>
 #include <climits>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <list>
 #include <mutex>
@@ -31,6 +33,12 @@ namespace {
 // builtins it uses (about 8 KiB for a short expression); a miss costs a compile (~40 ms:
 // libjq 1.6 re-parses its builtin library every time).
 constexpr size_t programs_cached_max = 256;
+// Conversions of inputs and variables to jq values an Evaluator keeps (ConversionCache):
+// entries, their nodes (values and keys) in all, and the fewest nodes worth keeping.
+// 64 Ki nodes of jq values are a few MiB.
+constexpr size_t conversions_cached_max = 8;
+constexpr size_t conversion_cache_nodes_max = size_t{1} << 16;
+constexpr size_t conversion_cached_nodes_min = 32;
 // How much of an expression, or of a value given to jq's error(), a message quotes.
 constexpr size_t quoted_expression_bytes_max = 160;
 constexpr size_t quoted_error_bytes_max = 1024;
@@ -452,7 +460,7 @@ std::string TakeText(jv value) {
 // The message of an invalid jv (consumed).
 std::string TakeInvalidMessage(jv invalid) { return TakeText(jv_invalid_get_msg(invalid)); }
 
-jv JsonToJv(const Json& value, size_t depth);
+jv JsonToJv(const Json& value, size_t depth, size_t& nodes);
 
 jv StringToJv(const std::string& text) {
   if (text.size() > static_cast<size_t>(INT_MAX)) {
@@ -462,10 +470,10 @@ jv StringToJv(const std::string& text) {
   return jv_string_sized(text.data(), static_cast<int>(text.size()));
 }
 
-jv ArrayToJv(const Json& value, size_t depth) {
+jv ArrayToJv(const Json& value, size_t depth, size_t& nodes) {
   jv out = jv_array_sized(static_cast<int>(std::min<size_t>(value.size(), INT_MAX)));
-  for (const Json& element : value) {
-    jv converted = JsonToJv(element, depth + 1);
+  for (const Json& element : value.get_ref<const Json::array_t&>()) {
+    jv converted = JsonToJv(element, depth + 1, nodes);
     if (!jv_is_valid(converted)) {
       jv_free(out);
       return converted;
@@ -475,11 +483,12 @@ jv ArrayToJv(const Json& value, size_t depth) {
   return out;
 }
 
-jv ObjectToJv(const Json& value, size_t depth) {
+jv ObjectToJv(const Json& value, size_t depth, size_t& nodes) {
   jv out = jv_object();
-  for (const auto& [key, member] : value.items()) {
-    jv converted = JsonToJv(member, depth + 1);
+  for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
+    jv converted = JsonToJv(member, depth + 1, nodes);
     jv name = StringToJv(key);
+    ++nodes;
     if (!jv_is_valid(converted) || !jv_is_valid(name)) {
       jv_free(out);
       if (jv_is_valid(converted)) std::swap(converted, name);
@@ -492,12 +501,15 @@ jv ObjectToJv(const Json& value, size_t depth) {
 }
 
 // An invalid jv with a message ("nests deeper than ...") when `value` cannot go to jq.
-// Integers beyond +-2^53 lose precision: jq 1.6 numbers are doubles.
-jv JsonToJv(const Json& value, size_t depth) {
+// Integers beyond +-2^53 lose precision: jq 1.6 numbers are doubles. Adds the values and
+// keys it converts to `nodes`. Objects are built in key order (std::map's), so their
+// members iterate in that order in jq (keys_unsorted, tojson, .[]).
+jv JsonToJv(const Json& value, size_t depth, size_t& nodes) {
   if (depth > limits::json_depth_max) {
     return jv_invalid_with_msg(
         jv_string_fmt("nests deeper than %zu levels", limits::json_depth_max));
   }
+  ++nodes;
   switch (value.type()) {
     case Json::value_t::null:
       return jv_null();
@@ -512,13 +524,133 @@ jv JsonToJv(const Json& value, size_t depth) {
     case Json::value_t::string:
       return StringToJv(value.get_ref<const std::string&>());
     case Json::value_t::array:
-      return ArrayToJv(value, depth);
+      return ArrayToJv(value, depth, nodes);
     case Json::value_t::object:
-      return ObjectToJv(value, depth);
+      return ObjectToJv(value, depth, nodes);
     default:
       return jv_invalid_with_msg(jv_string("holds a binary or discarded value"));
   }
 }
+
+// The number JsonToJv makes of `value` (a number).
+double JvNumberOf(const Json& value) {
+  switch (value.type()) {
+    case Json::value_t::number_integer:
+      return static_cast<double>(value.get<int64_t>());
+    case Json::value_t::number_unsigned:
+      return static_cast<double>(value.get<uint64_t>());
+    default:
+      return value.get<double>();
+  }
+}
+
+// Whether JsonToJv makes exactly the same jq value of `a` and `b`: numbers that become the
+// same double, bit for bit (-0 is not 0, NaN matches its own bits; Json's own == would
+// call 1u and -1 or 0.0 and -0.0 equal), strings with the same bytes, arrays element by
+// element and objects member by member in order (so the jq objects iterate alike).
+// Allocates nothing; recurses as deep as the shallower value.
+bool SameForJq(const Json& a, const Json& b) {
+  if (a.is_number() && b.is_number()) {
+    return std::bit_cast<uint64_t>(JvNumberOf(a)) == std::bit_cast<uint64_t>(JvNumberOf(b));
+  }
+  if (a.type() != b.type()) return false;
+  switch (a.type()) {
+    case Json::value_t::null:
+      return true;
+    case Json::value_t::boolean:
+      return a.get<bool>() == b.get<bool>();
+    case Json::value_t::string:
+      return a.get_ref<const std::string&>() == b.get_ref<const std::string&>();
+    case Json::value_t::array: {
+      const auto& left = a.get_ref<const Json::array_t&>();
+      const auto& right = b.get_ref<const Json::array_t&>();
+      if (left.size() != right.size()) return false;
+      for (size_t i = 0; i < left.size(); ++i) {
+        if (!SameForJq(left[i], right[i])) return false;
+      }
+      return true;
+    }
+    case Json::value_t::object: {
+      const auto& left = a.get_ref<const Json::object_t&>();
+      const auto& right = b.get_ref<const Json::object_t&>();
+      if (left.size() != right.size()) return false;
+      for (auto l = left.begin(), r = right.begin(); l != left.end(); ++l, ++r) {
+        if (l->first != r->first || !SameForJq(l->second, r->second)) return false;
+      }
+      return true;
+    }
+    default:
+      return false;  // binary, discarded: never converted
+  }
+}
+
+// The jq values of recently converted inputs and variables, kept across evaluations: the
+// same run data (`.`, $input) reaches many expressions, and building a jq value costs
+// several times more than copying the Json and far more than comparing it. An entry is
+// found by comparing the value with a copy of the Json it was made from (SameForJq), never
+// by address or hash, so a value changed in place cannot meet a stale conversion. Bounded:
+// conversions_cached_max entries, conversion_cache_nodes_max nodes in all; values of fewer
+// than conversion_cached_nodes_min nodes are converted every time. Not thread-safe; one
+// per Evaluator.
+class ConversionCache {
+ public:
+  ConversionCache() = default;
+  ~ConversionCache() { Clear(); }
+  ConversionCache(const ConversionCache&) = delete;
+  ConversionCache& operator=(const ConversionCache&) = delete;
+
+  // JsonToJv(value, 1), owned by the caller: a cached conversion (its entry moved to the
+  // front) or a new one, cached if it is large enough to be worth it and fits the bound.
+  jv Convert(const Json& value) {
+    if (value.is_structured()) {
+      for (size_t i = 0; i < entries_.size(); ++i) {
+        if (!SameForJq(value, entries_[i].json)) continue;
+        std::rotate(entries_.begin(), entries_.begin() + static_cast<std::ptrdiff_t>(i),
+                    entries_.begin() + static_cast<std::ptrdiff_t>(i) + 1);
+        ++hits_;
+        return jv_copy(entries_.front().value);
+      }
+    }
+    size_t nodes = 0;
+    jv converted = JsonToJv(value, 1, nodes);
+    if (jv_is_valid(converted) && nodes >= conversion_cached_nodes_min &&
+        nodes <= conversion_cache_nodes_max) {
+      Insert(value, jv_copy(converted), nodes);
+    }
+    return converted;
+  }
+  void Clear() {
+    for (Entry& entry : entries_) jv_free(entry.value);
+    entries_.clear();
+    nodes_ = 0;
+  }
+  size_t size() const { return entries_.size(); }
+  size_t nodes() const { return nodes_; }
+  uint64_t hits() const { return hits_; }
+
+ private:
+  struct Entry {
+    Json json;  // what `value` was made from
+    jv value;
+    size_t nodes;
+  };
+  // Puts (json, value) first (`value` consumed), dropping the least recently used entries
+  // over the bounds.
+  void Insert(const Json& json, jv value, size_t nodes) {
+    while (!entries_.empty() && (entries_.size() >= conversions_cached_max ||
+                                 nodes_ + nodes > conversion_cache_nodes_max)) {
+      nodes_ -= entries_.back().nodes;
+      jv_free(entries_.back().value);
+      entries_.pop_back();
+    }
+    entries_.insert(entries_.begin(), Entry{json, value, nodes});
+    nodes_ += nodes;
+  }
+
+  std::vector<Entry> entries_;  // most recently used first
+  size_t nodes_ = 0;
+  uint64_t hits_ = 0;
+};
 
 // What JsonToJv(value, depth) would report for `value`, without building anything: the
 // same checks in the same order, so that a variable the program does not bind fails (or
@@ -534,12 +666,12 @@ std::optional<std::string> ConversionError(const Json& value, size_t depth) {
       }
       return std::nullopt;
     case Json::value_t::array:
-      for (const Json& element : value) {
+      for (const Json& element : value.get_ref<const Json::array_t&>()) {
         if (auto error = ConversionError(element, depth + 1)) return error;
       }
       return std::nullopt;
     case Json::value_t::object:
-      for (const auto& [key, member] : value.items()) {
+      for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
         if (auto error = ConversionError(member, depth + 1)) return error;
         if (key.size() > static_cast<size_t>(INT_MAX)) {
           return std::string("holds a string larger than 2 GiB");
@@ -551,6 +683,30 @@ std::optional<std::string> ConversionError(const Json& value, size_t depth) {
       return std::string("holds a binary or discarded value");
     default:
       return std::nullopt;
+  }
+}
+
+// !ConversionError(value, depth), without building a message.
+bool FitsJq(const Json& value, size_t depth) {
+  if (depth > limits::json_depth_max) return false;
+  switch (value.type()) {
+    case Json::value_t::string:
+      return value.get_ref<const std::string&>().size() <= static_cast<size_t>(INT_MAX);
+    case Json::value_t::array:
+      for (const Json& element : value.get_ref<const Json::array_t&>()) {
+        if (!FitsJq(element, depth + 1)) return false;
+      }
+      return true;
+    case Json::value_t::object:
+      for (const auto& [key, member] : value.get_ref<const Json::object_t&>()) {
+        if (key.size() > static_cast<size_t>(INT_MAX) || !FitsJq(member, depth + 1)) return false;
+      }
+      return true;
+    case Json::value_t::binary:
+    case Json::value_t::discarded:
+      return false;
+    default:
+      return true;
   }
 }
 
@@ -1116,37 +1272,57 @@ Result<Json> RunProgram(Program& program, std::string_view jq_text, jv program_i
   return result;
 }
 
-// The values of one evaluation's input (slot 0) and variables (slot i + 1) as jq values,
-// converted on first use and shared (jv_copy: jq copies on write) by the expressions of one
-// template, which all see the same input and variables. Not thread-safe; one per call.
+// The values of one call's input (slot 0) and variables (slot i + 1) as jq values,
+// converted on first use (through the Evaluator's ConversionCache) and shared (jv_copy: jq
+// copies on write) by the expressions of one template, which all see the same input and
+// variables; and which of them are known to convert. The Evaluator reuses one from call to
+// call (Begin, End), so that a call allocates nothing here. Not thread-safe.
 class Conversions {
  public:
-  explicit Conversions(size_t slots) : values_(slots), checked_(slots, false) {}
-  ~Conversions() {
-    for (std::optional<jv>& value : values_) {
-      if (value) jv_free(*value);
-    }
-  }
+  explicit Conversions(ConversionCache& cache) : cache_(cache) {}
+  ~Conversions() { End(); }
   Conversions(const Conversions&) = delete;
   Conversions& operator=(const Conversions&) = delete;
 
+  // Starts a call on `input` and `variables`, none converted yet; checked are the
+  // variables the caller vouches for (Variable::convertible) and an input that is one of
+  // them.
+  void Begin(const Json& input, const std::vector<Variable>& variables) {
+    End();
+    values_.resize(variables.size() + 1, jv_invalid());
+    checked_.assign(variables.size() + 1, false);
+    for (size_t i = 0; i < variables.size(); ++i) {
+      if (!variables[i].convertible) continue;
+      checked_[i + 1] = true;
+      if (variables[i].value == &input) checked_[0] = true;
+    }
+  }
+  // Drops the call's conversions (the cache may keep them).
+  void End() {
+    for (jv& value : values_) jv_free(value);
+    values_.clear();
+  }
+
   // `value` as a jq value (owned by the caller), or an invalid jv saying why it cannot be.
   jv Convert(size_t slot, const Json& value) {
-    if (values_[slot]) return jv_copy(*values_[slot]);
-    jv converted = JsonToJv(value, 1);
+    if (jv_is_valid(values_[slot])) return jv_copy(values_[slot]);
+    jv converted = cache_.Convert(value);
     if (jv_is_valid(converted)) values_[slot] = jv_copy(converted);
     return converted;
   }
   // Why `value` could not be converted, for a variable the program does not bind.
   std::optional<std::string> Check(size_t slot, const Json& value) {
-    if (checked_[slot] || values_[slot]) return std::nullopt;
-    std::optional<std::string> error = ConversionError(value, 1);
-    if (!error) checked_[slot] = true;
-    return error;
+    if (checked_[slot] || jv_is_valid(values_[slot])) return std::nullopt;
+    if (FitsJq(value, 1)) {
+      checked_[slot] = true;
+      return std::nullopt;
+    }
+    return ConversionError(value, 1);
   }
 
  private:
-  std::vector<std::optional<jv>> values_;
+  ConversionCache& cache_;
+  std::vector<jv> values_;  // jv_invalid() until converted
   std::vector<bool> checked_;
 };
 
@@ -1299,9 +1475,7 @@ void AppendPointerToken(std::string& path, std::string_view token) {
 // ---------------------------------------------------------------------------------------
 // Public functions.
 
-bool ConvertibleToJq(const Json& value, size_t depth) {
-  return !ConversionError(value, depth).has_value();
-}
+bool ConvertibleToJq(const Json& value, size_t depth) { return FitsJq(value, depth); }
 
 bool IsRuntimeExpression(std::string_view text) {
   std::string_view trimmed = Trim(text);
@@ -1346,6 +1520,9 @@ struct Evaluator::Impl {
   // definition's check and the interpreter's evaluation list the variables differently)
   // share one compile. Each is alive while an entry holds it.
   std::unordered_map<std::string, std::weak_ptr<CompiledJq>> compiled;
+  // Declared before `conversions`, which refers to it.
+  ConversionCache conversion_cache;
+  Conversions conversions{conversion_cache};  // the current call's (Begin ... End)
 };
 
 Program* Evaluator::Impl::Hit() {
@@ -1436,6 +1613,12 @@ size_t Evaluator::cached_programs() const { return impl_->entries.size(); }
 
 size_t Evaluator::compiled_programs() const { return impl_->compiled.size(); }
 
+size_t Evaluator::cached_conversions() const { return impl_->conversion_cache.size(); }
+
+size_t Evaluator::cached_conversion_nodes() const { return impl_->conversion_cache.nodes(); }
+
+uint64_t Evaluator::conversion_cache_hits() const { return impl_->conversion_cache.hits(); }
+
 Status Evaluator::Check(std::string_view jq_text, const std::vector<std::string>& variables) {
   std::vector<std::string_view> names(variables.begin(), variables.end());
   return impl_->Find(jq_text, names).status();
@@ -1461,8 +1644,10 @@ Result<Json> Evaluator::Impl::Evaluate(std::string_view jq_text, const Json& inp
 
 Result<Json> Evaluator::Evaluate(std::string_view jq_text, const Json& input,
                                  const std::vector<Variable>& variables) {
-  Conversions conversions(variables.size() + 1);
-  return impl_->Evaluate(jq_text, input, variables, conversions);
+  impl_->conversions.Begin(input, variables);
+  Result<Json> result = impl_->Evaluate(jq_text, input, variables, impl_->conversions);
+  impl_->conversions.End();
+  return result;
 }
 
 namespace {
@@ -1507,11 +1692,14 @@ Result<Json> Evaluator::EvaluateTemplate(const Json& value, const Json& input,
                                          const std::vector<Variable>& variables) {
   std::string path;
   // The template's expressions share one conversion of the input and variables.
-  Conversions conversions(variables.size() + 1);
+  Conversions& conversions = impl_->conversions;
+  conversions.Begin(input, variables);
   auto evaluate = [&](std::string_view jq_text) {
     return impl_->Evaluate(jq_text, input, variables, conversions);
   };
-  CAIRN_ASSIGN_OR_RETURN(Json result, EvaluateNode(evaluate, value, 1, path));
+  Result<Json> evaluated = EvaluateNode(evaluate, value, 1, path);
+  conversions.End();
+  CAIRN_ASSIGN_OR_RETURN(Json result, std::move(evaluated));
   if (JsonDepth(result) > limits::json_depth_max) {
     return Status::InvalidArgument("evaluated template nests deeper than " +
                                    std::to_string(limits::json_depth_max) + " levels");

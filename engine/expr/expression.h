@@ -44,6 +44,7 @@
 // getpwuid when HOME is unset: run the engine with HOME set).
 #pragma once
 
+#include <cstdint>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -75,6 +76,11 @@ Status CheckExpression(std::string_view jq_text, const std::vector<std::string>&
 struct Variable {
   std::string name;   // without the '$': a jq name, not a keyword, not `ENV`, not `__cairn...`
   const Json* value;  // not owned, not null; must outlive the Evaluate call
+  // The caller vouches that ConvertibleToJq(*value) holds (it checked, and the value has
+  // not changed since): the value is then not checked again when the expression does not
+  // bind it (a bound value is converted, which checks it anyway), nor is an input that is
+  // this very object. A false claim loses the error Evaluate gives for such a value.
+  bool convertible = false;
 };
 
 // Whether `value`, sitting `depth` levels down in an input or variable value (1: the value
@@ -90,7 +96,13 @@ bool ConvertibleToJq(const Json& value, size_t depth = 1);
 // compiled (so it is checked exactly as CheckExpression does), but field paths (`.a.b`,
 // `$v.a`) and merges of them (`$input + {k: .}`) are then answered from the Json values,
 // with jq's results: whatever those rules cannot decide exactly (an error, a non-ASCII
-// string) runs in jq. Created and used on one thread at a time.
+// string) runs in jq.
+// It also keeps the jq form of the last input and variable values it converted (up to 8
+// values of at least 32 values and keys each, 64 Ki in all, least recently used first
+// out), with a copy of each Json, and reuses one for a value that converts to the same jq
+// value: values are compared, never recognised by address, so a value changed in place is
+// converted again. So the cache holds copies of run data after a call returns (bounded as
+// above). Created and used on one thread at a time.
 class Evaluator {
  public:
   Evaluator();
@@ -135,6 +147,11 @@ class Evaluator {
   // Distinct compiles they hold (texts that bind the same names share one; a path or merge
   // program compiles only when a value needs jq).
   size_t compiled_programs() const;
+  // Conversions of input and variable values to jq kept for later evaluations, the values
+  // and keys they hold, and how many conversions they spared.
+  size_t cached_conversions() const;
+  size_t cached_conversion_nodes() const;
+  uint64_t conversion_cache_hits() const;
 
  private:
   struct Impl;

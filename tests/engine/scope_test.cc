@@ -93,5 +93,28 @@ do:
   }
 }
 
+// A task input as deep as JSON may be (an earlier task's result) is one level too deep
+// inside $task: every expression of the task faults, the first and the later ones alike,
+// while the input itself (`.`, $input) could go to jq.
+TEST(ScopeTest, ATaskInputTooDeepForJqInsideTaskFaultsEveryExpressionOfTheTask) {
+  for (const char* expression : {"${ 1 }", "${ .[0] | length }", "${ $input | length }"}) {
+    RunState state;
+    StepOutput out = Start(std::string(R"(
+document: {dsl: '1.0.3', namespace: scope, name: deep, version: '1.0.0'}
+do:
+  - first:
+      set: '${ reduce range(127) as $i (1; [.]) }'
+  - second:
+      set:
+        a: ')") + expression + "'\n" + R"(        b: '${ 2 }'
+)",
+                           Json::object(), state);
+    ASSERT_EQ(state.status, RunStatus::kFailed) << expression;
+    EXPECT_TRUE(HasSubstr(Stopped(out).error.detail,
+                          "expression variable `$task` nests deeper than 128 levels"))
+        << expression << ": " << Stopped(out).error.detail;
+  }
+}
+
 }  // namespace
 }  // namespace cairn::engine

@@ -475,6 +475,129 @@ TEST_F(ExpressionTest, ErrorsDoNotPoisonTheCachedProgram) {
   EXPECT_EQ(Must(Eval(".[]", J("[10]"))), 10);
 }
 
+// --- Conversions kept across evaluations ----------------------------------------------
+
+// An object of `members` members, each {"i": <i>, "s": "<tag>"}: 1 + 5 * members values and keys.
+Json Members(int members, std::string_view tag) {
+  Json value = Json::object();
+  for (int i = 0; i < members; ++i) {
+    value["m" + std::to_string(i)] = Json{{"i", i}, {"s", std::string(tag)}};
+  }
+  return value;
+}
+
+TEST_F(ExpressionTest, AnEqualValueReusesItsConversion) {
+  const Json data = Members(10, "a");
+  const Json copy = data;  // another object, equal
+  EXPECT_EQ(Must(Eval("[.[] | .i] | add", data)), 45);
+  EXPECT_EQ(evaluator_.cached_conversions(), 1u);
+  EXPECT_EQ(evaluator_.conversion_cache_hits(), 0u);
+  EXPECT_EQ(Must(Eval("[.[] | .s] | add", copy)), "aaaaaaaaaa");
+  EXPECT_EQ(Must(Eval("$d | keys_unsorted[0]", Json(), {{"d", &copy}})), "m0");
+  EXPECT_EQ(evaluator_.conversion_cache_hits(), 2u);
+  EXPECT_EQ(evaluator_.cached_conversions(), 1u);
+  // Small values are converted every time, not kept.
+  EXPECT_EQ(Must(Eval(". + 1", 1)), 2);
+  EXPECT_EQ(Must(Eval(".a + 1", J(R"({"a": 1})"))), 2);
+  EXPECT_EQ(evaluator_.cached_conversions(), 1u);
+}
+
+TEST_F(ExpressionTest, AValueChangedInPlaceIsConvertedAgain) {
+  Json data = Members(10, "a");
+  EXPECT_EQ(Must(Eval("[.[] | .i] | add", data)), 45);
+  data["m3"]["i"] = 103;  // same object, same address
+  EXPECT_EQ(Must(Eval("[.[] | .i] | add", data)), 145);
+  data["m3"]["s"] = "b";
+  EXPECT_EQ(Must(Eval("[.[] | .s] | add", data)), "aaabaaaaaa");
+  data.erase("m9");
+  EXPECT_EQ(Must(Eval("length", data)), 9);
+  // Values Json's == calls equal but jq does not: -0 and 0, 2^64-1 and -1.
+  data["z"] = 0.0;
+  EXPECT_EQ(Must(Eval(".z | tojson", data)), "0");
+  data["z"] = -0.0;
+  EXPECT_EQ(Must(Eval(".z | tojson", data)), "-0");
+  data["z"] = uint64_t{18446744073709551615u};
+  EXPECT_EQ(Must(Eval(".z > 0", data)), true);
+  data["z"] = int64_t{-1};
+  EXPECT_EQ(Must(Eval(".z > 0", data)), false);
+  // A number of another type that converts to the same double is the same jq value.
+  data["z"] = 2;
+  EXPECT_EQ(Must(Eval(".z * 2", data)), 4);
+  data["z"] = 2.0;
+  EXPECT_EQ(Must(Eval(".z * 2", data)), 4);
+  EXPECT_GE(evaluator_.conversion_cache_hits(), 1u);
+}
+
+TEST_F(ExpressionTest, UnconvertibleValuesFailTheSameEveryTime) {
+  Json deep = 1;
+  for (size_t i = 0; i < limits::json_depth_max; ++i) deep = Json::array({std::move(deep)});
+  Json data = Members(10, "a");
+  data["deep"] = deep;
+  for (int i = 0; i < 3; ++i) {
+    EXPECT_TRUE(IsError(Eval(".m0.i + 1", data).status(), StatusCode::kInvalidArgument,
+                        {"expression input nests deeper than 128"}));
+    EXPECT_TRUE(IsError(Eval("$v | length", Json(), {{"v", &data}}).status(),
+                        StatusCode::kInvalidArgument, {"variable `$v` nests deeper than 128"}));
+  }
+  EXPECT_EQ(evaluator_.cached_conversions(), 0u);
+  data.erase("deep");
+  EXPECT_EQ(Must(Eval(".m0.i + 1", data)), 1);
+  EXPECT_EQ(evaluator_.cached_conversions(), 1u);
+}
+
+TEST_F(ExpressionTest, ConversionCacheIsBounded) {
+  for (int i = 0; i < 20; ++i) {
+    const Json data = Members(10 + i, "v" + std::to_string(i));
+    ASSERT_EQ(Must(Eval("length", data)), 10 + i);
+    EXPECT_LE(evaluator_.cached_conversions(), 8u);
+  }
+  EXPECT_EQ(evaluator_.cached_conversions(), 8u);
+  // The most recent values are kept: the last one hits, the first one no longer does.
+  const uint64_t hits = evaluator_.conversion_cache_hits();
+  EXPECT_EQ(Must(Eval("length", Members(29, "v19"))), 29);
+  EXPECT_EQ(evaluator_.conversion_cache_hits(), hits + 1);
+  EXPECT_EQ(Must(Eval("length", Members(10, "v0"))), 10);
+  EXPECT_EQ(evaluator_.conversion_cache_hits(), hits + 1);
+  // Values and keys in all: a value larger than the whole bound is not kept, and large
+  // ones push out older ones.
+  Json huge = Json::array();
+  for (int i = 0; i < 70000; ++i) huge.push_back(i);
+  EXPECT_EQ(Must(Eval("length", huge)), 70000);
+  EXPECT_EQ(evaluator_.cached_conversions(), 8u);
+  Json large = Json::array();
+  for (int i = 0; i < 40000; ++i) large.push_back(i);
+  EXPECT_EQ(Must(Eval("length", large)), 40000);
+  large.push_back(1);
+  EXPECT_EQ(Must(Eval("length", large)), 40001);
+  EXPECT_LE(evaluator_.cached_conversion_nodes(), size_t{1} << 16);
+  EXPECT_EQ(evaluator_.cached_conversions(), 1u);
+}
+
+TEST_F(ExpressionTest, VariablesVouchedConvertibleAreNotCheckedAgain) {
+  Json deep = 1;
+  for (size_t i = 0; i < limits::json_depth_max; ++i) deep = Json::array({std::move(deep)});
+  const Json fine = J(R"({"k": 1})");
+  // Unvouched, an unbound value that cannot go to jq fails every program.
+  for (const char* text : {".a", ".a + 1"}) {
+    EXPECT_TRUE(IsError(Eval(text, J(R"({"a": 1})"), {{"deep", &deep}}).status(),
+                        StatusCode::kInvalidArgument, {"variable `$deep`", "nests deeper"}))
+        << text;
+  }
+  // Vouched for, it is not checked (the caller's claim stands); bound, it is converted,
+  // which still refuses it.
+  EXPECT_EQ(Must(Eval(".a", J(R"({"a": 1})"), {{"deep", &deep, true}})), 1);
+  EXPECT_EQ(Must(Eval(".a + 1", J(R"({"a": 1})"), {{"deep", &deep, true}})), 2);
+  EXPECT_TRUE(IsError(Eval("$deep | length", Json(), {{"deep", &deep, true}}).status(),
+                      StatusCode::kInvalidArgument, {"variable `$deep`", "nests deeper"}));
+  // An input that is the very object of a vouched variable is taken as vouched too; an
+  // equal copy is not.
+  EXPECT_EQ(Must(Eval("$fine.k", deep, {{"fine", &fine}, {"deep", &deep, true}})), 1);
+  const Json copy = deep;
+  EXPECT_TRUE(IsError(Eval("$fine.k", copy, {{"fine", &fine}, {"deep", &deep, true}}).status(),
+                      StatusCode::kInvalidArgument, {"expression input nests deeper"}));
+  EXPECT_EQ(Must(Eval("$fine.k", fine, {{"fine", &fine, true}})), 1);
+}
+
 // --- Variables an expression does not name, path programs ------------------------------
 
 TEST_F(ExpressionTest, VariablesTheTextDoesNotNameAreCheckedNotRead) {
