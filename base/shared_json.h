@@ -36,6 +36,15 @@ class SharedJson {
     return DumpJson(**this);
   }
 
+  // Keeps `dumped`, which must be DumpJson of the value, for Dump() — only when this is
+  // the value's only holder (the held text never changes while it is shared).
+  void KeepDump(std::string dumped) {
+    if (shared_ && shared_.use_count() == 1 && !shared_->has_dump) {
+      shared_->dumped = std::move(dumped);
+      shared_->has_dump = true;
+    }
+  }
+
   // The value, moved out when this is its only holder, else a copy; leaves this null.
   Json Take() && {
     std::shared_ptr<Held> held = std::move(shared_);

@@ -530,7 +530,7 @@ void Machine::EnterTask() {
     if (!Truthy(*cond)) {
       Emit(t.path, storage::TaskCompleted{t.name,
                                           storage::TaskCompleted::Status::kSkipped,
-                                          JsonPayload(*f.input),
+                                          Payload::Json(f.input.Dump()),
                                           {},
                                           "",
                                           f.attempt});
@@ -556,7 +556,7 @@ void Machine::EnterTask() {
   Emit(t.path, storage::TaskRouted{t.name, std::string(t.KindName()),
                                    agentic ? storage::TaskRouted::Mode::kAgentic
                                            : storage::TaskRouted::Mode::kDeterministic,
-                                   JsonPayload(*f.tinput), f.attempt});
+                                   Payload::Json(f.tinput.Dump()), f.attempt});
   if (t.timeout) {
     f.timeout_timer = NextTimerId('t');
     f.timeout_due_ns = s_.now_ns + static_cast<int64_t>(t.timeout->ms) * 1'000'000;
@@ -824,7 +824,9 @@ void Machine::Complete(SharedJson raw_output, std::optional<FlowDirective> direc
     s_.context = std::move(context).value();
     context_to_jq_ = false;
   }
-  std::string dumped = DumpJson(*output);  // once: for the bound and for the event
+  // Once: for the bound and for the event, and kept with the value, which is often the
+  // next task's input (its task_routed event gives the same text again).
+  std::string dumped = output.Dump();
   if (dumped.size() > limits::run_data_bytes_max) {
     return Fault(MakeError(
         error_type::kRuntime, 500, "Output too large",
@@ -834,7 +836,7 @@ void Machine::Complete(SharedJson raw_output, std::optional<FlowDirective> direc
   const FlowDirective flow = directive.value_or(t.then);
   Emit(t.path, storage::TaskCompleted{t.name,
                                       storage::TaskCompleted::Status::kCompleted,
-                                      Payload::Json(std::move(dumped)),
+                                      Payload::Json(dumped),
                                       {},
                                       flow.kind == FlowDirective::Kind::kGoto   ? flow.target
                                       : flow.kind == FlowDirective::Kind::kExit ? "exit"
@@ -844,7 +846,8 @@ void Machine::Complete(SharedJson raw_output, std::optional<FlowDirective> direc
   if (!f.timeout_timer.empty()) {
     Emit(t.path, storage::TimerCancelled{f.timeout_timer, f.timeout_due_ns});
   }
-  s_.stack.pop_back();
+  s_.stack.pop_back();  // first: the frame may have shared the output (its input)
+  output.KeepDump(std::move(dumped));
   ChildDone(std::move(output), flow);
 }
 

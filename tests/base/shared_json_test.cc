@@ -55,5 +55,19 @@ TEST(SharedJsonTest, DumpUsesTheGivenTextOrWritesIt) {
   EXPECT_EQ(copy.Dump(), R"({"a":"x","b":true})");
 }
 
+TEST(SharedJsonTest, KeepsADumpOnlyWhenUnshared) {
+  SharedJson alone = Json{{"n", 1}};
+  alone.KeepDump("kept");  // the test's marker: a real caller passes DumpJson(value)
+  EXPECT_EQ(alone.Dump(), "kept");
+  alone.KeepDump("again");  // a kept text is not replaced
+  EXPECT_EQ(alone.Dump(), "kept");
+
+  SharedJson shared = Json{{"n", 2}};
+  SharedJson other = shared;
+  shared.KeepDump("kept");  // another holder may be reading the value: not kept
+  EXPECT_EQ(shared.Dump(), R"({"n":2})");
+  EXPECT_EQ(other.Dump(), R"({"n":2})");
+}
+
 }  // namespace
 }  // namespace cairn
