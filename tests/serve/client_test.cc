@@ -4,7 +4,11 @@
 // message, an unreachable server, bounds on time and size, and server-sent event streams.
 #include "tools/serve/client.h"
 
+#include <arpa/inet.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <condition_variable>
@@ -185,10 +189,40 @@ TEST_F(ClientTest, ErrorAnswersBecomeStatusesWithTheServersCodeAndMessage) {
                       {"(no token was given)"}));
 }
 
+// A port bound on 127.0.0.1 but not listening: connecting to it is refused, and no other
+// process can take it while this holds it (a port merely freed after use can be taken by a
+// concurrently running test's server, which would then answer).
+class BoundPort {
+ public:
+  BoundPort() {
+    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    addr.sin_port = 0;
+    socklen_t len = sizeof addr;
+    if (fd_ < 0 || ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), len) != 0 ||
+        ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len) != 0) {
+      ADD_FAILURE() << "cannot bind a port on 127.0.0.1";
+      return;
+    }
+    port_ = ntohs(addr.sin_port);
+  }
+  ~BoundPort() {
+    if (fd_ >= 0) ::close(fd_);
+  }
+  BoundPort(const BoundPort&) = delete;
+  BoundPort& operator=(const BoundPort&) = delete;
+  uint16_t port() const { return port_; }
+
+ private:
+  int fd_ = -1;
+  uint16_t port_ = 0;
+};
+
 TEST_F(ClientTest, AnUnreachableServerIsOneClearError) {
-  Start(Echo);
-  const uint16_t port = server_->port();
-  server_->Stop();
+  const BoundPort bound;
+  const uint16_t port = bound.port();
   ClientOptions options;
   options.address = Must(ParseServerAddress("http://127.0.0.1:" + std::to_string(port)));
   auto client = Must(Client::Create(options));

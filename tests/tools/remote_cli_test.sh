@@ -356,7 +356,13 @@ check "a missing token file: one line, exit 2" one_line_error 2 "ghost.token"
 : >"$work/empty.token"
 as empty run list
 check "an empty token file: one line, exit 2" one_line_error 2 "the file is empty"
-free_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()')
+# A port bound but not listening, held until these checks end: connecting is refused, and
+# no concurrently running test can take the port meanwhile.
+exec {port_holder}< <(python3 -c 'import socket, sys, time
+s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1], flush=True)
+sys.stdin.close(); time.sleep(120)' </dev/null)
+port_holder_pid=$!
+read -r free_port <&"$port_holder"
 run --address "http://127.0.0.1:$free_port" --token-file "$work/ro.token" run list
 check "an unreachable server: exactly one line, exit 2" test "$rc" -eq 2 -a \
   "$(cat "$work/err")" = "cairn: cannot reach http://127.0.0.1:$free_port: connection refused"
@@ -364,6 +370,8 @@ run --address "https://127.0.0.1:$free_port" run list
 check "https is refused: no TLS, use a TLS-terminating proxy" one_line_error 2 "TLS-terminating proxy"
 run --address "127.0.0.1:$free_port" run list
 check "an address without http:// is refused" one_line_error 2 "expected http://HOST:PORT"
+kill "$port_holder_pid" 2>/dev/null || true
+exec {port_holder}<&-
 as ro run resume
 check "run resume with an address: one line, exit 2" one_line_error 2 "resumes every run itself"
 as ro log list
