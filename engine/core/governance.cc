@@ -299,14 +299,14 @@ void Machine::ExpireApproval(Frame& f, const Task& t) {
 void Machine::StartDecision(Frame& f, const Task& t, const AgentCall& call) {
   Json request_template{{"goal", call.goal}, {"options", call.options}};
   if (!call.context.is_null()) request_template["context"] = call.context;
-  Result<Json> evaluated = Eval(request_template, /*implicit=*/false, f.tinput, &f);
+  Result<Json> evaluated = Eval(request_template, /*implicit=*/false, *f.tinput, &f);
   if (!evaluated.ok()) return Fault(ExpressionError(evaluated.status(), t.path));
   auto invalid = [&](const std::string& detail) {
     Fault(MakeError(error_type::kValidation, 400, "Invalid agent request", detail, t.path));
   };
   const Json& goal = (*evaluated)["goal"];
   const Json& options = (*evaluated)["options"];
-  const Json context = evaluated->contains("context") ? (*evaluated)["context"] : f.tinput;
+  const Json context = evaluated->contains("context") ? (*evaluated)["context"] : *f.tinput;
   if (!goal.is_string() || goal.get_ref<const std::string&>().empty() ||
       goal.get_ref<const std::string&>().size() > limits::agent_goal_bytes_max) {
     return invalid("the goal must be a non-empty string of at most " +

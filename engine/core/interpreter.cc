@@ -182,19 +182,19 @@ void Machine::BuildScope(Scope& scope, const Json& expr, const Frame* task,
   scope.vars.push_back({"context", &s_.context, ContextToJq()});
   scope.vars.push_back({"runtime", &RuntimeDescriptor(), true});
   if (task != nullptr) {
-    if (!task->input_to_jq) task->input_to_jq = ConvertibleToJq(task->input, 2);
+    if (!task->input_to_jq) task->input_to_jq = ConvertibleToJq(*task->input, 2);
     if (!Mentions(expr, "task") && task->input_to_jq) {
       scope.vars.push_back({"task", &EmptyObject(), true});
     } else {
       const Task& t = TaskOf(task->task);
       scope.owned.push_back(Json{{"name", t.name},
                                  {"reference", t.path},
-                                 {"input", task->input},
+                                 {"input", *task->input},
                                  {"startedAt", TimeObject(task->started_ns)}});
       scope.vars.push_back({"task", &scope.owned.back(), task->input_to_jq});
     }
-    if (!task->tinput_to_jq) task->tinput_to_jq = ConvertibleToJq(task->tinput);
-    scope.vars.push_back({"input", &task->tinput, task->tinput_to_jq});
+    if (!task->tinput_to_jq) task->tinput_to_jq = ConvertibleToJq(*task->tinput);
+    scope.vars.push_back({"input", &*task->tinput, task->tinput_to_jq});
   } else {
     scope.vars.push_back({"task", &EmptyObject(), true});
     scope.vars.push_back({"input", &s_.input, workflow_to_jq});
@@ -330,7 +330,7 @@ void Machine::OnOutcome(const storage::EffectOutcome& outcome, const Json& paylo
   if (outcome.status == S::kOk) {
     f.phase = TaskPhase::kChild;
     const auto* run = std::get_if<RunShellBody>(&t.body);
-    Complete(run != nullptr && !run->await ? f.tinput : payload);
+    Complete(run != nullptr && !run->await ? f.tinput : SharedJson(payload));
     return;
   }
   Fault(FromErrorInfo(outcome.error, t.path));
@@ -486,7 +486,7 @@ void Machine::StepTop() {
   if (f.is_list) {
     const TaskList& list = ListOf(f);
     if (f.index >= list.size()) {
-      Json data = std::move(f.data);
+      SharedJson data = std::move(f.data);
       s_.stack.pop_back();
       ListDone(std::move(data));
       return;
@@ -506,7 +506,7 @@ void Machine::StepTop() {
     }
     Frame task;
     task.task = list[f.index].id;
-    task.input = f.data;
+    task.input = f.data;  // shared, not copied
     task.started_ns = s_.now_ns;
     s_.stack.push_back(std::move(task));
     EnterTask();
@@ -525,34 +525,38 @@ void Machine::EnterTask() {
   Frame& f = s_.stack.back();
   const Task& t = TaskOf(f.task);
   if (t.if_) {
-    Result<Json> cond = Eval(*t.if_, /*implicit=*/true, f.input, &f);
+    Result<Json> cond = Eval(*t.if_, /*implicit=*/true, *f.input, &f);
     if (!cond.ok()) return Fault(ExpressionError(cond.status(), t.path));
     if (!Truthy(*cond)) {
       Emit(t.path, storage::TaskCompleted{t.name,
                                           storage::TaskCompleted::Status::kSkipped,
-                                          JsonPayload(f.input),
+                                          Payload::Json(f.input.Dump()),
                                           {},
                                           "",
                                           f.attempt});
-      Json input = std::move(f.input);
+      SharedJson input = std::move(f.input);
       s_.stack.pop_back();
       return ChildDone(std::move(input), FlowDirective{});
     }
   }
-  if (Status st = CheckSchema(t.input, f.input, "task input"); !st.ok()) {
+  if (Status st = CheckSchema(t.input, *f.input, "task input"); !st.ok()) {
     return Fault(
         MakeError(error_type::kValidation, 400, "Invalid task input", st.message(), t.path));
   }
-  Result<Json> tinput = Filter(t.input, f.input, &f, nullptr, "input.from");
-  if (!tinput.ok()) return Fault(ExpressionError(tinput.status(), t.path));
-  f.tinput = std::move(tinput).value();
+  if (t.input.transform) {
+    Result<Json> tinput = Filter(t.input, *f.input, &f, nullptr, "input.from");
+    if (!tinput.ok()) return Fault(ExpressionError(tinput.status(), t.path));
+    f.tinput = std::move(tinput).value();
+  } else {
+    f.tinput = f.input;  // shared, not copied
+  }
   f.tinput_to_jq = false;
   const auto* call = std::get_if<CallBody>(&t.body);
   const bool agentic = call != nullptr && call->kind == CallBody::Kind::kAgent;
   Emit(t.path, storage::TaskRouted{t.name, std::string(t.KindName()),
                                    agentic ? storage::TaskRouted::Mode::kAgentic
                                            : storage::TaskRouted::Mode::kDeterministic,
-                                   JsonPayload(f.tinput), f.attempt});
+                                   Payload::Json(f.tinput.Dump()), f.attempt});
   if (t.timeout) {
     f.timeout_timer = NextTimerId('t');
     f.timeout_due_ns = s_.now_ns + static_cast<int64_t>(t.timeout->ms) * 1'000'000;
@@ -563,7 +567,7 @@ void Machine::EnterTask() {
 }
 
 void Machine::Dispatch(Frame& f, const Task& t) {
-  auto push_list = [this](ListKind kind, uint32_t owner, Json data) {
+  auto push_list = [this](ListKind kind, uint32_t owner, SharedJson data) {
     Frame list;
     list.is_list = true;
     list.list = kind;
@@ -575,14 +579,14 @@ void Machine::Dispatch(Frame& f, const Task& t) {
     return push_list(ListKind::kDo, t.id, f.tinput);
   }
   if (const auto* set = std::get_if<SetBody>(&t.body)) {
-    Result<Json> value = Eval(set->value, /*implicit=*/set->value.is_string(), f.tinput, &f);
+    Result<Json> value = Eval(set->value, /*implicit=*/set->value.is_string(), *f.tinput, &f);
     if (!value.ok()) return Fault(ExpressionError(value.status(), t.path));
     return Complete(std::move(value).value());
   }
   if (const auto* sw = std::get_if<SwitchBody>(&t.body)) {
     for (const SwitchCase& c : sw->cases) {
       if (c.when) {
-        Result<Json> match = Eval(*c.when, /*implicit=*/true, f.tinput, &f);
+        Result<Json> match = Eval(*c.when, /*implicit=*/true, *f.tinput, &f);
         if (!match.ok()) return Fault(ExpressionError(match.status(), t.path));
         if (!Truthy(*match)) continue;
       }
@@ -596,7 +600,7 @@ void Machine::Dispatch(Frame& f, const Task& t) {
     if (!e.title.is_null()) tmpl["title"] = e.title;
     if (!e.detail.is_null()) tmpl["detail"] = e.detail;
     if (!e.instance.is_null()) tmpl["instance"] = e.instance;
-    Result<Json> error = Eval(tmpl, /*implicit=*/false, f.tinput, &f);
+    Result<Json> error = Eval(tmpl, /*implicit=*/false, *f.tinput, &f);
     if (!error.ok()) return Fault(ExpressionError(error.status(), t.path));
     if (!error->contains("instance")) (*error)["instance"] = t.path;
     if (!(*error)["status"].is_number_integer()) {
@@ -626,7 +630,7 @@ void Machine::Dispatch(Frame& f, const Task& t) {
     return;
   }
   if (const auto* loop = std::get_if<ForBody>(&t.body)) {
-    Result<Json> items = Eval(loop->in, /*implicit=*/true, f.tinput, &f);
+    Result<Json> items = Eval(loop->in, /*implicit=*/true, *f.tinput, &f);
     if (!items.ok()) return Fault(ExpressionError(items.status(), t.path));
     if (items->is_null()) *items = Json::array();
     if (!items->is_array()) {
@@ -643,16 +647,16 @@ void Machine::Dispatch(Frame& f, const Task& t) {
     return push_list(ListKind::kTryBody, t.id, f.tinput);
   }
   if (const auto* call = std::get_if<CallBody>(&t.body)) {
-    Result<Json> with = Eval(call->with, /*implicit=*/false, f.tinput, &f);
+    Result<Json> with = Eval(call->with, /*implicit=*/false, *f.tinput, &f);
     if (!with.ok()) return Fault(ExpressionError(with.status(), t.path));
     switch (call->kind) {
       case CallBody::Kind::kHttp: {
         Json& endpoint = (*with)["endpoint"];
         if (endpoint.is_string()) {
-          endpoint = ExpandUriTemplate(endpoint.get<std::string>(), f.tinput);
+          endpoint = ExpandUriTemplate(endpoint.get<std::string>(), *f.tinput);
         } else if (endpoint.is_object() && endpoint.contains("uri") &&
                    endpoint["uri"].is_string()) {
-          endpoint["uri"] = ExpandUriTemplate(endpoint["uri"].get<std::string>(), f.tinput);
+          endpoint["uri"] = ExpandUriTemplate(endpoint["uri"].get<std::string>(), *f.tinput);
         }
         return RequestEffect(f, t, InlineToolSpec("http", *with), std::move(with).value());
       }
@@ -690,7 +694,7 @@ void Machine::Dispatch(Frame& f, const Task& t) {
     if (!run->arguments.is_null()) tmpl["arguments"] = run->arguments;
     if (!run->environment.is_null()) tmpl["environment"] = run->environment;
     if (!run->stdin_value.is_null()) tmpl["stdin"] = run->stdin_value;
-    Result<Json> args = Eval(tmpl, /*implicit=*/false, f.tinput, &f);
+    Result<Json> args = Eval(tmpl, /*implicit=*/false, *f.tinput, &f);
     if (!args.ok()) return Fault(ExpressionError(args.status(), t.path));
     static constexpr const char* kReturn[] = {"stdout", "stderr", "code", "all", "none"};
     (*args)["return"] = kReturn[static_cast<int>(run->return_mode)];
@@ -733,14 +737,14 @@ uint64_t Machine::WithinEnclosingTimeouts(uint64_t timeout_ms) const {
 void Machine::NextIteration(Frame& f, const Task& t) {
   const auto& loop = std::get<ForBody>(t.body);
   if (f.iteration >= f.items.size()) {
-    Json value = std::move(f.data);
+    SharedJson value = std::move(f.data);
     return Complete(std::move(value));
   }
   if (loop.while_) {
-    Result<Json> go = Eval(*loop.while_, /*implicit=*/true, f.data, &f);
+    Result<Json> go = Eval(*loop.while_, /*implicit=*/true, *f.data, &f);
     if (!go.ok()) return Fault(ExpressionError(go.status(), t.path));
     if (!Truthy(*go)) {
-      Json value = std::move(f.data);
+      SharedJson value = std::move(f.data);
       return Complete(std::move(value));
     }
   }
@@ -752,8 +756,8 @@ void Machine::NextIteration(Frame& f, const Task& t) {
   s_.stack.push_back(std::move(list));
 }
 
-void Machine::ListDone(Json value) {
-  if (s_.stack.empty()) return EndWorkflow(std::move(value));
+void Machine::ListDone(SharedJson value) {
+  if (s_.stack.empty()) return EndWorkflow(std::move(value).Take());
   Frame& f = s_.stack.back();
   const Task& t = TaskOf(f.task);
   if (std::holds_alternative<ForBody>(t.body)) {
@@ -765,8 +769,8 @@ void Machine::ListDone(Json value) {
   Complete(std::move(value));
 }
 
-void Machine::ChildDone(Json value, const FlowDirective& directive) {
-  if (s_.stack.empty()) return EndWorkflow(std::move(value));
+void Machine::ChildDone(SharedJson value, const FlowDirective& directive) {
+  if (s_.stack.empty()) return EndWorkflow(std::move(value).Take());
   Frame& parent = s_.stack.back();
   if (!parent.is_list) {  // a call of a use.functions entry
     return Complete(std::move(value));
@@ -783,7 +787,7 @@ void Machine::ChildDone(Json value, const FlowDirective& directive) {
       parent.index = directive.target_index;
       break;
     case FlowDirective::Kind::kEnd: {
-      Json data = std::move(parent.data);
+      SharedJson data = std::move(parent.data);
       while (!s_.stack.empty()) {
         if (s_.stack.back().is_list) {
           s_.stack.pop_back();
@@ -791,18 +795,21 @@ void Machine::ChildDone(Json value, const FlowDirective& directive) {
           PopTaskFrame(nullptr);
         }
       }
-      return EndWorkflow(std::move(data));
+      return EndWorkflow(std::move(data).Take());
     }
   }
 }
 
-void Machine::Complete(Json raw_output, std::optional<FlowDirective> directive) {
+void Machine::Complete(SharedJson raw_output, std::optional<FlowDirective> directive) {
   Frame& f = s_.stack.back();
   const Task& t = TaskOf(f.task);
-  // Without output.as the raw output is the output: moved, not copied.
-  Result<Json> output = t.output.transform ? Filter(t.output, raw_output, &f, nullptr, "output.as")
-                                           : Result<Json>(std::move(raw_output));
-  if (!output.ok()) return Fault(ExpressionError(output.status(), t.path));
+  // Without output.as the raw output is the output: shared, not copied.
+  SharedJson output = std::move(raw_output);
+  if (t.output.transform) {
+    Result<Json> transformed = Filter(t.output, *output, &f, nullptr, "output.as");
+    if (!transformed.ok()) return Fault(ExpressionError(transformed.status(), t.path));
+    output = std::move(transformed).value();
+  }
   if (Status st = CheckSchema(t.output, *output, "task output"); !st.ok()) {
     return Fault(
         MakeError(error_type::kValidation, 400, "Invalid task output", st.message(), t.path));
@@ -817,7 +824,9 @@ void Machine::Complete(Json raw_output, std::optional<FlowDirective> directive) 
     s_.context = std::move(context).value();
     context_to_jq_ = false;
   }
-  std::string dumped = DumpJson(*output);  // once: for the bound and for the event
+  // Once: for the bound and for the event, and kept with the value, which is often the
+  // next task's input (its task_routed event gives the same text again).
+  std::string dumped = output.Dump();
   if (dumped.size() > limits::run_data_bytes_max) {
     return Fault(MakeError(
         error_type::kRuntime, 500, "Output too large",
@@ -827,7 +836,7 @@ void Machine::Complete(Json raw_output, std::optional<FlowDirective> directive) 
   const FlowDirective flow = directive.value_or(t.then);
   Emit(t.path, storage::TaskCompleted{t.name,
                                       storage::TaskCompleted::Status::kCompleted,
-                                      Payload::Json(std::move(dumped)),
+                                      Payload::Json(dumped),
                                       {},
                                       flow.kind == FlowDirective::Kind::kGoto   ? flow.target
                                       : flow.kind == FlowDirective::Kind::kExit ? "exit"
@@ -837,9 +846,9 @@ void Machine::Complete(Json raw_output, std::optional<FlowDirective> directive) 
   if (!f.timeout_timer.empty()) {
     Emit(t.path, storage::TimerCancelled{f.timeout_timer, f.timeout_due_ns});
   }
-  Json value = std::move(output).value();
-  s_.stack.pop_back();
-  ChildDone(std::move(value), flow);
+  s_.stack.pop_back();  // first: the frame may have shared the output (its input)
+  output.KeepDump(std::move(dumped));
+  ChildDone(std::move(output), flow);
 }
 
 void Machine::PopTaskFrame(const Json* error) {

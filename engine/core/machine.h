@@ -127,9 +127,9 @@ class Machine {
               const std::string& reservation, const storage::BudgetAmounts& amounts,
               const storage::BudgetAmounts& release, bool cost_known, const std::string& purpose);
   void StartBudgetClock();
-  void Complete(Json raw_output, std::optional<FlowDirective> directive = std::nullopt);
-  void ChildDone(Json value, const FlowDirective& directive);
-  void ListDone(Json value);
+  void Complete(SharedJson raw_output, std::optional<FlowDirective> directive = std::nullopt);
+  void ChildDone(SharedJson value, const FlowDirective& directive);
+  void ListDone(SharedJson value);
   void NextIteration(Frame& f, const Task& t);
   void Fault(Json error);
   bool TryCatch(Frame& f, const Task& t, const Json& error);

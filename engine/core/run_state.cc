@@ -7,12 +7,12 @@ constexpr int kStateVersion = 1;
 
 Json FrameToJson(const Frame& f) {
   if (f.is_list) {
-    return Json{{"l", static_cast<int>(f.list)}, {"o", f.owner}, {"i", f.index}, {"d", f.data}};
+    return Json{{"l", static_cast<int>(f.list)}, {"o", f.owner}, {"i", f.index}, {"d", *f.data}};
   }
   Json j{{"t", f.task},
          {"p", static_cast<int>(f.phase)},
-         {"in", f.input},
-         {"ti", f.tinput},
+         {"in", *f.input},
+         {"ti", *f.tinput},
          {"s", f.started_ns}};
   if (!f.timeout_timer.empty()) {
     j["tt"] = f.timeout_timer;
@@ -26,7 +26,7 @@ Json FrameToJson(const Frame& f) {
   if (f.key_due_ns != 0) j["kd"] = f.key_due_ns;
   if (!f.consumed.is_null()) j["c"] = f.consumed;
   if (!f.matched.is_null()) j["m"] = f.matched;
-  if (!f.data.is_null()) j["d"] = f.data;
+  if (!f.data->is_null()) j["d"] = *f.data;
   if (!f.pending.is_null()) j["pd"] = f.pending;
   return j;
 }
@@ -62,13 +62,13 @@ Result<Frame> FrameFromJson(const Json& j) {
           Read(j, "kd", &f.key_due_ns);
     if (phase < 0 || phase > static_cast<int>(TaskPhase::kDecision)) ok = false;
     f.phase = static_cast<TaskPhase>(phase);
-    for (auto [key, field] : {std::pair{"in", &f.input},
-                              {"ti", &f.tinput},
-                              {"it", &f.items},
+    for (auto [key, field] : {std::pair{"in", &f.input}, {"ti", &f.tinput}, {"d", &f.data}}) {
+      if (auto it = j.find(key); it != j.end()) *field = *it;
+    }
+    for (auto [key, field] : {std::pair{"it", &f.items},
                               {"e", &f.error},
                               {"c", &f.consumed},
                               {"m", &f.matched},
-                              {"d", &f.data},
                               {"pd", &f.pending}}) {
       if (auto it = j.find(key); it != j.end()) *field = *it;
     }

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "base/json.h"
+#include "base/shared_json.h"
 #include "base/status.h"
 #include "storage/event.h"
 
@@ -43,13 +44,15 @@ struct Frame {
   ListKind list = ListKind::kRoot;
   uint32_t owner = 0;  // the task owning the list (unused for kRoot)
   uint32_t index = 0;  // next task to run
-  Json data;           // the value flowing into the next task
+  // The value flowing into the next task. `data`, `input` and `tinput` are shared, not
+  // copied, between the frames a value flows through (see SharedJson).
+  SharedJson data;
 
   // ---- task frames ----
   uint32_t task = 0;  // Task::id
   TaskPhase phase = TaskPhase::kEnter;
-  Json input;   // raw task input
-  Json tinput;  // transformed task input ($input)
+  SharedJson input;   // raw task input
+  SharedJson tinput;  // transformed task input ($input)
   int64_t started_ns = 0;
   std::string timeout_timer;  // outstanding timeout timer, if the task has a timeout
   int64_t timeout_due_ns = 0;
